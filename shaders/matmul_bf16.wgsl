@@ -1,0 +1,118 @@
+// y[t, r] (+)= sum_c x[t, c] * W[r, c] + bias[r], with W in bf16 (two per u32, row-major) and
+// x, y, bias in f32. `matvec` serves decode (few tokens), `matmat` is the tiled prefill GEMM.
+// W may be one slice of a larger matrix: y_offset places its rows inside the full output row.
+
+struct Params {
+    n_tokens: u32, rows: u32, cols: u32, x_offset: u32,
+    x_stride: u32, y_stride: u32, y_offset: u32, flags: u32,
+}
+const HAS_BIAS: u32 = 1u;
+const ACCUMULATE: u32 = 2u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+fn bf16_lo(v: u32) -> f32 { return bitcast<f32>(v << 16u); }
+fn bf16_hi(v: u32) -> f32 { return bitcast<f32>(v & 0xffff0000u); }
+
+fn store(t: u32, r: u32, acc: f32) {
+    var v = acc;
+    if ((p.flags & HAS_BIAS) != 0u) { v += bias[r]; }
+    let i = t * p.y_stride + p.y_offset + r;
+    if ((p.flags & ACCUMULATE) != 0u) { v += y[i]; }
+    y[i] = v;
+}
+
+// ---- decode: a workgroup computes MV_ROWS rows of one token ----
+const MV_WG: u32 = 64u;
+const MV_ROWS: u32 = 4u;
+var<workgroup> red: array<f32, 256>; // MV_ROWS * MV_WG
+
+@compute @workgroup_size(64)
+fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row0 = (wid.x + wid.y * nwg.x) * MV_ROWS;
+    let t = wid.z;
+    if (row0 >= p.rows) { return; }
+    let pairs = p.cols / 2u;
+    let xb = p.x_offset + t * p.x_stride;
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var c = lid.x; c < pairs; c += MV_WG) {
+        let x0 = x[xb + 2u * c];
+        let x1 = x[xb + 2u * c + 1u];
+        for (var j = 0u; j < MV_ROWS; j++) {
+            let r = row0 + j;
+            if (r < p.rows) {
+                let v = w[r * pairs + c];
+                acc[j] += x0 * bf16_lo(v) + x1 * bf16_hi(v);
+            }
+        }
+    }
+    for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] = acc[j]; }
+    workgroupBarrier();
+    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
+        if (lid.x < s) {
+            for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] += red[j * MV_WG + lid.x + s]; }
+        }
+        workgroupBarrier();
+    }
+    if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
+        store(t, row0 + lid.x, red[lid.x * MV_WG]);
+    }
+}
+
+// ---- prefill: 16 tokens x 64 rows per workgroup, K in steps of 32 ----
+const TM: u32 = 16u;
+const TN: u32 = 64u;
+const TK: u32 = 32u;
+var<workgroup> xs: array<f32, 512>;  // TM * TK
+var<workgroup> ws: array<f32, 2112>; // TN * (TK + 1), padded against bank conflicts
+
+@compute @workgroup_size(16, 16)
+fn matmat(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let li = lid.y * 16u + lid.x;
+    let n0 = wid.x * TN;
+    let m0 = wid.y * TM;
+    let pairs = p.cols / 2u;
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var k0 = 0u; k0 < p.cols; k0 += TK) {
+        for (var i = 0u; i < 2u; i++) {
+            let idx = li + i * 256u;
+            let m = idx / TK;
+            let k = idx % TK;
+            var v = 0.0;
+            if (m0 + m < p.n_tokens && k0 + k < p.cols) {
+                v = x[p.x_offset + (m0 + m) * p.x_stride + k0 + k];
+            }
+            xs[idx] = v;
+        }
+        for (var i = 0u; i < 4u; i++) {
+            let idx = li + i * 256u;
+            let n = idx / (TK / 2u);
+            let kp = idx % (TK / 2u);
+            let cp = k0 / 2u + kp;
+            var v = 0u;
+            if (n0 + n < p.rows && cp < pairs) { v = w[(n0 + n) * pairs + cp]; }
+            ws[n * (TK + 1u) + 2u * kp] = bf16_lo(v);
+            ws[n * (TK + 1u) + 2u * kp + 1u] = bf16_hi(v);
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < TK; k++) {
+            let a = xs[lid.y * TK + k];
+            for (var j = 0u; j < 4u; j++) {
+                acc[j] += a * ws[(lid.x * 4u + j) * (TK + 1u) + k];
+            }
+        }
+        workgroupBarrier();
+    }
+    let t = m0 + lid.y;
+    if (t < p.n_tokens) {
+        for (var j = 0u; j < 4u; j++) {
+            let r = n0 + lid.x * 4u + j;
+            if (r < p.rows) { store(t, r, acc[j]); }
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The GPU device: adapter choice, features and limits, buffers, pipelines and dispatches.
+//! Nothing here knows about models. Async inside so the same code serves wasm32; native
+//! callers block with pollster at the edge.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+pub mod kernels;
+pub mod slices;
+pub use kernels::Kernel;
+pub use slices::{plan_slices, RowSlice};
+
+/// How to pick and configure a device.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Case-insensitive substring of the adapter name (`WGPT_ADAPTER`).
+    pub adapter: Option<String>,
+    /// Backend list such as "vulkan", "metal", "dx12", "gl" (`WGPT_BACKEND`).
+    pub backend: Option<String>,
+    /// Lower the storage-binding limit used for splitting tensors (`WGPT_MAX_BINDING_BYTES`).
+    pub max_binding_bytes: Option<u64>,
+}
+
+impl GpuOptions {
+    /// Options from `WGPT_ADAPTER`, `WGPT_BACKEND` and `WGPT_MAX_BINDING_BYTES`.
+    pub fn from_env() -> Result<Self> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let max_binding_bytes = match var("WGPT_MAX_BINDING_BYTES") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<u64>().ok().filter(|&n| n >= 256).ok_or_else(|| {
+                Error::Input(format!("WGPT_MAX_BINDING_BYTES={v}: expected a byte count of at least 256"))
+            })?),
+        };
+        Ok(GpuOptions { adapter: var("WGPT_ADAPTER"), backend: var("WGPT_BACKEND"), max_binding_bytes })
+    }
+
+    fn backends(&self) -> Result<wgpu::Backends> {
+        match &self.backend {
+            None => Ok(wgpu::Backends::all()),
+            Some(s) => {
+                let b = wgpu::Backends::from_comma_list(s);
+                if b.is_empty() {
+                    Err(Error::Input(format!("WGPT_BACKEND={s}: expected vulkan, metal, dx12, gl or webgpu")))
+                } else {
+                    Ok(b)
+                }
+            }
+        }
+    }
+}
+
+/// Description of one adapter, for `wgpt info`.
+#[derive(Clone, Debug)]
+pub struct AdapterReport {
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+}
+
+/// Lists every adapter the instance can see for the chosen backends.
+pub async fn list_adapters(opts: &GpuOptions) -> Result<Vec<AdapterReport>> {
+    let instance = make_instance(opts)?;
+    let adapters = instance.enumerate_adapters(opts.backends()?).await;
+    Ok(adapters
+        .into_iter()
+        .map(|a| AdapterReport { info: a.get_info(), features: a.features(), limits: a.limits() })
+        .collect())
+}
+
+fn make_instance(opts: &GpuOptions) -> Result<wgpu::Instance> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = opts.backends()?;
+    Ok(wgpu::Instance::new(desc))
+}
+
+/// A device with what the kernels need to know about it.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+    /// Largest storage binding used for one slice of a tensor (adapter limit, maybe lowered).
+    pub max_binding: u64,
+    /// Bound where a kernel's optional input (a bias) is absent.
+    pub dummy: wgpu::Buffer,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
+    errors: Arc<Mutex<Option<Error>>>,
+}
+
+impl Gpu {
+    /// Creates a device on the adapter chosen by `opts`, with the adapter's full limits.
+    pub async fn new(opts: &GpuOptions) -> Result<Gpu> {
+        let instance = make_instance(opts)?;
+        let adapter = match &opts.adapter {
+            Some(want) => {
+                let needle = want.to_lowercase();
+                let all = instance.enumerate_adapters(opts.backends()?).await;
+                let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
+                all.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&needle)).ok_or_else(|| {
+                    Error::NoAdapter(format!("WGPT_ADAPTER={want} matches none of: {}", names.join(", ")))
+                })?
+            }
+            None => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                })
+                .await
+                .map_err(|e| {
+                    Error::NoAdapter(format!(
+                        "{e}. Install a Vulkan, Metal or DX12 driver (on Linux without a GPU: mesa-vulkan-drivers)"
+                    ))
+                })?,
+        };
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted;
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpt"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("request_device on {}: {e}", adapter.get_info().name)))?;
+        Ok(Gpu::from_device(device, queue, adapter.get_info(), opts))
+    }
+
+    /// Wraps a device and queue that an application already owns (a game, a creative tool).
+    /// Uses the device's own features and limits.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo, opts: &GpuOptions) -> Gpu {
+        let features = device.features();
+        let limits = device.limits();
+        let adapter_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let max_binding = opts.max_binding_bytes.map_or(adapter_binding, |n| n.min(adapter_binding)) & !3;
+        let errors: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let err = match e {
+                wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory(e.to_string()),
+                other => Error::Gpu(other.to_string()),
+            };
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(err);
+        }));
+        let sink = errors.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert(Error::DeviceLost(format!("{reason:?}: {msg}")));
+            }
+        });
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Gpu {
+            dummy,
+            device,
+            queue,
+            info,
+            features,
+            limits,
+            max_binding,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            errors,
+        }
+    }
+
+    pub fn has_f16(&self) -> bool {
+        self.features.contains(wgpu::Features::SHADER_F16)
+    }
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// Returns (and clears) the first error the device reported since the last check.
+    pub fn take_error(&self) -> Result<()> {
+        match self.errors.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// The compute pipeline of a kernel, created once and cached.
+    pub fn pipeline(&self, k: &Kernel) -> Arc<wgpu::ComputePipeline> {
+        if let Some(p) = self.pipelines.lock().unwrap().get(k.name) {
+            return p.clone();
+        }
+        let mut modules = self.modules.lock().unwrap();
+        let module = modules.entry(k.file).or_insert_with(|| {
+            self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(k.file),
+                source: wgpu::ShaderSource::Wgsl(k.source.into()),
+            })
+        });
+        let pipeline = Arc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(k.name),
+            layout: None,
+            module,
+            entry_point: Some(k.entry),
+            compilation_options: Default::default(),
+            cache: None,
+        }));
+        self.pipelines.lock().unwrap().insert(k.name, pipeline.clone());
+        pipeline
+    }
+
+    /// A storage buffer of `size` bytes (rounded up to 4), usable as copy source and destination.
+    pub fn storage(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `data` (padded to 4 bytes).
+    pub fn storage_with(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let buf = self.storage(label, data.len() as u64);
+        self.write(&buf, 0, data);
+        buf
+    }
+
+    /// Writes bytes into a buffer, padding the tail to a multiple of 4.
+    pub fn write(&self, buf: &wgpu::Buffer, offset: u64, data: &[u8]) {
+        if data.len() % 4 == 0 {
+            self.queue.write_buffer(buf, offset, data);
+        } else {
+            let mut padded = data.to_vec();
+            padded.resize(data.len().next_multiple_of(4), 0);
+            self.queue.write_buffer(buf, offset, &padded);
+        }
+    }
+
+    /// Uploads a large byte range in pieces, letting the queue drain now and then so the
+    /// staging memory on the host stays bounded (weights come from a memory map, not a copy).
+    pub fn upload(&self, buf: &wgpu::Buffer, offset: u64, data: &[u8]) {
+        const PIECE: usize = 16 << 20;
+        const DRAIN_EVERY: usize = 256 << 20;
+        let mut done = 0;
+        for piece in data.chunks(PIECE) {
+            self.write(buf, offset + done as u64, piece);
+            let before = done;
+            done += piece.len();
+            if done / DRAIN_EVERY != before / DRAIN_EVERY {
+                self.queue.submit([]);
+                let _ = self.wait();
+            }
+        }
+    }
+
+    /// Copies `size` bytes of `buf` from `offset` back to the host.
+    pub async fn read(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let size4 = size.next_multiple_of(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: size4.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buf, offset, &staging, 0, size4);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        let mapped = rx.await.map_err(|_| Error::Gpu("readback was cancelled".into()))?;
+        self.take_error()?;
+        mapped.map_err(|e| Error::Gpu(format!("readback: {e}")))?;
+        let bytes = staging.slice(..).get_mapped_range().map_err(|e| Error::Gpu(format!("readback: {e}")))?[..size as usize]
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+
+    /// Blocks until the queue is idle (native); a no-op in the browser, where the event loop drives it.
+    pub fn wait(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.take_error()
+    }
+
+    /// Records one compute dispatch: `params` becomes a uniform at binding 0, `buffers` bind 1.. in order.
+    pub fn dispatch(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        k: &Kernel,
+        params: &[u32],
+        buffers: &[&wgpu::Buffer],
+        grid: [u32; 3],
+    ) {
+        use wgpu::util::DeviceExt;
+        if grid.contains(&0) {
+            return;
+        }
+        let pipeline = self.pipeline(k);
+        // Uniform structs are sized in 16-byte steps.
+        let mut padded = params.to_vec();
+        padded.resize(params.len().next_multiple_of(4).max(4), 0);
+        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(k.name),
+            contents: bytemuck::cast_slice(&padded),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(k.name),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.name), timestamp_writes: None });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+    }
+
+    /// Splits `n` workgroups into an (x, y) grid within the per-dimension limit.
+    /// Kernels recover the linear index as `wid.x + wid.y * nwg.x`.
+    pub fn grid_2d(&self, n: u32) -> (u32, u32) {
+        let max = self.limits.max_compute_workgroups_per_dimension.max(1);
+        if n <= max {
+            (n, 1)
+        } else {
+            let y = n.div_ceil(max);
+            (n.div_ceil(y), y)
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! wgpt: large language models on any GPU through WebGPU (wgpu).
+//!
+//! Layers: [`gpu`] (device, buffers, pipelines), [`ops`] (one function per WGSL kernel, plus
+//! CPU references), [`loader`] (checkpoint files), [`models`] (gpt-oss: config, weights on the
+//! GPU, KV cache, forward pass).
+
+pub mod error;
+pub mod gpu;
+pub mod ops;
+
+pub use error::{Error, Result};

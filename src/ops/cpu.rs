@@ -1,0 +1,159 @@
+//! Plain Rust references of every kernel, written for clarity rather than speed.
+//! Tests compare each GPU kernel with these on random inputs.
+
+/// bf16 bits to f32 (exact).
+pub fn bf16(bits: u16) -> f32 {
+    f32::from_bits((bits as u32) << 16)
+}
+
+/// FP4 E2M1 values by nibble.
+pub const FP4: [f32; 16] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0];
+
+/// Dequantizes one MXFP4 row: `blocks` holds cols/2 bytes, `scales` cols/32 bytes.
+pub fn mxfp4_row(blocks: &[u8], scales: &[u8]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(blocks.len() * 2);
+    for (g, &s) in scales.iter().enumerate() {
+        let scale = 2f32.powi(s as i32 - 127);
+        for &b in &blocks[g * 16..g * 16 + 16] {
+            out.push(FP4[(b & 15) as usize] * scale);
+            out.push(FP4[(b >> 4) as usize] * scale);
+        }
+    }
+    out
+}
+
+pub fn embed(table: &[u16], hidden: usize, tokens: &[u32]) -> Vec<f32> {
+    tokens.iter().flat_map(|&t| table[t as usize * hidden..(t as usize + 1) * hidden].iter().map(|&b| bf16(b))).collect()
+}
+
+pub fn rmsnorm(x: &[f32], weight: &[f32], eps: f32) -> Vec<f32> {
+    let h = weight.len();
+    x.chunks(h)
+        .flat_map(|row| {
+            let ms = row.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>() / h as f64;
+            let scale = 1.0 / (ms + eps as f64).sqrt();
+            row.iter().zip(weight).map(move |(v, w)| (*v as f64 * scale) as f32 * w).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// y[t, r] = x[t] . W[r] + bias[r] with W bf16 [rows, cols].
+pub fn matmul_bf16(x: &[f32], w: &[u16], bias: Option<&[f32]>, rows: usize, cols: usize) -> Vec<f32> {
+    let n = x.len() / cols;
+    let mut y = vec![0f32; n * rows];
+    for t in 0..n {
+        for r in 0..rows {
+            let mut acc = 0f64;
+            for c in 0..cols {
+                acc += x[t * cols + c] as f64 * bf16(w[r * cols + c]) as f64;
+            }
+            y[t * rows + r] = acc as f32 + bias.map_or(0.0, |b| b[r]);
+        }
+    }
+    y
+}
+
+/// NeoX half-split rotation of one head vector by (cos, sin) pairs.
+pub fn rope(v: &[f32], cos_sin: &[f32]) -> Vec<f32> {
+    let half = v.len() / 2;
+    let mut out = vec![0f32; v.len()];
+    for i in 0..half {
+        let (c, s) = (cos_sin[2 * i], cos_sin[2 * i + 1]);
+        out[i] = v[i] * c - v[i + half] * s;
+        out[i + half] = v[i + half] * c + v[i] * s;
+    }
+    out
+}
+
+/// Attention of queries q [T, Hq, D] at positions pos0.. over keys/values [N, Hkv, D] at
+/// positions 0..N (N >= pos0 + T), with per-head sinks and an optional window (0 = none).
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    sinks: &[f32],
+    n_q_heads: usize,
+    n_kv_heads: usize,
+    d: usize,
+    pos0: usize,
+    window: usize,
+) -> Vec<f32> {
+    let t_n = q.len() / (n_q_heads * d);
+    let scale = 1.0 / (d as f64).sqrt();
+    let mut out = vec![0f32; q.len()];
+    for t in 0..t_n {
+        let qp = pos0 + t;
+        let lo = if window == 0 { 0 } else { (qp + 1).saturating_sub(window) };
+        for h in 0..n_q_heads {
+            let g = h / (n_q_heads / n_kv_heads);
+            let qv = &q[(t * n_q_heads + h) * d..][..d];
+            let scores: Vec<f64> = (lo..=qp)
+                .map(|j| {
+                    let kv = &k[(j * n_kv_heads + g) * d..][..d];
+                    qv.iter().zip(kv).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() * scale
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(sinks[h] as f64, f64::max);
+            let denom = scores.iter().map(|s| (s - m).exp()).sum::<f64>() + (sinks[h] as f64 - m).exp();
+            for c in 0..d {
+                let num: f64 =
+                    scores.iter().enumerate().map(|(i, s)| (s - m).exp() * v[((lo + i) * n_kv_heads + g) * d + c] as f64).sum();
+                out[(t * n_q_heads + h) * d + c] = (num / denom) as f32;
+            }
+        }
+    }
+    out
+}
+
+/// Top-k experts (ties to the lower index) and the softmax over their logits, per token.
+pub fn topk_softmax(logits: &[f32], n_experts: usize, k: usize) -> (Vec<u32>, Vec<f32>) {
+    let mut ids = Vec::new();
+    let mut weights = Vec::new();
+    for row in logits.chunks(n_experts) {
+        let mut order: Vec<usize> = (0..n_experts).collect();
+        order.sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap().then(a.cmp(&b)));
+        let top = &order[..k];
+        let m = row[top[0]];
+        let sum: f32 = top.iter().map(|&e| (row[e] - m).exp()).sum();
+        for &e in top {
+            ids.push(e as u32);
+            weights.push((row[e] - m).exp() / sum);
+        }
+    }
+    (ids, weights)
+}
+
+/// The clamped SwiGLU of gpt-oss on interleaved (gate, up) pairs.
+pub fn swiglu(gate_up: &[f32], alpha: f32, limit: f32) -> Vec<f32> {
+    gate_up
+        .chunks(2)
+        .map(|p| {
+            let g = p[0].min(limit);
+            let u = p[1].clamp(-limit, limit);
+            g / (1.0 + (-alpha * g).exp()) * (u + 1.0)
+        })
+        .collect()
+}
+
+/// y = W . x + bias for one expert's MXFP4 matrix of `rows` rows.
+pub fn mxfp4_matvec(blocks: &[u8], scales: &[u8], bias: &[f32], rows: usize, cols: usize, x: &[f32]) -> Vec<f32> {
+    let (bb, sb) = (cols / 2, cols / 32);
+    (0..rows)
+        .map(|r| {
+            let w = mxfp4_row(&blocks[r * bb..(r + 1) * bb], &scales[r * sb..(r + 1) * sb]);
+            (w.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>()) as f32 + bias[r]
+        })
+        .collect()
+}
+
+/// Index of the largest value, lowest index on ties.
+pub fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}

@@ -1,0 +1,300 @@
+//! One function per kernel: each records its dispatch(es) into a command encoder.
+//! Weights arrive as row slices (see `gpu::slices`); a sliced weight costs one dispatch per slice.
+//! `cpu` holds the plain Rust reference of every kernel, used by the tests.
+
+use crate::gpu::{Gpu, Kernel};
+
+pub mod cpu;
+mod tensors;
+pub use tensors::{Bf16Matrix, KvSegment, Mxfp4Experts};
+
+macro_rules! kernel {
+    ($name:ident, $file:literal, $entry:literal) => {
+        pub const $name: Kernel = Kernel {
+            name: $entry,
+            file: $file,
+            source: include_str!(concat!("../../shaders/", $file)),
+            entry: $entry,
+        };
+    };
+}
+
+kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather");
+kernel!(RMSNORM, "rmsnorm.wgsl", "rmsnorm");
+kernel!(MATVEC_BF16, "matmul_bf16.wgsl", "matvec");
+kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat");
+kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store");
+kernel!(ATTN_PARTIAL, "attention.wgsl", "attn_partial");
+kernel!(ATTN_MERGE, "attention.wgsl", "attn_merge");
+kernel!(TOPK_SOFTMAX, "moe_route.wgsl", "topk_softmax");
+kernel!(EXPERT_ACCUMULATE, "moe_route.wgsl", "expert_accumulate");
+kernel!(EXPERT_GATE_UP_SWIGLU, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu");
+kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
+kernel!(ARGMAX, "argmax.wgsl", "argmax");
+
+/// Every kernel, for shader validation and translation tests.
+pub const ALL_KERNELS: &[Kernel] = &[
+    EMBED_GATHER,
+    RMSNORM,
+    MATVEC_BF16,
+    MATMAT_BF16,
+    ROPE_QK_STORE,
+    ATTN_PARTIAL,
+    ATTN_MERGE,
+    TOPK_SOFTMAX,
+    EXPERT_ACCUMULATE,
+    EXPERT_GATE_UP_SWIGLU,
+    EXPERT_DOWN,
+    ARGMAX,
+];
+
+/// Positions and shapes shared by the attention kernels of one layer and one chunk.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnShape {
+    pub n_tokens: u32,
+    pub n_q_heads: u32,
+    pub n_kv_heads: u32,
+    pub head_dim: u32,
+    /// Absolute position of the chunk's first token.
+    pub pos0: u32,
+    /// Slots in the cache: the context for full layers, a ring for sliding layers.
+    pub ring: u32,
+    /// Sliding window in tokens (the current one included), 0 for full attention.
+    pub window: u32,
+}
+
+pub fn embed(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, tokens: &wgpu::Buffer, n_tokens: u32, table: &Bf16Matrix, out: &wgpu::Buffer) {
+    for s in &table.slices {
+        gpu.dispatch(
+            enc,
+            &EMBED_GATHER,
+            &[n_tokens, table.cols, s.row_start, s.row_end],
+            &[tokens, &s.buffers[0], out],
+            [(table.cols / 2).div_ceil(64), n_tokens, 1],
+        );
+    }
+}
+
+/// RMSNorm of `n_tokens` rows of x starting at row `first_token`, written to out rows 0...
+#[allow(clippy::too_many_arguments)]
+pub fn rmsnorm(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    x: &wgpu::Buffer,
+    first_token: u32,
+    n_tokens: u32,
+    hidden: u32,
+    weight: &wgpu::Buffer,
+    eps: f32,
+    out: &wgpu::Buffer,
+) {
+    gpu.dispatch(
+        enc,
+        &RMSNORM,
+        &[n_tokens, hidden, eps.to_bits(), first_token * hidden],
+        &[x, weight, out],
+        [n_tokens, 1, 1],
+    );
+}
+
+/// Where a matmul reads its input rows and writes its output rows.
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulIo {
+    pub n_tokens: u32,
+    pub x_offset: u32,
+    pub x_stride: u32,
+    pub y_stride: u32,
+    pub y_offset: u32,
+    /// Add into y instead of overwriting it (residual connections).
+    pub accumulate: bool,
+}
+
+/// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r], one dispatch per slice of W.
+pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Buffer, io: MatmulIo) {
+    for s in &w.slices {
+        let rows = s.row_end - s.row_start;
+        let bias = s.buffers.get(1);
+        let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
+        let params = [io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags];
+        let bufs = [x, &s.buffers[0], bias.unwrap_or(&gpu.dummy), y];
+        if io.n_tokens <= 4 {
+            let (gx, gy) = gpu.grid_2d(rows.div_ceil(4));
+            gpu.dispatch(enc, &MATVEC_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
+        } else {
+            gpu.dispatch(enc, &MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(16), 1]);
+        }
+    }
+}
+
+/// Rotates q and k of a chunk (qkv rows of [q heads | k heads | v heads]) and stores k, v in the cache.
+pub fn rope_qk_store(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    a: AttnShape,
+    qkv: &wgpu::Buffer,
+    cos_sin: &wgpu::Buffer,
+    q_out: &wgpu::Buffer,
+    cache: &[KvSegment],
+) {
+    let mut wrote_q = false;
+    for seg in cache {
+        // Only segments that receive one of this chunk's slots (and the first, for q).
+        let hit = (0..a.n_tokens).any(|t| {
+            let slot = (a.pos0 + t) % a.ring;
+            slot >= seg.start && slot < seg.start + seg.slots
+        });
+        if !hit && wrote_q {
+            continue;
+        }
+        gpu.dispatch(
+            enc,
+            &ROPE_QK_STORE,
+            &[a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim, a.pos0, a.ring, seg.start, seg.slots, !wrote_q as u32],
+            &[qkv, cos_sin, q_out, &seg.k, &seg.v],
+            [a.n_q_heads + a.n_kv_heads, a.n_tokens, 1],
+        );
+        wrote_q = true;
+    }
+}
+
+/// Number of partial results `attention` writes per (token, head) at most.
+pub fn attention_max_parts(n_segments: u32) -> u32 {
+    ATTN_TARGET_PARTS + n_segments
+}
+const ATTN_TARGET_PARTS: u32 = 16;
+
+/// Attention of a chunk's queries over the cache (which already holds the chunk's keys).
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    a: AttnShape,
+    q: &wgpu::Buffer,
+    cache: &[KvSegment],
+    sinks: &wgpu::Buffer,
+    partials: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) {
+    let n_written = (a.pos0 + a.n_tokens).min(a.ring);
+    let split_len = n_written.div_ceil(ATTN_TARGET_PARTS).next_multiple_of(64).max(64);
+    let n_parts = attention_max_parts(cache.len() as u32);
+    let mut part = 0;
+    let scale = (1.0 / (a.head_dim as f64).sqrt()) as f32;
+    for seg in cache {
+        let used = n_written.saturating_sub(seg.start).min(seg.slots);
+        if used == 0 {
+            continue;
+        }
+        let splits = used.div_ceil(split_len);
+        gpu.dispatch(
+            enc,
+            &ATTN_PARTIAL,
+            &[
+                a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim,
+                a.pos0, a.ring, a.window, seg.start,
+                seg.slots, n_written, split_len, part,
+                n_parts, scale.to_bits(),
+            ],
+            &[q, &seg.k, &seg.v, partials],
+            [a.n_q_heads, a.n_tokens, splits],
+        );
+        part += splits;
+    }
+    debug_assert!(part <= n_parts);
+    gpu.dispatch(
+        enc,
+        &ATTN_MERGE,
+        &[a.n_tokens, a.n_q_heads, a.head_dim, n_parts, part],
+        &[partials, sinks, out],
+        [a.n_q_heads, a.n_tokens, 1],
+    );
+}
+
+/// Router top-k: expert ids [T, k] and their softmax weights [T, k] from router logits [T, E].
+#[allow(clippy::too_many_arguments)]
+pub fn topk_softmax(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    n_tokens: u32,
+    n_experts: u32,
+    k: u32,
+    logits: &wgpu::Buffer,
+    ids: &wgpu::Buffer,
+    weights: &wgpu::Buffer,
+) {
+    gpu.dispatch(enc, &TOPK_SOFTMAX, &[n_tokens, n_experts, k], &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
+}
+
+/// The clamped-SwiGLU activation parameters of the expert MLP.
+#[derive(Clone, Copy, Debug)]
+pub struct Swiglu {
+    pub alpha: f32,
+    pub limit: f32,
+}
+
+/// a[t, slot] = SwiGLU(W_gate_up[e] . x[t] + b) for the expert e chosen for each (token, slot).
+#[allow(clippy::too_many_arguments)]
+pub fn expert_gate_up(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    n_tokens: u32,
+    k: u32,
+    x: &wgpu::Buffer,
+    ids: &wgpu::Buffer,
+    w: &Mxfp4Experts,
+    act: Swiglu,
+    out: &wgpu::Buffer,
+) {
+    for s in &w.slices {
+        gpu.dispatch(
+            enc,
+            &EXPERT_GATE_UP_SWIGLU,
+            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits(), 0],
+            &[x, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
+            [w.rows_per_expert.div_ceil(4), k, n_tokens],
+        );
+    }
+}
+
+/// y[t, slot] = W_down[e] . a[t, slot] + b for the expert e chosen for each (token, slot).
+#[allow(clippy::too_many_arguments)]
+pub fn expert_down(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    n_tokens: u32,
+    k: u32,
+    a: &wgpu::Buffer,
+    ids: &wgpu::Buffer,
+    w: &Mxfp4Experts,
+    out: &wgpu::Buffer,
+) {
+    for s in &w.slices {
+        gpu.dispatch(
+            enc,
+            &EXPERT_DOWN,
+            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0, 1],
+            &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
+            [w.rows_per_expert.div_ceil(4), k, n_tokens],
+        );
+    }
+}
+
+/// residual[t] += sum_slot weights[t, slot] * y[t, slot].
+#[allow(clippy::too_many_arguments)]
+pub fn expert_accumulate(
+    gpu: &Gpu,
+    enc: &mut wgpu::CommandEncoder,
+    n_tokens: u32,
+    k: u32,
+    hidden: u32,
+    y: &wgpu::Buffer,
+    weights: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+) {
+    gpu.dispatch(enc, &EXPERT_ACCUMULATE, &[n_tokens, k, hidden], &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
+}
+
+/// out[0] = argmax of logits[offset .. offset + n].
+pub fn argmax(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, logits: &wgpu::Buffer, offset: u32, n: u32, out: &wgpu::Buffer) {
+    gpu.dispatch(enc, &ARGMAX, &[n, offset], &[logits, out], [1, 1, 1]);
+}

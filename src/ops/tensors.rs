@@ -1,0 +1,112 @@
+//! Weights and caches as the kernels see them: row slices that each fit one storage binding.
+
+use crate::error::Result;
+use crate::gpu::{plan_slices, Gpu, RowSlice};
+
+/// A bf16 matrix [rows, cols] split by rows. Slice buffers: [weight (bf16 pairs), bias (f32, optional)].
+pub struct Bf16Matrix {
+    pub rows: u32,
+    pub cols: u32,
+    pub slices: Vec<RowSlice>,
+}
+
+/// MXFP4 experts: `n_experts` matrices of [rows_per_expert, cols], split over the flattened
+/// (expert, row) index. Slice buffers: [blocks, scales, bias (f32)].
+pub struct Mxfp4Experts {
+    pub n_experts: u32,
+    pub rows_per_expert: u32,
+    pub cols: u32,
+    pub slices: Vec<RowSlice>,
+}
+
+/// One buffer pair of a KV cache: slots [start, start + slots) of a layer's K and V (f32).
+pub struct KvSegment {
+    pub start: u32,
+    pub slots: u32,
+    pub k: wgpu::Buffer,
+    pub v: wgpu::Buffer,
+}
+
+/// Copies rows [r0, r1) of a matrix stored as consecutive row-major parts into `buf`.
+fn write_rows(gpu: &Gpu, buf: &wgpu::Buffer, parts: &[&[u8]], row_bytes: usize, r0: usize, r1: usize) {
+    let mut part_start = 0;
+    let mut offset = 0u64;
+    for part in parts {
+        let rows = part.len() / row_bytes;
+        let (a, b) = (r0.max(part_start), r1.min(part_start + rows));
+        if a < b {
+            let bytes = &part[(a - part_start) * row_bytes..(b - part_start) * row_bytes];
+            gpu.upload(buf, offset, bytes);
+            offset += bytes.len() as u64;
+        }
+        part_start += rows;
+    }
+}
+
+impl Bf16Matrix {
+    /// Uploads a bf16 matrix given as row-major byte parts stacked by rows (e.g. q, k, v),
+    /// with an optional f32 bias per row.
+    pub fn upload(gpu: &Gpu, name: &str, cols: u32, parts: &[&[u8]], bias: Option<&[f32]>) -> Result<Self> {
+        let row_bytes = cols as usize * 2;
+        let rows = parts.iter().map(|p| p.len() / row_bytes).sum::<usize>();
+        let mut slices = Vec::new();
+        for (r0, r1) in plan_slices(name, rows as u64, row_bytes as u64, 1, gpu.max_binding)? {
+            let n = (r1 - r0) as usize;
+            let w = gpu.storage(name, (n * row_bytes) as u64);
+            write_rows(gpu, &w, parts, row_bytes, r0 as usize, r1 as usize);
+            let mut buffers = vec![w];
+            if let Some(b) = bias {
+                buffers.push(gpu.storage_with(name, bytemuck::cast_slice(&b[r0 as usize..r1 as usize])));
+            }
+            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
+        }
+        Ok(Bf16Matrix { rows: rows as u32, cols, slices })
+    }
+}
+
+impl Mxfp4Experts {
+    /// Uploads expert matrices from their MXFP4 blocks (cols/2 bytes per row), scales (cols/32
+    /// bytes per row) and f32 biases, all over the flattened (expert, row) index. `granule`
+    /// keeps that many rows together in a slice (2 for interleaved gate/up).
+    #[allow(clippy::too_many_arguments)]
+    pub fn upload(
+        gpu: &Gpu,
+        name: &str,
+        n_experts: u32,
+        rows_per_expert: u32,
+        cols: u32,
+        blocks: &[u8],
+        scales: &[u8],
+        bias: &[f32],
+        granule: u32,
+    ) -> Result<Self> {
+        let rows = (n_experts * rows_per_expert) as usize;
+        let (bb, sb) = (cols as usize / 2, cols as usize / 32);
+        let mut slices = Vec::new();
+        for (r0, r1) in plan_slices(name, rows as u64, bb as u64, granule as u64, gpu.max_binding)? {
+            let (a, b) = (r0 as usize, r1 as usize);
+            let blk = gpu.storage(name, ((b - a) * bb) as u64);
+            gpu.upload(&blk, 0, &blocks[a * bb..b * bb]);
+            let scl = gpu.storage(name, ((b - a) * sb) as u64);
+            gpu.upload(&scl, 0, &scales[a * sb..b * sb]);
+            let bias = gpu.storage_with(name, bytemuck::cast_slice(&bias[a..b]));
+            slices.push(RowSlice { row_start: r0, row_end: r1, buffers: vec![blk, scl, bias] });
+        }
+        Ok(Mxfp4Experts { n_experts, rows_per_expert, cols, slices })
+    }
+}
+
+impl KvSegment {
+    /// K and V buffers for `slots` slots of `n_kv_heads * head_dim` f32 each, split into
+    /// segments that fit one binding.
+    pub fn allocate(gpu: &Gpu, name: &str, slots: u32, n_kv_heads: u32, head_dim: u32) -> Result<Vec<KvSegment>> {
+        let slot_bytes = n_kv_heads as u64 * head_dim as u64 * 4;
+        plan_slices(name, slots as u64, slot_bytes, 1, gpu.max_binding)?
+            .into_iter()
+            .map(|(a, b)| {
+                let bytes = (b - a) as u64 * slot_bytes;
+                Ok(KvSegment { start: a, slots: b - a, k: gpu.storage(name, bytes), v: gpu.storage(name, bytes) })
+            })
+            .collect()
+    }
+}

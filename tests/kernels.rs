@@ -1,0 +1,291 @@
+//! Every kernel against its plain CPU reference (`wgpt::ops::cpu`) on random inputs with odd
+//! sizes, on whatever adapter the machine has (lavapipe in CI), with and without tensors split
+//! across many small bindings.
+
+use half::bf16;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use wgpt::gpu::{Gpu, GpuOptions};
+use wgpt::ops::{self, cpu, AttnShape, Bf16Matrix, KvSegment, MatmulIo, Mxfp4Experts, Swiglu};
+
+fn gpu(max_binding: Option<u64>) -> Gpu {
+    pollster::block_on(Gpu::new(&GpuOptions { max_binding_bytes: max_binding, ..Default::default() })).expect("GPU adapter")
+}
+
+fn randn(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * scale).collect()
+}
+
+fn bf16_bits(v: &[f32]) -> Vec<u16> {
+    v.iter().map(|x| bf16::from_f32(*x).to_bits()).collect()
+}
+
+fn read_f32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    let bytes = pollster::block_on(g.read(buf, 0, n as u64 * 4)).unwrap();
+    bytemuck::cast_slice(&bytes).to_vec()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0f32;
+    for (i, (a, b)) in got.iter().zip(want).enumerate() {
+        let d = (a - b).abs() / (1.0 + b.abs());
+        assert!(d.is_finite() && d <= tol, "{what}[{i}]: got {a}, want {b}");
+        worst = worst.max(d);
+    }
+    eprintln!("{what}: max rel err {worst:.2e} over {} values", got.len());
+}
+
+fn submit(g: &Gpu, enc: wgpu::CommandEncoder) {
+    g.queue.submit([enc.finish()]);
+    g.wait().unwrap();
+}
+
+#[test]
+fn embed_gather_matches_cpu() {
+    for limit in [None, Some(300)] {
+        let g = gpu(limit);
+        let mut rng = StdRng::seed_from_u64(1);
+        let (vocab, hidden) = (37, 18);
+        let table = bf16_bits(&randn(&mut rng, vocab * hidden, 2.0));
+        let m = Bf16Matrix::upload(&g, "embed", hidden as u32, &[bytemuck::cast_slice(&table)], None).unwrap();
+        assert_eq!(m.slices.len() > 1, limit.is_some());
+        let tokens = [0u32, 36, 5, 5, 17];
+        let tok = g.storage_with("tokens", bytemuck::cast_slice(&tokens));
+        let out = g.storage("out", (tokens.len() * hidden * 4) as u64);
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        ops::embed(&g, &mut enc, &tok, tokens.len() as u32, &m, &out);
+        submit(&g, enc);
+        assert_close("embed", &read_f32(&g, &out, tokens.len() * hidden), &cpu::embed(&table, hidden, &tokens), 0.0);
+    }
+}
+
+#[test]
+fn rmsnorm_matches_cpu() {
+    let g = gpu(None);
+    let mut rng = StdRng::seed_from_u64(2);
+    let (t, h) = (3usize, 250usize);
+    let x = randn(&mut rng, (t + 1) * h, 3.0);
+    let w = randn(&mut rng, h, 1.5);
+    let xb = g.storage_with("x", bytemuck::cast_slice(&x));
+    let wb = g.storage_with("w", bytemuck::cast_slice(&w));
+    let out = g.storage("out", (t * h * 4) as u64);
+    let mut enc = g.device.create_command_encoder(&Default::default());
+    ops::rmsnorm(&g, &mut enc, &xb, 1, t as u32, h as u32, &wb, 1e-5, &out);
+    submit(&g, enc);
+    assert_close("rmsnorm", &read_f32(&g, &out, t * h), &cpu::rmsnorm(&x[h..], &w, 1e-5), 2e-6);
+}
+
+#[test]
+fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
+    for limit in [None, Some(1024)] {
+        let g = gpu(limit);
+        let mut rng = StdRng::seed_from_u64(3);
+        let (rows, cols) = (67usize, 38usize);
+        let w = bf16_bits(&randn(&mut rng, rows * cols, 1.0));
+        let bias = randn(&mut rng, rows, 1.0);
+        let m = Bf16Matrix::upload(&g, "w", cols as u32, &[bytemuck::cast_slice(&w)], Some(&bias)).unwrap();
+        for t in [1usize, 3, 21] {
+            let x = randn(&mut rng, t * cols, 1.0);
+            let y0 = randn(&mut rng, t * rows, 1.0);
+            let xb = g.storage_with("x", bytemuck::cast_slice(&x));
+            let yb = g.storage_with("y", bytemuck::cast_slice(&y0));
+            let mut enc = g.device.create_command_encoder(&Default::default());
+            let io = MatmulIo { n_tokens: t as u32, x_offset: 0, x_stride: cols as u32, y_stride: rows as u32, y_offset: 0, accumulate: true };
+            ops::matmul(&g, &mut enc, &xb, &m, &yb, io);
+            submit(&g, enc);
+            let want: Vec<f32> =
+                cpu::matmul_bf16(&x, &w, Some(&bias), rows, cols).iter().zip(&y0).map(|(a, b)| a + b).collect();
+            assert_close(&format!("matmul t={t} limit={limit:?}"), &read_f32(&g, &yb, t * rows), &want, 1e-5);
+        }
+    }
+}
+
+/// Runs rope + KV store + attention over a sequence in chunks and compares with the CPU.
+fn attention_case(limit: Option<u64>, window: u32, ring: u32, chunks: &[usize]) {
+    let g = gpu(limit);
+    let mut rng = StdRng::seed_from_u64(4);
+    let (hq, hkv, d) = (6u32, 2u32, 16u32);
+    let total: usize = chunks.iter().sum();
+    let width = ((hq + 2 * hkv) * d) as usize;
+    let qkv = randn(&mut rng, total * width, 1.5);
+    let cos_sin: Vec<f32> = (0..total * d as usize / 2)
+        .flat_map(|i| {
+            let a = i as f32 * 0.37;
+            [a.cos() * 1.3, a.sin() * 1.3]
+        })
+        .collect();
+    let sinks = randn(&mut rng, hq as usize, 2.0);
+    // CPU: rotated q, k and plain v for every position.
+    let (mut q_all, mut k_all, mut v_all) = (vec![], vec![], vec![]);
+    for t in 0..total {
+        let cs = &cos_sin[t * d as usize..][..d as usize];
+        let row = &qkv[t * width..][..width];
+        for h in 0..(hq + 2 * hkv) as usize {
+            let v = &row[h * d as usize..][..d as usize];
+            if h < hq as usize {
+                q_all.extend(cpu::rope(v, cs));
+            } else if h < (hq + hkv) as usize {
+                k_all.extend(cpu::rope(v, cs));
+            } else {
+                v_all.extend_from_slice(v);
+            }
+        }
+    }
+    let want = cpu::attention(&q_all, &k_all, &v_all, &sinks, hq as usize, hkv as usize, d as usize, 0, window as usize);
+
+    let cache = KvSegment::allocate(&g, "kv", ring, hkv, d).unwrap();
+    assert_eq!(cache.len() > 1, limit.is_some());
+    let sinks_b = g.storage_with("sinks", bytemuck::cast_slice(&sinks));
+    let max_t = *chunks.iter().max().unwrap() as u64;
+    let parts = ops::attention_max_parts(cache.len() as u32) as u64;
+    let partials = g.storage("partials", max_t * hq as u64 * parts * (d as u64 + 2) * 4);
+    let q_b = g.storage("q", max_t * (hq * d) as u64 * 4);
+    let out_b = g.storage("out", max_t * (hq * d) as u64 * 4);
+    let mut got = vec![];
+    let mut pos0 = 0;
+    for &n in chunks {
+        let qkv_b = g.storage_with("qkv", bytemuck::cast_slice(&qkv[pos0 * width..(pos0 + n) * width]));
+        let cs_b = g.storage_with("cs", bytemuck::cast_slice(&cos_sin[pos0 * d as usize..(pos0 + n) * d as usize]));
+        let a = AttnShape { n_tokens: n as u32, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0: pos0 as u32, ring, window };
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        ops::rope_qk_store(&g, &mut enc, a, &qkv_b, &cs_b, &q_b, &cache);
+        ops::attention(&g, &mut enc, a, &q_b, &cache, &sinks_b, &partials, &out_b);
+        submit(&g, enc);
+        got.extend(read_f32(&g, &out_b, n * (hq * d) as usize));
+        pos0 += n;
+    }
+    assert_close(&format!("attention window={window} ring={ring} limit={limit:?}"), &got, &want, 2e-5);
+}
+
+#[test]
+fn attention_full_causal_matches_cpu() {
+    attention_case(None, 0, 64, &[7, 1, 1, 13, 1]);
+}
+
+#[test]
+fn attention_sliding_ring_matches_cpu() {
+    // Window 5, chunks up to 7 tokens: the ring holds window + chunk - 1 slots.
+    attention_case(None, 5, 11, &[7, 1, 1, 6, 1, 1, 1]);
+}
+
+#[test]
+fn attention_long_context_splits_matches_cpu() {
+    attention_case(None, 0, 200, &[150, 1, 1]);
+}
+
+#[test]
+fn attention_with_segmented_cache_matches_cpu() {
+    // 2 KV heads x 16 dims x 4 bytes = 128 bytes per slot: 3 slots per segment.
+    attention_case(Some(400), 0, 40, &[9, 1, 1, 12]);
+    attention_case(Some(400), 4, 10, &[7, 1, 1, 6, 1]);
+}
+
+#[test]
+fn topk_softmax_matches_cpu() {
+    let g = gpu(None);
+    let mut rng = StdRng::seed_from_u64(5);
+    let (t, e, k) = (5usize, 32usize, 4usize);
+    let mut logits = randn(&mut rng, t * e, 3.0);
+    logits[3] = logits[7]; // a tie: the lower index wins
+    let lb = g.storage_with("l", bytemuck::cast_slice(&logits));
+    let ids = g.storage("ids", (t * k * 4) as u64);
+    let w = g.storage("w", (t * k * 4) as u64);
+    let mut enc = g.device.create_command_encoder(&Default::default());
+    ops::topk_softmax(&g, &mut enc, t as u32, e as u32, k as u32, &lb, &ids, &w);
+    submit(&g, enc);
+    let (want_ids, want_w) = cpu::topk_softmax(&logits, e, k);
+    let got_ids: Vec<u32> = bytemuck::cast_slice(&pollster::block_on(g.read(&ids, 0, (t * k * 4) as u64)).unwrap()).to_vec();
+    assert_eq!(got_ids, want_ids);
+    assert_close("topk weights", &read_f32(&g, &w, t * k), &want_w, 1e-6);
+}
+
+#[test]
+fn moe_experts_match_cpu() {
+    for limit in [None, Some(1000)] {
+        let g = gpu(limit);
+        let mut rng = StdRng::seed_from_u64(6);
+        let (n_exp, hidden, inter, t, k) = (5usize, 64usize, 96usize, 3usize, 2usize);
+        let rand_bytes = |rng: &mut StdRng, n: usize| (0..n).map(|_| rng.random::<u8>()).collect::<Vec<u8>>();
+        let rand_scales = |rng: &mut StdRng, n: usize| (0..n).map(|_| rng.random_range(122u8..128)).collect::<Vec<u8>>();
+        let gu_blocks = rand_bytes(&mut rng, n_exp * 2 * inter * hidden / 2);
+        let gu_scales = rand_scales(&mut rng, n_exp * 2 * inter * hidden / 32);
+        let gu_bias = randn(&mut rng, n_exp * 2 * inter, 1.0);
+        let dn_blocks = rand_bytes(&mut rng, n_exp * hidden * inter / 2);
+        let dn_scales = rand_scales(&mut rng, n_exp * hidden * inter / 32);
+        let dn_bias = randn(&mut rng, n_exp * hidden, 1.0);
+        let gu = Mxfp4Experts::upload(&g, "gu", n_exp as u32, 2 * inter as u32, hidden as u32, &gu_blocks, &gu_scales, &gu_bias, 2)
+            .unwrap();
+        let dn = Mxfp4Experts::upload(&g, "dn", n_exp as u32, hidden as u32, inter as u32, &dn_blocks, &dn_scales, &dn_bias, 1)
+            .unwrap();
+        assert_eq!(gu.slices.len() > 1, limit.is_some());
+        let x = randn(&mut rng, t * hidden, 2.0);
+        let ids: Vec<u32> = vec![4, 0, 2, 2, 1, 3];
+        let weights = randn(&mut rng, t * k, 1.0);
+        let residual = randn(&mut rng, t * hidden, 1.0);
+        let (xb, idb, wb) = (
+            g.storage_with("x", bytemuck::cast_slice(&x)),
+            g.storage_with("ids", bytemuck::cast_slice(&ids)),
+            g.storage_with("w", bytemuck::cast_slice(&weights)),
+        );
+        let rb = g.storage_with("res", bytemuck::cast_slice(&residual));
+        let act = g.storage("act", (t * k * inter * 4) as u64);
+        let y = g.storage("y", (t * k * hidden * 4) as u64);
+        let sw = Swiglu { alpha: 1.702, limit: 7.0 };
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        ops::expert_gate_up(&g, &mut enc, t as u32, k as u32, &xb, &idb, &gu, sw, &act);
+        ops::expert_down(&g, &mut enc, t as u32, k as u32, &act, &idb, &dn, &y);
+        ops::expert_accumulate(&g, &mut enc, t as u32, k as u32, hidden as u32, &y, &wb, &rb);
+        submit(&g, enc);
+
+        let (mut want_act, mut want_res, mut clamped) = (vec![], residual.clone(), 0);
+        for ti in 0..t {
+            for s in 0..k {
+                let e = ids[ti * k + s] as usize;
+                let (r, c) = (2 * inter, hidden);
+                let h = cpu::mxfp4_matvec(
+                    &gu_blocks[e * r * c / 2..][..r * c / 2],
+                    &gu_scales[e * r * c / 32..][..r * c / 32],
+                    &gu_bias[e * r..][..r],
+                    r,
+                    c,
+                    &x[ti * c..][..c],
+                );
+                clamped += h.iter().filter(|v| v.abs() > 7.0).count();
+                let a = cpu::swiglu(&h, 1.702, 7.0);
+                let yv = cpu::mxfp4_matvec(
+                    &dn_blocks[e * hidden * inter / 2..][..hidden * inter / 2],
+                    &dn_scales[e * hidden * inter / 32..][..hidden * inter / 32],
+                    &dn_bias[e * hidden..][..hidden],
+                    hidden,
+                    inter,
+                    &a,
+                );
+                for i in 0..hidden {
+                    want_res[ti * hidden + i] += weights[ti * k + s] * yv[i];
+                }
+                want_act.extend(a);
+            }
+        }
+        assert!(clamped > 0, "the inputs should exercise the SwiGLU clamp");
+        assert_close("gate_up+swiglu", &read_f32(&g, &act, t * k * inter), &want_act, 2e-5);
+        assert_close("down+accumulate", &read_f32(&g, &rb, t * hidden), &want_res, 5e-5);
+    }
+}
+
+#[test]
+fn argmax_matches_cpu_with_ties() {
+    let g = gpu(None);
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut v = randn(&mut rng, 5003, 10.0);
+    v[4000] = 50.0;
+    v[1234] = 50.0;
+    let pad = [vec![0f32; 3], v.clone()].concat();
+    let b = g.storage_with("l", bytemuck::cast_slice(&pad));
+    let out = g.storage("o", 4);
+    let mut enc = g.device.create_command_encoder(&Default::default());
+    ops::argmax(&g, &mut enc, &b, 3, v.len() as u32, &out);
+    submit(&g, enc);
+    let got: Vec<u32> = bytemuck::cast_slice(&pollster::block_on(g.read(&out, 0, 4)).unwrap()).to_vec();
+    assert_eq!(got[0], cpu::argmax(&v));
+    assert_eq!(got[0], 1234);
+}
