@@ -8,4 +8,7 @@ pub mod error;
 pub mod gpu;
 pub mod ops;
 
+
+pub mod loader;
+pub mod models;
 pub use error::{Error, Result};

@@ -1,1 +1,223 @@
-fn main(){}
+//! The `wgpt` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use wgpt::gpu::{list_adapters, Gpu, GpuOptions};
+use wgpt::models::gpt_oss::{GptOss, Output, Want, DEFAULT_CHUNK, DEFAULT_CTX};
+
+#[derive(Parser)]
+#[command(name = "wgpt", version, about = "Run gpt-oss on any GPU through WebGPU")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// Model directory (config.json + model.safetensors or index + shards).
+    #[arg(long)]
+    model: PathBuf,
+    /// KV-cache context in tokens.
+    #[arg(long, default_value_t = DEFAULT_CTX)]
+    ctx: u32,
+    /// Prompt tokens per prefill pass.
+    #[arg(long, default_value_t = DEFAULT_CHUNK)]
+    chunk: u32,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List GPU adapters with their features and limits.
+    Info,
+    /// One forward pass over the tokens; writes float32 logits [n_tokens, vocab] as .npy.
+    Logits {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Comma-separated token ids.
+        #[arg(long)]
+        tokens: String,
+        /// Output file (little-endian float32, C order).
+        #[arg(long)]
+        npy: PathBuf,
+    },
+    /// Decode after the given tokens through the KV cache.
+    Generate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Comma-separated prompt token ids.
+        #[arg(long)]
+        tokens: String,
+        #[arg(long, default_value_t = 128)]
+        max_tokens: u32,
+        /// Greedy decoding (argmax at each step).
+        #[arg(long)]
+        greedy: bool,
+        /// Print the generated ids, space-separated, on stdout.
+        #[arg(long)]
+        ids: bool,
+        /// Keep going past the end-of-sequence ids of config.json.
+        #[arg(long)]
+        ignore_eos: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", chain.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Info => info(),
+        Cmd::Logits { model, tokens, npy } => {
+            let tokens = parse_tokens(&tokens)?;
+            let m = load(&model.model)?;
+            let mut session = m.session(model.ctx, model.chunk)?;
+            let t0 = Instant::now();
+            let Output::Logits(logits) = pollster::block_on(session.forward(&tokens, Want::AllLogits))? else {
+                bail!("internal: expected logits");
+            };
+            eprintln!("{} tokens in {:.2}s", tokens.len(), t0.elapsed().as_secs_f64());
+            write_npy(&npy, &logits, tokens.len() as u64, m.cfg.vocab_size as u64)
+        }
+        Cmd::Generate { model, tokens, max_tokens, greedy: _, ids: _, ignore_eos } => {
+            let tokens = parse_tokens(&tokens)?;
+            let m = load(&model.model)?;
+            let eos = if ignore_eos { vec![] } else { m.cfg.eos_ids() };
+            let needed = tokens.len() as u64 + max_tokens as u64;
+            if needed > model.ctx as u64 {
+                bail!("{} prompt tokens + {max_tokens} new tokens exceed the context of {} (raise --ctx)", tokens.len(), model.ctx);
+            }
+            let mut session = m.session(model.ctx, model.chunk)?;
+            let mut out = Vec::new();
+            let t0 = Instant::now();
+            let mut next = pollster::block_on(session.forward(&tokens, Want::Argmax))?;
+            let prefill = t0.elapsed();
+            let t1 = Instant::now();
+            while let Output::Token(id) = next {
+                out.push(id);
+                if out.len() as u32 >= max_tokens || eos.contains(&id) {
+                    break;
+                }
+                next = pollster::block_on(session.forward(&[id], Want::Argmax))?;
+            }
+            let decode = t1.elapsed();
+            println!("{}", out.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "prefill {} tokens in {:.3}s ({:.1} tok/s); decode {} tokens in {:.3}s ({:.1} tok/s)",
+                tokens.len(),
+                prefill.as_secs_f64(),
+                tokens.len() as f64 / prefill.as_secs_f64(),
+                out.len().saturating_sub(1),
+                decode.as_secs_f64(),
+                out.len().saturating_sub(1) as f64 / decode.as_secs_f64().max(1e-9),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn parse_tokens(s: &str) -> Result<Vec<u32>> {
+    let ids: Result<Vec<u32>> = s
+        .split(',')
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<u32>().with_context(|| format!("--tokens: {t:?} is not a token id")))
+        .collect();
+    let ids = ids?;
+    if ids.is_empty() {
+        bail!("--tokens: no token ids given");
+    }
+    Ok(ids)
+}
+
+fn gpu() -> Result<Arc<Gpu>> {
+    let opts = GpuOptions::from_env()?;
+    Ok(Arc::new(pollster::block_on(Gpu::new(&opts))?))
+}
+
+fn load(dir: &Path) -> Result<GptOss> {
+    let gpu = gpu()?;
+    let t0 = Instant::now();
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("loading {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    let model = GptOss::load(gpu.clone(), dir, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let model = model?;
+    eprintln!(
+        "loaded {} ({} layers) on {} ({:?}) in {:.2}s",
+        dir.display(),
+        model.cfg.num_hidden_layers,
+        gpu.info.name,
+        gpu.info.backend,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(model)
+}
+
+fn write_npy(path: &Path, data: &[f32], rows: u64, cols: u64) -> Result<()> {
+    use npyz::WriterBuilder;
+    let file = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[rows, cols])
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .with_context(|| format!("{}", path.display()))?;
+    w.extend(data.iter().copied()).with_context(|| format!("{}", path.display()))?;
+    w.finish().with_context(|| format!("{}", path.display()))?;
+    Ok(())
+}
+
+fn info() -> Result<()> {
+    let opts = GpuOptions::from_env()?;
+    let adapters = pollster::block_on(list_adapters(&opts))?;
+    if adapters.is_empty() {
+        bail!("no GPU adapters found (on Linux without a GPU, install mesa-vulkan-drivers for lavapipe)");
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let l = &a.limits;
+        println!("adapter {i}: {} ({:?}, {:?})", a.info.name, a.info.backend, a.info.device_type);
+        println!("  driver: {} {}", a.info.driver, a.info.driver_info);
+        let f = |feat: wgpu::Features| if a.features.contains(feat) { "yes" } else { "no" };
+        println!(
+            "  features: shader-f16 {}, subgroups {}, timestamp-query {}",
+            f(wgpu::Features::SHADER_F16),
+            f(wgpu::Features::SUBGROUP),
+            f(wgpu::Features::TIMESTAMP_QUERY)
+        );
+        println!("  subgroup size: {}..{}", a.info.subgroup_min_size, a.info.subgroup_max_size);
+        println!(
+            "  limits: max_buffer_size {}, max_storage_buffer_binding_size {}, max_storage_buffers_per_shader_stage {}",
+            l.max_buffer_size, l.max_storage_buffer_binding_size, l.max_storage_buffers_per_shader_stage
+        );
+        println!(
+            "          max_compute_invocations_per_workgroup {}, max_compute_workgroup_storage_size {}, max_compute_workgroups_per_dimension {}, min_storage_buffer_offset_alignment {}",
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_storage_size,
+            l.max_compute_workgroups_per_dimension,
+            l.min_storage_buffer_offset_alignment
+        );
+    }
+    if let Ok(g) = pollster::block_on(Gpu::new(&opts)) {
+        println!("selected: {} ({:?}); tensors split at {} bytes per binding", g.info.name, g.info.backend, g.max_binding);
+    }
+    Ok(())
+}

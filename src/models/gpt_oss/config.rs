@@ -1,0 +1,210 @@
+//! gpt-oss `config.json` (Hugging Face layout), validated before any weight is read.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RopeScaling {
+    #[serde(default)]
+    pub rope_type: Option<String>,
+    #[serde(default)]
+    pub factor: Option<f64>,
+    #[serde(default)]
+    pub beta_fast: Option<f64>,
+    #[serde(default)]
+    pub beta_slow: Option<f64>,
+    #[serde(default)]
+    pub original_max_position_embeddings: Option<u64>,
+    #[serde(default)]
+    pub truncate: Option<bool>,
+    #[serde(default)]
+    pub attention_factor: Option<f64>,
+    #[serde(default)]
+    pub rope_theta: Option<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct QuantizationConfig {
+    pub quant_method: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub model_type: Option<String>,
+    #[serde(default)]
+    pub architectures: Vec<String>,
+    pub vocab_size: u32,
+    pub hidden_size: u32,
+    pub intermediate_size: u32,
+    pub num_hidden_layers: u32,
+    pub num_attention_heads: u32,
+    pub num_key_value_heads: u32,
+    pub head_dim: u32,
+    pub num_local_experts: u32,
+    #[serde(default)]
+    pub num_experts_per_tok: u32,
+    /// OpenAI's name for `num_experts_per_tok`; the hub config carries both.
+    #[serde(default)]
+    pub experts_per_token: Option<u32>,
+    pub sliding_window: u32,
+    #[serde(default)]
+    pub layer_types: Option<Vec<String>>,
+    #[serde(default = "default_eps")]
+    pub rms_norm_eps: f32,
+    #[serde(default = "default_theta")]
+    pub rope_theta: f64,
+    #[serde(default, alias = "rope_parameters")]
+    pub rope_scaling: Option<RopeScaling>,
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: u32,
+    #[serde(default = "default_limit")]
+    pub swiglu_limit: f32,
+    #[serde(default = "default_alpha")]
+    pub swiglu_alpha: f32,
+    #[serde(default)]
+    pub quantization_config: Option<QuantizationConfig>,
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    #[serde(default)]
+    pub eos_token_id: Option<serde_json::Value>,
+}
+
+fn default_eps() -> f32 {
+    1e-5
+}
+fn default_theta() -> f64 {
+    150000.0
+}
+fn default_max_pos() -> u32 {
+    131072
+}
+fn default_limit() -> f32 {
+    7.0
+}
+fn default_alpha() -> f32 {
+    1.702
+}
+
+impl Config {
+    pub fn from_dir(dir: &Path) -> Result<Config> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        Self::from_json(&text).map_err(|e| match e {
+            Error::Config(m) => Error::checkpoint(&path, m),
+            other => other,
+        })
+    }
+
+    pub fn from_json(text: &str) -> Result<Config> {
+        let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Config(format!("not valid JSON: {e}")))?;
+        let model_type = raw.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+        if model_type != "gpt_oss" {
+            return Err(Error::Config(format!(
+                "model_type is {model_type:?}; this loader reads gpt-oss checkpoints (model_type \"gpt_oss\")"
+            )));
+        }
+        let mut cfg: Config = serde_json::from_value(raw).map_err(|e| Error::Config(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&mut self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        match (self.num_experts_per_tok, self.experts_per_token) {
+            (0, Some(k)) => self.num_experts_per_tok = k,
+            (n, Some(k)) if n != k => return bad(format!("num_experts_per_tok {n} disagrees with experts_per_token {k}")),
+            _ => {}
+        }
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("num_local_experts", self.num_local_experts),
+            ("num_experts_per_tok", self.num_experts_per_tok),
+            ("sliding_window", self.sliding_window),
+        ];
+        for (k, v) in positive {
+            if v == 0 {
+                return bad(format!("{k} must be positive"));
+            }
+        }
+        if self.hidden_size % 32 != 0 || self.intermediate_size % 32 != 0 {
+            return bad(format!(
+                "hidden_size {} and intermediate_size {} must be multiples of 32 (MXFP4 blocks)",
+                self.hidden_size, self.intermediate_size
+            ));
+        }
+        if self.head_dim % 2 != 0 || self.head_dim > 256 {
+            return bad(format!("head_dim {} must be even and at most 256", self.head_dim));
+        }
+        if self.num_attention_heads % self.num_key_value_heads != 0 {
+            return bad(format!(
+                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if self.num_local_experts > 256 || self.num_experts_per_tok > 16 || self.num_experts_per_tok > self.num_local_experts {
+            return bad(format!(
+                "{} experts with {} per token is not supported (at most 256 experts and 16 per token)",
+                self.num_local_experts, self.num_experts_per_tok
+            ));
+        }
+        if let Some(types) = &self.layer_types {
+            if types.len() != self.num_hidden_layers as usize {
+                return bad(format!("layer_types has {} entries for {} layers", types.len(), self.num_hidden_layers));
+            }
+            for t in types {
+                if t != "sliding_attention" && t != "full_attention" {
+                    return bad(format!("unknown layer type {t:?}"));
+                }
+            }
+        }
+        match self.quantization_config.as_ref().map(|q| q.quant_method.as_str()) {
+            Some("mxfp4") => {}
+            Some(other) => return bad(format!("quantization method {other:?} is not supported (expected mxfp4)")),
+            None => return bad("experts without quantization_config (dequantized bf16 experts) are not supported; use the published MXFP4 checkpoint".into()),
+        }
+        if self.tie_word_embeddings {
+            return bad("tie_word_embeddings=true is not a gpt-oss layout".into());
+        }
+        if let Some(rs) = &self.rope_scaling {
+            match rs.rope_type.as_deref() {
+                Some("yarn") | None => {}
+                Some(other) => return bad(format!("rope_scaling type {other:?} is not supported (expected yarn)")),
+            }
+        }
+        if !(self.rms_norm_eps > 0.0) {
+            return bad(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
+        }
+        Ok(())
+    }
+
+    /// Whether layer `i` uses the sliding window (even layers in gpt-oss).
+    pub fn is_sliding(&self, i: usize) -> bool {
+        match &self.layer_types {
+            Some(t) => t[i] == "sliding_attention",
+            None => i % 2 == 0,
+        }
+    }
+
+    pub fn qkv_width(&self) -> u32 {
+        (self.num_attention_heads + 2 * self.num_key_value_heads) * self.head_dim
+    }
+
+    /// End-of-sequence ids named by config.json.
+    pub fn eos_ids(&self) -> Vec<u32> {
+        match &self.eos_token_id {
+            Some(serde_json::Value::Number(n)) => n.as_u64().map(|v| vec![v as u32]).unwrap_or_default(),
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect(),
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! gpt-oss: a pre-norm MoE transformer with attention sinks, alternating sliding/full
+//! attention, YaRN RoPE and MXFP4 experts. `GptOss` holds the weights on the GPU; a `Session`
+//! holds one sequence's KV cache and runs prefill (chunked) and decode through it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::ops::{self, AttnShape, KvSegment, MatmulIo, Swiglu};
+
+pub mod config;
+pub mod rope;
+pub mod weights;
+
+pub use config::Config;
+use rope::Rope;
+use weights::Weights;
+
+/// Default KV-cache context in tokens.
+pub const DEFAULT_CTX: u32 = 4096;
+/// Default number of prompt tokens per prefill pass.
+pub const DEFAULT_CHUNK: u32 = 128;
+
+pub struct GptOss {
+    pub cfg: Config,
+    pub gpu: Arc<Gpu>,
+    weights: Weights,
+    rope: Rope,
+}
+
+/// What a forward pass returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Logits at every position of the input, [n, vocab].
+    AllLogits,
+    /// Logits of the last position, [vocab].
+    LastLogits,
+    /// Only the argmax of the last position (greedy); reads back 4 bytes.
+    Argmax,
+}
+
+#[derive(Debug)]
+pub enum Output {
+    Logits(Vec<f32>),
+    Token(u32),
+}
+
+impl GptOss {
+    /// Loads a Hugging Face gpt-oss checkpoint directory onto the GPU.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(gpu: Arc<Gpu>, dir: &Path, progress: weights::Progress) -> Result<GptOss> {
+        let cfg = Config::from_dir(dir)?;
+        let ckpt = crate::loader::Checkpoint::open(dir)?;
+        let weights = Weights::load(&gpu, &cfg, &ckpt, progress)?;
+        let rope = Rope::new(&cfg);
+        Ok(GptOss { cfg, gpu, weights, rope })
+    }
+
+    /// A new sequence with a KV cache of `ctx` tokens; prompts are processed `chunk` tokens at a time.
+    pub fn session(&self, ctx: u32, chunk: u32) -> Result<Session<'_>> {
+        Session::new(self, ctx, chunk)
+    }
+}
+
+/// Activation buffers for one chunk of up to `chunk` tokens.
+struct Scratch {
+    tokens: wgpu::Buffer,
+    cos_sin: wgpu::Buffer,
+    x: wgpu::Buffer,
+    xn: wgpu::Buffer,
+    qkv: wgpu::Buffer,
+    q: wgpu::Buffer,
+    attn: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    router: wgpu::Buffer,
+    ids: wgpu::Buffer,
+    weights: wgpu::Buffer,
+    act: wgpu::Buffer,
+    y: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    token_out: wgpu::Buffer,
+}
+
+/// One sequence: its KV cache (full layers sized to the context, sliding layers a ring)
+/// and its position.
+pub struct Session<'m> {
+    model: &'m GptOss,
+    ctx: u32,
+    chunk: u32,
+    pos: u32,
+    caches: Vec<Vec<KvSegment>>,
+    rings: Vec<u32>,
+    s: Scratch,
+}
+
+impl<'m> Session<'m> {
+    fn new(model: &'m GptOss, ctx: u32, chunk: u32) -> Result<Session<'m>> {
+        let cfg = &model.cfg;
+        let gpu = &model.gpu;
+        if ctx == 0 || ctx > cfg.max_position_embeddings {
+            return Err(Error::Input(format!(
+                "context {ctx} must be between 1 and the model's max_position_embeddings {}",
+                cfg.max_position_embeddings
+            )));
+        }
+        let (h, hq, hkv, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+        let (e, k, i, v) = (cfg.num_local_experts, cfg.num_experts_per_tok, cfg.intermediate_size, cfg.vocab_size);
+
+        // KV caches: the ring of a sliding layer also holds a chunk's own keys.
+        let chunk_req = chunk.clamp(1, ctx);
+        let mut caches = Vec::new();
+        let mut rings = Vec::new();
+        for l in 0..cfg.num_hidden_layers as usize {
+            let ring = if cfg.is_sliding(l) { (cfg.sliding_window + chunk_req - 1).min(ctx) } else { ctx };
+            caches.push(KvSegment::allocate(gpu, &format!("kv cache layer {l}"), ring, hkv, d)?);
+            rings.push(ring);
+        }
+        let max_parts = ops::attention_max_parts(caches.iter().map(|c| c.len() as u32).max().unwrap_or(1));
+
+        // Per-token sizes of the activations; a chunk must keep each within one binding.
+        let per_token: [(&str, u64); 8] = [
+            ("hidden", h as u64 * 4),
+            ("qkv", cfg.qkv_width() as u64 * 4),
+            ("attention", (hq * d) as u64 * 4),
+            ("attention partials", (hq * max_parts * (d + 2)) as u64 * 4),
+            ("router", e as u64 * 4),
+            ("expert activations", (k * i) as u64 * 4),
+            ("expert outputs", (k * h) as u64 * 4),
+            ("logits", v as u64 * 4),
+        ];
+        let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+        let mut t = chunk_req as u64;
+        for (what, bytes) in per_token {
+            if bytes > limit {
+                return Err(Error::Gpu(format!("{what} of one token need {bytes} bytes, over the adapter's binding limit {limit}")));
+            }
+            t = t.min(limit / bytes);
+        }
+        let t = t as u32;
+        let f = |what: &str, per: u64| gpu.storage(what, per * t as u64);
+        let s = Scratch {
+            tokens: f("tokens", 4),
+            cos_sin: f("cos_sin", d as u64 * 4),
+            x: f("residual", h as u64 * 4),
+            xn: f("normed", h as u64 * 4),
+            qkv: f("qkv", cfg.qkv_width() as u64 * 4),
+            q: f("q", (hq * d) as u64 * 4),
+            attn: f("attention out", (hq * d) as u64 * 4),
+            partials: f("attention partials", (hq * max_parts * (d + 2)) as u64 * 4),
+            router: f("router logits", e as u64 * 4),
+            ids: f("expert ids", k as u64 * 4),
+            weights: f("expert weights", k as u64 * 4),
+            act: f("expert activations", (k * i) as u64 * 4),
+            y: f("expert outputs", (k * h) as u64 * 4),
+            logits: f("logits", v as u64 * 4),
+            token_out: gpu.storage("argmax", 4),
+        };
+        gpu.take_error()?;
+        Ok(Session { model, ctx, chunk: t, pos: 0, caches, rings, s })
+    }
+
+    /// Tokens already in the cache.
+    pub fn position(&self) -> u32 {
+        self.pos
+    }
+
+    pub fn context(&self) -> u32 {
+        self.ctx
+    }
+
+    /// Tokens per prefill pass actually used (the request, bounded by binding limits).
+    pub fn chunk(&self) -> u32 {
+        self.chunk
+    }
+
+    /// Forgets the sequence (the cache is overwritten from position 0).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Feeds `tokens` at the current position and returns what `want` asks for.
+    pub async fn forward(&mut self, tokens: &[u32], want: Want) -> Result<Output> {
+        let cfg = &self.model.cfg;
+        if tokens.is_empty() {
+            return Err(Error::Input("no tokens to process".into()));
+        }
+        if let Some(bad) = tokens.iter().find(|&&t| t >= cfg.vocab_size) {
+            return Err(Error::Input(format!("token id {bad} is out of range for vocab_size {}", cfg.vocab_size)));
+        }
+        let end = self.pos as u64 + tokens.len() as u64;
+        if end > self.ctx as u64 {
+            return Err(Error::Input(format!(
+                "{} tokens at position {} exceed the context of {} tokens (raise --ctx, up to {})",
+                tokens.len(),
+                self.pos,
+                self.ctx,
+                cfg.max_position_embeddings
+            )));
+        }
+        let mut all = Vec::new();
+        let n_chunks = tokens.len().div_ceil(self.chunk as usize);
+        for (ci, chunk) in tokens.chunks(self.chunk as usize).enumerate() {
+            let last = ci + 1 == n_chunks;
+            // Intermediate chunks of a prompt only fill the cache unless every position's logits are wanted.
+            let head = last || want == Want::AllLogits;
+            match (want, self.run_chunk(chunk, want, head).await?) {
+                (Want::AllLogits, Some(Output::Logits(l))) => all.extend(l),
+                (_, Some(o)) if last => return Ok(o),
+                _ => {}
+            }
+        }
+        Ok(Output::Logits(all))
+    }
+
+    async fn run_chunk(&mut self, tokens: &[u32], want: Want, head: bool) -> Result<Option<Output>> {
+        let m = self.model;
+        let (cfg, gpu, w, s) = (&m.cfg, &*m.gpu, &m.weights, &self.s);
+        let n = tokens.len() as u32;
+        let (h, hq, hkv, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
+        let (e, k, v) = (cfg.num_local_experts, cfg.num_experts_per_tok, cfg.vocab_size);
+        let eps = cfg.rms_norm_eps;
+        gpu.write(&s.tokens, 0, bytemuck::cast_slice(tokens));
+        gpu.write(&s.cos_sin, 0, bytemuck::cast_slice(&m.rope.cos_sin(self.pos, n)));
+        let io = |x_stride: u32, y_stride: u32, accumulate: bool| MatmulIo {
+            n_tokens: n,
+            x_offset: 0,
+            x_stride,
+            y_stride,
+            y_offset: 0,
+            accumulate,
+        };
+        let act = Swiglu { alpha: cfg.swiglu_alpha, limit: cfg.swiglu_limit };
+
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
+        let enc = &mut enc;
+        ops::embed(gpu, enc, &s.tokens, n, &w.embed, &s.x);
+        for (l, layer) in w.layers.iter().enumerate() {
+            let a = AttnShape {
+                n_tokens: n,
+                n_q_heads: hq,
+                n_kv_heads: hkv,
+                head_dim: d,
+                pos0: self.pos,
+                ring: self.rings[l],
+                window: if cfg.is_sliding(l) { cfg.sliding_window } else { 0 },
+            };
+            ops::rmsnorm(gpu, enc, &s.x, 0, n, h, &layer.attn_norm, eps, &s.xn);
+            ops::matmul(gpu, enc, &s.xn, &layer.qkv, &s.qkv, io(h, cfg.qkv_width(), false));
+            ops::rope_qk_store(gpu, enc, a, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
+            ops::attention(gpu, enc, a, &s.q, &self.caches[l], &layer.sinks, &s.partials, &s.attn);
+            ops::matmul(gpu, enc, &s.attn, &layer.o, &s.x, io(hq * d, h, true));
+            ops::rmsnorm(gpu, enc, &s.x, 0, n, h, &layer.mlp_norm, eps, &s.xn);
+            ops::matmul(gpu, enc, &s.xn, &layer.router, &s.router, io(h, e, false));
+            ops::topk_softmax(gpu, enc, n, e, k, &s.router, &s.ids, &s.weights);
+            ops::expert_gate_up(gpu, enc, n, k, &s.xn, &s.ids, &layer.gate_up, act, &s.act);
+            ops::expert_down(gpu, enc, n, k, &s.act, &s.ids, &layer.down, &s.y);
+            ops::expert_accumulate(gpu, enc, n, k, h, &s.y, &s.weights, &s.x);
+        }
+        let mut result = None;
+        if head {
+            let rows = if want == Want::AllLogits { n } else { 1 };
+            let first = n - rows;
+            ops::rmsnorm(gpu, enc, &s.x, first, rows, h, &w.norm, eps, &s.xn);
+            let head_io = MatmulIo { n_tokens: rows, x_offset: 0, x_stride: h, y_stride: v, y_offset: 0, accumulate: false };
+            ops::matmul(gpu, enc, &s.xn, &w.lm_head, &s.logits, head_io);
+            if want == Want::Argmax {
+                ops::argmax(gpu, enc, &s.logits, 0, v, &s.token_out);
+            }
+        }
+        gpu.queue.submit([std::mem::replace(enc, gpu.device.create_command_encoder(&Default::default())).finish()]);
+        self.pos += n;
+        if head {
+            result = Some(match want {
+                Want::Argmax => {
+                    let b = gpu.read(&s.token_out, 0, 4).await?;
+                    Output::Token(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                }
+                Want::AllLogits | Want::LastLogits => {
+                    let rows = if want == Want::AllLogits { n } else { 1 };
+                    let b = gpu.read(&s.logits, 0, rows as u64 * v as u64 * 4).await?;
+                    Output::Logits(bytemuck::pod_collect_to_vec(&b))
+                }
+            });
+        } else {
+            gpu.wait()?;
+        }
+        Ok(result)
+    }
+}
