@@ -1,0 +1,91 @@
+//! Whole-model checks against Hugging Face transformers (float32, eager attention) on tiny
+//! random gpt-oss checkpoints in the hub layout (tests/reference/generate.py wrote them):
+//! logits at every prompt position, logits of every decode step through the KV cache, and
+//! greedy continuations — with tensors whole, and split across bindings of a few KiB with
+//! the prompt processed in small chunks.
+
+mod common;
+
+use common::*;
+use wgpt::models::gpt_oss::{GptOss, Output, Want};
+
+const TOL: f32 = 1e-3;
+
+fn check_fixture(name: &str, max_binding: Option<u64>, ctx: u32, chunk: u32) {
+    let dir = fixture(name);
+    let gpu = gpu(max_binding);
+    let model = GptOss::load(gpu, &dir, &mut |_, _| {}).expect("load");
+    let vocab = model.cfg.vocab_size as usize;
+    let mut session = model.session(ctx, chunk).expect("session");
+    let mut worst = 0f32;
+    for case in cases(&dir).cases {
+        let (shape, want) = read_npy(&dir.join("reference").join(&case.logits));
+        let p = case.prompt.len();
+        assert_eq!(shape, vec![(p + case.continuation.len()) as u64, vocab as u64]);
+
+        // Prefill: logits at every prompt position.
+        session.reset();
+        let Output::Logits(got) = pollster::block_on(session.forward(&case.prompt, Want::AllLogits)).unwrap() else { panic!() };
+        for row in 0..p {
+            let d = max_abs_diff(&got[row * vocab..][..vocab], &want[row * vocab..][..vocab]);
+            assert!(d <= TOL, "{name}/{}: prefill position {row}: max |dlogit| {d}", case.name);
+            worst = worst.max(d);
+        }
+        // Decode: one token at a time through the cache, past the sliding window.
+        for (i, &tok) in case.continuation.iter().enumerate() {
+            let Output::Logits(got) = pollster::block_on(session.forward(&[tok], Want::LastLogits)).unwrap() else { panic!() };
+            let row = p + i;
+            let d = max_abs_diff(&got, &want[row * vocab..][..vocab]);
+            assert!(d <= TOL, "{name}/{}: decode position {row}: max |dlogit| {d}", case.name);
+            worst = worst.max(d);
+        }
+        // Greedy: argmax on the GPU, one id read back per step.
+        session.reset();
+        let mut ids = vec![];
+        let mut out = pollster::block_on(session.forward(&case.prompt, Want::Argmax)).unwrap();
+        while let Output::Token(id) = out {
+            ids.push(id);
+            if ids.len() == case.continuation.len() {
+                break;
+            }
+            out = pollster::block_on(session.forward(&[id], Want::Argmax)).unwrap();
+        }
+        assert_eq!(ids, case.continuation, "{name}/{}: greedy continuation", case.name);
+    }
+    eprintln!("{name} (binding limit {max_binding:?}, ctx {ctx}, chunk {chunk}): max |dlogit| {worst:.3e}");
+}
+
+#[test]
+fn tiny_matches_transformers() {
+    check_fixture("tiny", None, 4096, 128);
+}
+
+#[test]
+fn tiny_sharded_odd_layers_matches_transformers() {
+    check_fixture("tiny-sharded", None, 4096, 128);
+}
+
+#[test]
+fn tiny_matches_transformers_with_tensors_split_and_chunked_prefill() {
+    // 2 KiB per binding: embedding, LM head, experts and KV cache all split into many slices.
+    check_fixture("tiny", Some(2048), 64, 5);
+}
+
+#[test]
+fn tiny_sharded_matches_transformers_with_tensors_split_and_chunked_prefill() {
+    check_fixture("tiny-sharded", Some(3000), 48, 4);
+}
+
+#[test]
+fn long_prompt_in_one_pass_equals_chunked() {
+    let dir = fixture("tiny");
+    let model = GptOss::load(gpu(None), &dir, &mut |_, _| {}).unwrap();
+    let prompt: Vec<u32> = (0..40).map(|i| (i * 37 + 11) % 512).collect();
+    let run = |chunk| {
+        let mut s = model.session(256, chunk).unwrap();
+        let Output::Logits(l) = pollster::block_on(s.forward(&prompt, Want::AllLogits)).unwrap() else { panic!() };
+        l
+    };
+    let (one, chunked) = (run(64), run(7));
+    assert!(max_abs_diff(&one, &chunked) < 1e-4);
+}
