@@ -172,18 +172,26 @@ fn load(dir: &Path) -> Result<GptOss> {
     Ok(model)
 }
 
+/// Writes a C-order little-endian float32 .npy (format 1.0). The header is a Python dict
+/// literal padded so the data starts on a 64-byte boundary.
 fn write_npy(path: &Path, data: &[f32], rows: u64, cols: u64) -> Result<()> {
-    use npyz::WriterBuilder;
+    use std::io::Write;
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
     let file = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[rows, cols])
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()
-        .with_context(|| format!("{}", path.display()))?;
-    w.extend(data.iter().copied()).with_context(|| format!("{}", path.display()))?;
-    w.finish().with_context(|| format!("{}", path.display()))?;
-    Ok(())
+    let mut w = std::io::BufWriter::new(file);
+    let write = |w: &mut std::io::BufWriter<std::fs::File>| -> std::io::Result<()> {
+        w.write_all(b"\x93NUMPY\x01\x00")?;
+        w.write_all(&(header.len() as u16).to_le_bytes())?;
+        w.write_all(header.as_bytes())?;
+        for v in data {
+            w.write_all(&v.to_le_bytes())?;
+        }
+        w.flush()
+    };
+    write(&mut w).with_context(|| format!("{}", path.display()))
 }
 
 fn info() -> Result<()> {

@@ -7,6 +7,7 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
+use crate::loader::TensorSource;
 
 /// One tensor of a checkpoint: where its bytes are and what they are.
 #[derive(Clone, Debug)]
@@ -107,7 +108,7 @@ impl Checkpoint {
     }
 
     /// The bytes of `name`, after checking its dtype and shape.
-    pub fn expect(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8]> {
+    fn expect_bytes(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8]> {
         let t = self
             .tensors
             .get(name)
@@ -130,8 +131,13 @@ impl Checkpoint {
         &self.files[t.file].0
     }
 
-    /// Total bytes of tensor data.
-    pub fn total_bytes(&self) -> u64 {
+}
+
+impl TensorSource for Checkpoint {
+    fn expect(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8]> {
+        self.expect_bytes(name, dtype, shape)
+    }
+    fn total_bytes(&self) -> u64 {
         self.tensors.values().map(|t| t.range.len() as u64).sum()
     }
 }

@@ -1,7 +1,5 @@
 //! gpt-oss `config.json` (Hugging Face layout), validated before any weight is read.
 
-use std::path::Path;
-
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -90,7 +88,8 @@ fn default_alpha() -> f32 {
 }
 
 impl Config {
-    pub fn from_dir(dir: &Path) -> Result<Config> {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_dir(dir: &std::path::Path) -> Result<Config> {
         let path = dir.join("config.json");
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         Self::from_json(&text).map_err(|e| match e {

@@ -2,11 +2,11 @@
 //! attention, YaRN RoPE and MXFP4 experts. `GptOss` holds the weights on the GPU; a `Session`
 //! holds one sequence's KV cache and runs prefill (chunked) and decode through it.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::loader::TensorSource;
 use crate::ops::{self, AttnShape, KvSegment, MatmulIo, Swiglu};
 
 pub mod config;
@@ -49,10 +49,15 @@ pub enum Output {
 impl GptOss {
     /// Loads a Hugging Face gpt-oss checkpoint directory onto the GPU.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(gpu: Arc<Gpu>, dir: &Path, progress: weights::Progress) -> Result<GptOss> {
+    pub fn load(gpu: Arc<Gpu>, dir: &std::path::Path, progress: weights::Progress) -> Result<GptOss> {
         let cfg = Config::from_dir(dir)?;
         let ckpt = crate::loader::Checkpoint::open(dir)?;
-        let weights = Weights::load(&gpu, &cfg, &ckpt, progress)?;
+        Self::from_source(gpu, cfg, &ckpt, progress)
+    }
+
+    /// Uploads the weights of `cfg` from any tensor source.
+    pub fn from_source(gpu: Arc<Gpu>, cfg: Config, source: &dyn TensorSource, progress: weights::Progress) -> Result<GptOss> {
+        let weights = Weights::load(&gpu, &cfg, source, progress)?;
         let rope = Rope::new(&cfg);
         Ok(GptOss { cfg, gpu, weights, rope })
     }

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::loader::{Checkpoint, Dtype};
+use crate::loader::{Dtype, TensorSource};
 use crate::ops::{Bf16Matrix, Mxfp4Experts};
 
 use super::config::Config;
@@ -36,7 +36,7 @@ pub fn bf16_to_f32(bytes: &[u8]) -> Vec<f32> {
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
 struct Reader<'a, 'p> {
-    ckpt: &'a Checkpoint,
+    ckpt: &'a dyn TensorSource,
     gpu: &'a Gpu,
     done: u64,
     total: u64,
@@ -65,7 +65,7 @@ impl<'a> Reader<'a, '_> {
 }
 
 impl Weights {
-    pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &Checkpoint, progress: Progress) -> Result<Weights> {
+    pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &dyn TensorSource, progress: Progress) -> Result<Weights> {
         let total = ckpt.total_bytes();
         let mut r = Reader { ckpt, gpu, done: 0, total, progress };
         let (v, h) = (cfg.vocab_size as usize, cfg.hidden_size as usize);
