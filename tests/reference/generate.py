@@ -169,6 +169,19 @@ def search_case(model, cfg, name, P, C, base_seed, clamp, max_tries=4000):
     raise SystemExit(f"{name}: no prompt meets the margins in {max_tries} tries (best {best})")
 
 
+def check_bf16_load_equivalent(model, out_dir):
+    """Loading in bf16 then upcasting (what real_widths.py does) gives the same float32 model."""
+    other = ref.load_hf(out_dir, via_bf16=True)
+    a, b = model.state_dict(), other.state_dict()
+    assert a.keys() == b.keys()
+    for n in a:
+        if a[n].dtype != b[n].dtype or not torch.equal(a[n], b[n]):
+            raise SystemExit(f"bf16-then-float32 load differs from the float32 load at {n}")
+    ids = list(range(0, 3 * model.config.sliding_window))
+    if not np.array_equal(ref.forward(model, ids)[0], ref.forward(other, ids)[0]):
+        raise SystemExit("bf16-then-float32 load gives different logits")
+
+
 def build_fixture(fname, spec):
     out_dir = os.path.join(REPO, "tests", "fixtures", fname)
     if os.path.isdir(out_dir):
@@ -185,6 +198,7 @@ def build_fixture(fname, spec):
     model = ref.load_hf(out_dir)
     ref.check_config(model, cfg)
     ref.check_loaded_weights(model, cfg, lambda n: disk[n])
+    check_bf16_load_equivalent(model, out_dir)
     W = ref.spec_weights(cfg, lambda n: disk[n])
     clamp = ref.ClampCounter(model)
 
@@ -197,6 +211,8 @@ def build_fixture(fname, spec):
         P_, ids = len(r["prompt"]), r["prompt"] + r["continuation"]
         # generate()'s cached decode logits vs the single full forward
         gen_vs_full = float(np.abs(gen_logits - r["logits"][P_ - 1:P_ + C - 1]).max())
+        if gen_vs_full > 1e-3:
+            raise SystemExit(f"{fname}/{name}: generate() logits differ from the full forward by {gen_vs_full}")
         spec_diff = float(np.abs(ref.spec_forward(cfg, W, ids) - r["logits"]).max())
         if spec_diff > 1e-3:
             raise SystemExit(f"{fname}/{name}: float64 spec forward differs from transformers by {spec_diff}")
