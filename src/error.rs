@@ -16,6 +16,9 @@ pub enum Error {
     #[error("config: {0}")]
     Config(String),
 
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
     #[error("invalid input: {0}")]
     Input(String),
 

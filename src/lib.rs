@@ -11,4 +11,5 @@ pub mod ops;
 
 pub mod loader;
 pub mod models;
+pub mod tokenizer;
 pub use error::{Error, Result};
