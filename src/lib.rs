@@ -4,6 +4,7 @@
 //! CPU references), [`loader`] (checkpoint files), [`models`] (gpt-oss: config, weights on the
 //! GPU, KV cache, forward pass).
 
+pub mod chat;
 pub mod error;
 pub mod gpu;
 pub mod ops;
@@ -11,5 +12,8 @@ pub mod ops;
 
 pub mod loader;
 pub mod models;
+pub mod sampling;
 pub mod tokenizer;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod hub;
 pub use error::{Error, Result};

@@ -4,9 +4,6 @@
 
 use crate::gpu::{Gpu, Kernel};
 
-pub mod cpu;
-mod tensors;
-pub use tensors::{Bf16Matrix, KvSegment, Mxfp4Experts};
 
 macro_rules! kernel {
     ($name:ident, $file:literal, $entry:literal) => {
@@ -18,6 +15,11 @@ macro_rules! kernel {
         };
     };
 }
+
+pub mod cpu;
+pub mod sample;
+mod tensors;
+pub use tensors::{Bf16Matrix, KvSegment, Mxfp4Experts};
 
 kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather");
 kernel!(RMSNORM, "rmsnorm.wgsl", "rmsnorm");
@@ -33,7 +35,11 @@ kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
 kernel!(ARGMAX, "argmax.wgsl", "argmax");
 
 /// Every kernel, for shader validation and translation tests.
-pub const ALL_KERNELS: &[Kernel] = &[
+pub fn all_kernels() -> Vec<Kernel> {
+    CORE_KERNELS.iter().chain(sample::KERNELS).copied().collect()
+}
+
+const CORE_KERNELS: &[Kernel] = &[
     EMBED_GATHER,
     RMSNORM,
     MATVEC_BF16,

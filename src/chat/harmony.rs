@@ -1,0 +1,1 @@
+//! The harmony chat format of gpt-oss.

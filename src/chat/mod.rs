@@ -1,0 +1,3 @@
+//! Chat formats: turning conversations into prompt tokens and model output back into messages.
+
+pub mod harmony;

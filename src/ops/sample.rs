@@ -1,0 +1,6 @@
+//! GPU sampling kernel launcher.
+
+use crate::gpu::Kernel;
+
+/// The sampling kernels (registered for shader tests).
+pub const KERNELS: &[Kernel] = &[];
