@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use wgpt::gpu::{list_adapters, Gpu, GpuOptions};
 use wgpt::models::gpt_oss::{GptOss, Output, Want, DEFAULT_CHUNK, DEFAULT_CTX};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(name = "wgpt", version, about = "Run gpt-oss on any GPU through WebGPU")]
 struct Cli {
@@ -64,6 +66,15 @@ enum Cmd {
         #[arg(long)]
         ignore_eos: bool,
     },
+    /// Token ids of the text on stdin, as a JSON array (ordinary text: no control tokens).
+    Tokenize {
+        /// tokenizer.json (or .json.gz).
+        #[arg(long)]
+        tokenizer: PathBuf,
+        /// Each stdin line is a JSON string; print one JSON array per line.
+        #[arg(long)]
+        jsonl: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,6 +92,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Info => info(),
+        Cmd::Tokenize { tokenizer, jsonl } => cli::text::tokenize(&tokenizer, jsonl),
         Cmd::Logits { model, tokens, npy } => {
             let tokens = parse_tokens(&tokens)?;
             let m = load(&model.model)?;

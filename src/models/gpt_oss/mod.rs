@@ -21,6 +21,8 @@ use weights::Weights;
 pub const DEFAULT_CTX: u32 = 4096;
 /// Default number of prompt tokens per prefill pass.
 pub const DEFAULT_CHUNK: u32 = 128;
+/// Extra ring slots of sliding layers, so a chat can rewind this many tokens and keep its cache.
+const REWIND_SLOTS: u32 = 1024;
 
 pub struct GptOss {
     pub cfg: Config,
@@ -94,6 +96,8 @@ pub struct Session<'m> {
     ctx: u32,
     chunk: u32,
     pos: u32,
+    /// The tokens whose keys and values are in the cache, in order.
+    history: Vec<u32>,
     caches: Vec<Vec<KvSegment>>,
     rings: Vec<u32>,
     s: Scratch,
@@ -117,7 +121,7 @@ impl<'m> Session<'m> {
         let mut caches = Vec::new();
         let mut rings = Vec::new();
         for l in 0..cfg.num_hidden_layers as usize {
-            let ring = if cfg.is_sliding(l) { (cfg.sliding_window + chunk_req - 1).min(ctx) } else { ctx };
+            let ring = if cfg.is_sliding(l) { (cfg.sliding_window + chunk_req - 1 + REWIND_SLOTS).min(ctx) } else { ctx };
             caches.push(KvSegment::allocate(gpu, &format!("kv cache layer {l}"), ring, hkv, d)?);
             rings.push(ring);
         }
@@ -162,7 +166,7 @@ impl<'m> Session<'m> {
             token_out: gpu.storage("argmax", 4),
         };
         gpu.take_error()?;
-        Ok(Session { model, ctx, chunk: t, pos: 0, caches, rings, s })
+        Ok(Session { model, ctx, chunk: t, pos: 0, history: Vec::new(), caches, rings, s })
     }
 
     /// Tokens already in the cache.
@@ -182,6 +186,39 @@ impl<'m> Session<'m> {
     /// Forgets the sequence (the cache is overwritten from position 0).
     pub fn reset(&mut self) {
         self.pos = 0;
+        self.history.clear();
+    }
+
+    /// The tokens in the cache.
+    pub fn tokens(&self) -> &[u32] {
+        &self.history
+    }
+
+    /// Moves back to position `n`, keeping the cache before it. Sliding-window layers keep a ring
+    /// of recent positions, so a long rewind starts over instead (returns false then).
+    pub fn rewind(&mut self, n: u32) -> bool {
+        let window = self.model.cfg.sliding_window;
+        let kept = n <= self.pos && self.rings.iter().all(|&ring| ring >= self.ctx || self.pos - n <= ring - window.min(ring));
+        if kept {
+            self.pos = n;
+            self.history.truncate(n as usize);
+        } else {
+            self.reset();
+        }
+        kept
+    }
+
+    /// Prepares to feed `prompt` from the start: keeps the cached prefix it shares with the
+    /// sequence so far and returns how many of its tokens are already in the cache (at most
+    /// `prompt.len() - 1`, so the last token is always fed and its logits computed).
+    pub fn reuse_prefix(&mut self, prompt: &[u32]) -> usize {
+        let common = self.history.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        let keep = common.min(prompt.len().saturating_sub(1));
+        if self.rewind(keep as u32) {
+            keep
+        } else {
+            0
+        }
     }
 
     /// Feeds `tokens` at the current position and returns what `want` asks for.
@@ -275,6 +312,7 @@ impl<'m> Session<'m> {
         }
         gpu.queue.submit([std::mem::replace(enc, gpu.device.create_command_encoder(&Default::default())).finish()]);
         self.pos += n;
+        self.history.extend_from_slice(tokens);
         if head {
             result = Some(match want {
                 Want::Argmax => {

@@ -1,0 +1,3 @@
+//! Subcommands of the `wgpt` binary.
+
+pub mod text;
