@@ -89,3 +89,27 @@ fn long_prompt_in_one_pass_equals_chunked() {
     let (one, chunked) = (run(64), run(7));
     assert!(max_abs_diff(&one, &chunked) < 1e-4);
 }
+
+#[test]
+fn runs_on_a_device_the_application_already_owns() {
+    // An application (a game, a tool) creates its own device; wgpt uses it instead of making one.
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).expect("adapter");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .unwrap();
+    let gpu = std::sync::Arc::new(wgpt::gpu::Gpu::from_device(device.clone(), queue, adapter.get_info(), &Default::default()));
+    let dir = fixture("tiny");
+    let model = GptOss::load(gpu.clone(), &dir, &mut |_, _| {}).unwrap();
+    let case = &cases(&dir).cases[0];
+    let mut session = model.session(256, 128).unwrap();
+    let Output::Logits(got) = pollster::block_on(session.forward(&case.prompt, Want::LastLogits)).unwrap() else { panic!() };
+    let (_, want) = read_npy(&dir.join("reference").join(&case.logits));
+    let vocab = model.cfg.vocab_size as usize;
+    let row = case.prompt.len() - 1;
+    assert!(max_abs_diff(&got, &want[row * vocab..][..vocab]) <= TOL);
+    // The very same device: buffers made by the application and by wgpt interoperate.
+    assert!(gpu.device == device);
+}
