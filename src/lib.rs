@@ -5,6 +5,7 @@
 //! GPU, KV cache, forward pass).
 
 pub mod chat;
+pub mod engine;
 pub mod error;
 pub mod gpu;
 pub mod ops;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use wgpt::gpu::{list_adapters, Gpu, GpuOptions};
+use wgpt::engine::Engine;
 use wgpt::models::gpt_oss::{GptOss, Output, Want, DEFAULT_CHUNK, DEFAULT_CTX};
 
 mod cli;
@@ -21,9 +22,22 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct ModelArgs {
-    /// Model directory (config.json + model.safetensors or index + shards).
+    /// Model directory (config.json + model.safetensors or index + shards), or a Hugging Face repo id.
     #[arg(long)]
-    model: PathBuf,
+    model: String,
+    /// KV-cache context in tokens.
+    #[arg(long, default_value_t = DEFAULT_CTX)]
+    ctx: u32,
+    /// Prompt tokens per prefill pass.
+    #[arg(long, default_value_t = DEFAULT_CHUNK)]
+    chunk: u32,
+}
+
+const DEFAULT_MODEL: &str = "openai/gpt-oss-20b";
+
+/// Context and chunking of `run` and `chat`.
+#[derive(clap::Args)]
+struct PlaceArgs {
     /// KV-cache context in tokens.
     #[arg(long, default_value_t = DEFAULT_CTX)]
     ctx: u32,
@@ -66,11 +80,42 @@ enum Cmd {
         #[arg(long)]
         ignore_eos: bool,
     },
+    /// Ask one question; the answer streams to stdout.
+    Run {
+        /// [MODEL] PROMPT: MODEL is a directory or a Hugging Face repo id (default openai/gpt-oss-20b).
+        #[arg(num_args = 1..=2, required = true, value_names = ["MODEL", "PROMPT"])]
+        args: Vec<String>,
+        #[command(flatten)]
+        place: PlaceArgs,
+        #[command(flatten)]
+        chat: cli::chat::ChatArgs,
+    },
+    /// Interactive multi-turn chat.
+    Chat {
+        /// A directory or a Hugging Face repo id.
+        #[arg(default_value = DEFAULT_MODEL)]
+        model: String,
+        #[command(flatten)]
+        place: PlaceArgs,
+        #[command(flatten)]
+        chat: cli::chat::ChatArgs,
+    },
+    /// The prompt token ids of an OpenAI-style chat request, rendered in the harmony format.
+    Render {
+        /// JSON file with {"messages": [...], "tools": [...]} (chat-completions format).
+        #[arg(long)]
+        messages: PathBuf,
+        #[arg(long, default_value = "medium")]
+        reasoning: String,
+        /// Current date for the system message (YYYY-MM-DD); none by default.
+        #[arg(long)]
+        date: Option<String>,
+    },
     /// Token ids of the text on stdin, as a JSON array (ordinary text: no control tokens).
     Tokenize {
-        /// tokenizer.json (or .json.gz).
+        /// tokenizer.json (or .json.gz); gpt-oss's o200k_harmony when omitted.
         #[arg(long)]
-        tokenizer: PathBuf,
+        tokenizer: Option<PathBuf>,
         /// Each stdin line is a JSON string; print one JSON array per line.
         #[arg(long)]
         jsonl: bool,
@@ -92,7 +137,22 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Info => info(),
-        Cmd::Tokenize { tokenizer, jsonl } => cli::text::tokenize(&tokenizer, jsonl),
+        Cmd::Tokenize { tokenizer, jsonl } => cli::text::tokenize(tokenizer.as_deref(), jsonl),
+        Cmd::Render { messages, reasoning, date } => cli::text::render(&messages, &reasoning, date),
+        Cmd::Run { args, place, chat } => {
+            let (model, prompt) = match args.as_slice() {
+                [prompt] => (DEFAULT_MODEL.to_string(), prompt.clone()),
+                [model, prompt] => (model.clone(), prompt.clone()),
+                _ => bail!("usage: wgpt run [MODEL] PROMPT"),
+            };
+            let prompt = if prompt == "-" { read_stdin()? } else { prompt };
+            let engine = load_engine(&model)?;
+            cli::chat::run(&engine, place.ctx, place.chunk, &prompt, &chat)
+        }
+        Cmd::Chat { model, place, chat } => {
+            let engine = load_engine(&model)?;
+            cli::chat::chat(&engine, place.ctx, place.chunk, &chat)
+        }
         Cmd::Logits { model, tokens, npy } => {
             let tokens = parse_tokens(&tokens)?;
             let m = load(&model.model)?;
@@ -160,13 +220,54 @@ fn gpu() -> Result<Arc<Gpu>> {
     Ok(Arc::new(pollster::block_on(Gpu::new(&opts))?))
 }
 
-fn load(dir: &Path) -> Result<GptOss> {
+fn read_stdin() -> Result<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).context("reading the prompt from stdin")?;
+    Ok(s)
+}
+
+/// A local directory as is, or a Hugging Face repo id downloaded into the HF cache.
+fn resolve(spec: &str) -> Result<PathBuf> {
+    let mut progress = wgpt::hub::cli_progress();
+    Ok(wgpt::hub::resolve_model(spec, &mut progress)?)
+}
+
+fn load_engine(spec: &str) -> Result<Engine> {
+    let dir = resolve(spec)?;
     let gpu = gpu()?;
     let t0 = Instant::now();
-    let bar = indicatif::ProgressBar::new(0).with_style(
+    let bar = load_bar();
+    let engine = Engine::load(gpu.clone(), &dir, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let engine = engine?;
+    eprintln!(
+        "loaded {} ({} layers) on {} ({:?}) in {:.2}s",
+        dir.display(),
+        engine.model.cfg.num_hidden_layers,
+        gpu.info.name,
+        gpu.info.backend,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(engine)
+}
+
+fn load_bar() -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(0).with_style(
         indicatif::ProgressStyle::with_template("loading {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
             .expect("valid template"),
-    );
+    )
+}
+
+fn load(spec: &str) -> Result<GptOss> {
+    let dir = resolve(spec)?;
+    let dir = dir.as_path();
+    let gpu = gpu()?;
+    let t0 = Instant::now();
+    let bar = load_bar();
     let model = GptOss::load(gpu.clone(), dir, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);

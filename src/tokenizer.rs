@@ -18,6 +18,13 @@ impl Tokenizer {
         Self::from_bytes(&bytes).map_err(|e| Error::checkpoint(path, e.to_string()))
     }
 
+    /// The o200k_harmony tokenizer of gpt-oss, built into the binary (harmony rendering and
+    /// `wgpt tokenize` work without a model).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn o200k_harmony() -> Result<Tokenizer> {
+        Self::from_bytes(include_bytes!("chat/o200k_harmony.tokenizer.json.gz"))
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Tokenizer> {
         let mut json = Vec::new();
         let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -93,8 +100,7 @@ mod tests {
     use super::*;
 
     fn tok() -> Tokenizer {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/o200k_harmony/tokenizer.json.gz");
-        Tokenizer::from_file(&path).unwrap()
+        Tokenizer::o200k_harmony().unwrap()
     }
 
     #[test]

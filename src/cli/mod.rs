@@ -1,3 +1,4 @@
 //! Subcommands of the `wgpt` binary.
 
+pub mod chat;
 pub mod text;

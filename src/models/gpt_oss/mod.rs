@@ -7,6 +7,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::loader::TensorSource;
+use crate::ops::sample::SampleScratch;
+use crate::sampling::{penalty_pairs_for, SamplingParams};
 use crate::ops::{self, AttnShape, KvSegment, MatmulIo, Swiglu};
 
 pub mod config;
@@ -32,14 +34,17 @@ pub struct GptOss {
 }
 
 /// What a forward pass returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Want {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Want<'a> {
     /// Logits at every position of the input, [n, vocab].
     AllLogits,
     /// Logits of the last position, [vocab].
     LastLogits,
     /// Only the argmax of the last position (greedy); reads back 4 bytes.
     Argmax,
+    /// A token sampled on the GPU from the last position; reads back 4 bytes. The random draw
+    /// is keyed by the seed and the position of the new token.
+    Sample(&'a SamplingParams),
 }
 
 #[derive(Debug)]
@@ -87,6 +92,8 @@ struct Scratch {
     y: wgpu::Buffer,
     logits: wgpu::Buffer,
     token_out: wgpu::Buffer,
+    /// Sampler buffers and (token, count) penalty pairs, created on the first sampled token.
+    sampler: Option<(SampleScratch, wgpu::Buffer, u32)>,
 }
 
 /// One sequence: its KV cache (full layers sized to the context, sliding layers a ring)
@@ -164,6 +171,7 @@ impl<'m> Session<'m> {
             y: f("expert outputs", (k * h) as u64 * 4),
             logits: f("logits", v as u64 * 4),
             token_out: gpu.storage("argmax", 4),
+            sampler: None,
         };
         gpu.take_error()?;
         Ok(Session { model, ctx, chunk: t, pos: 0, history: Vec::new(), caches, rings, s })
@@ -221,9 +229,36 @@ impl<'m> Session<'m> {
         }
     }
 
+    /// Creates the sampler's buffers once, and uploads the penalty pairs of the recent history
+    /// (the tokens in the cache followed by `incoming`).
+    fn prepare_sampler(&mut self, incoming: &[u32], params: &SamplingParams) {
+        let gpu = &*self.model.gpu;
+        let mut recent = self.history.clone();
+        recent.extend_from_slice(incoming);
+        let pairs = penalty_pairs_for(&recent, params);
+        let needed = pairs.len().max(1) as u32;
+        let sampler = &mut self.s.sampler;
+        if sampler.as_ref().is_none_or(|(_, b, _)| b.size() < needed as u64 * 8) {
+            let scratch = match sampler.take() {
+                Some((scratch, _, _)) => scratch,
+                None => SampleScratch::new(gpu, self.model.cfg.vocab_size),
+            };
+            let cap = needed.next_power_of_two().max(64);
+            *sampler = Some((scratch, gpu.storage("penalty pairs", cap as u64 * 8), 0));
+        }
+        let (_, buf, n) = sampler.as_mut().expect("created above");
+        if !pairs.is_empty() {
+            gpu.write(buf, 0, bytemuck::cast_slice(&pairs));
+        }
+        *n = pairs.len() as u32;
+    }
+
     /// Feeds `tokens` at the current position and returns what `want` asks for.
-    pub async fn forward(&mut self, tokens: &[u32], want: Want) -> Result<Output> {
+    pub async fn forward(&mut self, tokens: &[u32], want: Want<'_>) -> Result<Output> {
         let cfg = &self.model.cfg;
+        if let Want::Sample(p) = want {
+            p.validate()?;
+        }
         if tokens.is_empty() {
             return Err(Error::Input("no tokens to process".into()));
         }
@@ -255,8 +290,11 @@ impl<'m> Session<'m> {
         Ok(Output::Logits(all))
     }
 
-    async fn run_chunk(&mut self, tokens: &[u32], want: Want, head: bool) -> Result<Option<Output>> {
+    async fn run_chunk(&mut self, tokens: &[u32], want: Want<'_>, head: bool) -> Result<Option<Output>> {
         let m = self.model;
+        if let (Want::Sample(params), true) = (want, head) {
+            self.prepare_sampler(tokens, params);
+        }
         let (cfg, gpu, w, s) = (&m.cfg, &*m.gpu, &m.weights, &self.s);
         let n = tokens.len() as u32;
         let (h, hq, hkv, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
@@ -306,8 +344,14 @@ impl<'m> Session<'m> {
             ops::rmsnorm(gpu, enc, &s.x, first, rows, h, &w.norm, eps, &s.xn);
             let head_io = MatmulIo { n_tokens: rows, x_offset: 0, x_stride: h, y_stride: v, y_offset: 0, accumulate: false };
             ops::matmul(gpu, enc, &s.xn, &w.lm_head, &s.logits, head_io);
-            if want == Want::Argmax {
-                ops::argmax(gpu, enc, &s.logits, 0, v, &s.token_out);
+            match want {
+                Want::Argmax => ops::argmax(gpu, enc, &s.logits, 0, v, &s.token_out),
+                Want::Sample(params) => {
+                    let (scratch, pairs, n_pairs) = s.sampler.as_ref().expect("prepared above");
+                    let step = (self.pos + n) as u64;
+                    ops::sample::sample(gpu, enc, &s.logits, 0, v, pairs, *n_pairs, params, step, scratch, &s.token_out)?;
+                }
+                _ => {}
             }
         }
         gpu.queue.submit([std::mem::replace(enc, gpu.device.create_command_encoder(&Default::default())).finish()]);
@@ -315,7 +359,7 @@ impl<'m> Session<'m> {
         self.history.extend_from_slice(tokens);
         if head {
             result = Some(match want {
-                Want::Argmax => {
+                Want::Argmax | Want::Sample(_) => {
                     let b = gpu.read(&s.token_out, 0, 4).await?;
                     Output::Token(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 }
