@@ -146,10 +146,12 @@ fn run(cli: Cli) -> Result<()> {
                 _ => bail!("usage: wgpt run [MODEL] PROMPT"),
             };
             let prompt = if prompt == "-" { read_stdin()? } else { prompt };
+            chat.sampling.params()?;
             let engine = load_engine(&model)?;
             cli::chat::run(&engine, place.ctx, place.chunk, &prompt, &chat)
         }
         Cmd::Chat { model, place, chat } => {
+            chat.sampling.params()?;
             let engine = load_engine(&model)?;
             cli::chat::chat(&engine, place.ctx, place.chunk, &chat)
         }

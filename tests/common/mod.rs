@@ -1,6 +1,8 @@
 //! Shared helpers for tests that run whole models against the transformers fixtures.
 #![allow(dead_code)]
 
+pub mod synth;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

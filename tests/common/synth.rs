@@ -85,6 +85,7 @@ pub fn write_checkpoint(dir: &Path, s: &Shape, fill: Fill, tokenizer_json: Optio
         Fill::Script { .. } => (false, StdRng::seed_from_u64(0), 0.0f32),
     };
     let mut t = Tensors(Vec::new());
+    let mut nibble_rng = StdRng::seed_from_u64(rng.random());
     let mut rnd = |n: usize, amp: f32| -> Vec<f32> { (0..n).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * amp * scale).collect() };
 
     // Embedding and LM head.
@@ -115,7 +116,7 @@ pub fn write_checkpoint(dir: &Path, s: &Shape, fill: Fill, tokenizer_json: Optio
         t.bf16(format!("{p}.mlp.router.weight"), vec![e, h], rnd(e * h, 0.5));
         t.bf16(format!("{p}.mlp.router.bias"), vec![e], rnd(e, 0.1));
         let x = format!("{p}.mlp.experts");
-        let mut nibbles = |n: usize| -> Vec<u8> { (0..n).map(|_| if random { rng.random::<u8>() } else { 0 }).collect() };
+        let mut nibbles = |n: usize| -> Vec<u8> { (0..n).map(|_| if random { nibble_rng.random::<u8>() } else { 0 }).collect() };
         let gu_blocks = nibbles(e * 2 * i * h / 2);
         let dn_blocks = nibbles(e * h * i / 2);
         t.u8(format!("{x}.gate_up_proj_blocks"), vec![e, 2 * i, h / 32, 16], gu_blocks);
