@@ -132,3 +132,24 @@ fn bad_sampling_flags_and_missing_tokenizer_are_clear_errors() {
     assert_ne!(code, 0);
     assert!(err.contains("tokenizer.json"), "{err}");
 }
+
+/// Drives `wgpt chat` through a pseudo-terminal, as a person would: Ctrl-C at the prompt does
+/// not quit, answers stream, /quit leaves.
+#[cfg(unix)]
+#[test]
+fn chat_in_a_terminal() {
+    use expectrl::{Eof, Expect, Session};
+    let (_t, dir) = temp_model("script");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wgpt"));
+    cmd.args(["chat", dir.to_str().unwrap(), "--ctx", "1024", "--seed", "3"]);
+    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    p.set_expect_timeout(Some(std::time::Duration::from_secs(120)));
+    p.expect(">>> ").unwrap();
+    p.send("\x03").unwrap(); // Ctrl-C at the prompt: a fresh prompt, not an exit
+    p.expect(">>> ").unwrap();
+    p.send("hello there\r").unwrap();
+    p.expect(ANSWER).unwrap();
+    p.expect(">>> ").unwrap();
+    p.send("/quit\r").unwrap();
+    p.expect(Eof).unwrap();
+}
