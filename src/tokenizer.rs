@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    vocab_size: usize,
 }
 
 impl Tokenizer {
@@ -38,7 +39,8 @@ impl Tokenizer {
         let mut inner =
             tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(format!("not a tokenizer.json: {e}")))?;
         inner.set_encode_special_tokens(true);
-        Ok(Tokenizer { inner })
+        let vocab_size = inner.get_vocab_size(true);
+        Ok(Tokenizer { inner, vocab_size })
     }
 
     /// Ids of ordinary text (no special tokens are produced, whatever the text contains).
@@ -61,7 +63,7 @@ impl Tokenizer {
 
     /// Number of ids, added (special) tokens included.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.vocab_size
     }
 }
 
