@@ -237,7 +237,7 @@ impl Gpu {
 
     /// Writes bytes into a buffer, padding the tail to a multiple of 4.
     pub fn write(&self, buf: &wgpu::Buffer, offset: u64, data: &[u8]) {
-        if data.len() % 4 == 0 {
+        if data.len().is_multiple_of(4) {
             self.queue.write_buffer(buf, offset, data);
         } else {
             let mut padded = data.to_vec();

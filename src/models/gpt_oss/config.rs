@@ -135,16 +135,16 @@ impl Config {
                 return bad(format!("{k} must be positive"));
             }
         }
-        if self.hidden_size % 32 != 0 || self.intermediate_size % 32 != 0 {
+        if !self.hidden_size.is_multiple_of(32) || !self.intermediate_size.is_multiple_of(32) {
             return bad(format!(
                 "hidden_size {} and intermediate_size {} must be multiples of 32 (MXFP4 blocks)",
                 self.hidden_size, self.intermediate_size
             ));
         }
-        if self.head_dim % 2 != 0 || self.head_dim > 256 {
+        if !self.head_dim.is_multiple_of(2) || self.head_dim > 256 {
             return bad(format!("head_dim {} must be even and at most 256", self.head_dim));
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             return bad(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.num_attention_heads, self.num_key_value_heads
@@ -180,7 +180,7 @@ impl Config {
                 Some(other) => return bad(format!("rope_scaling type {other:?} is not supported (expected yarn)")),
             }
         }
-        if !(self.rms_norm_eps > 0.0) {
+        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
             return bad(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
         }
         Ok(())
@@ -190,7 +190,7 @@ impl Config {
     pub fn is_sliding(&self, i: usize) -> bool {
         match &self.layer_types {
             Some(t) => t[i] == "sliding_attention",
-            None => i % 2 == 0,
+            None => i.is_multiple_of(2),
         }
     }
 
