@@ -2,12 +2,10 @@
 //! by the CLI (and later the server and the browser).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use web_time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::models::gpt_oss::{GptOss, Output, Session, Want};
 use crate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
@@ -21,7 +19,7 @@ pub struct Engine {
 impl Engine {
     /// Loads `config.json`, the safetensors weights and `tokenizer.json` from a model directory.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(gpu: Arc<Gpu>, dir: &std::path::Path, progress: crate::models::gpt_oss::weights::Progress) -> Result<Engine> {
+    pub fn load(gpu: std::sync::Arc<crate::gpu::Gpu>, dir: &std::path::Path, progress: crate::models::gpt_oss::weights::Progress) -> Result<Engine> {
         let tok_path = dir.join("tokenizer.json");
         if !tok_path.exists() {
             return Err(Error::checkpoint(&tok_path, "missing: text generation needs the model's tokenizer.json"));
