@@ -16,6 +16,9 @@ pub enum Error {
     #[error("config: {0}")]
     Config(String),
 
+    #[error("download: {0}")]
+    Download(String),
+
     #[error("tokenizer: {0}")]
     Tokenizer(String),
 

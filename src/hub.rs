@@ -191,7 +191,7 @@ fn short_name(name: &str, width: usize) -> String {
 
 // One place to change once the error type has a variant for downloads.
 fn hub_error(message: String) -> Error {
-    Error::Input(message)
+    Error::Download(message)
 }
 
 /// `org/name[@revision]`.

@@ -33,7 +33,7 @@ struct ModelArgs {
     chunk: u32,
 }
 
-const DEFAULT_MODEL: &str = "openai/gpt-oss-20b";
+const DEFAULT_MODEL: &str = wgpt::hub::DEFAULT_MODEL;
 
 /// Context and chunking of `run` and `chat`.
 #[derive(clap::Args)]

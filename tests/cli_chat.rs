@@ -153,3 +153,43 @@ fn chat_in_a_terminal() {
     p.send("/quit\r").unwrap();
     p.expect(Eof).unwrap();
 }
+
+/// `wgpt run ORG/NAME` downloads the repo from the hub endpoint into the HF cache, then answers;
+/// the second run starts from the cache without downloading.
+#[test]
+fn run_downloads_a_repo_from_the_hub() {
+    #[path = "hub_server/mod.rs"]
+    #[allow(dead_code)]
+    mod hub_server;
+    let (_t, dir) = temp_model("script");
+    let mut files = std::collections::BTreeMap::new();
+    for name in ["config.json", "model.safetensors", "tokenizer.json"] {
+        files.insert(name.to_string(), std::fs::read(dir.join(name)).unwrap());
+    }
+    let server = hub_server::HubServer::start(hub_server::FixtureRepo {
+        id: "wgpt-test/scripted".into(),
+        commit: "0123456789abcdef0123456789abcdef01234567".into(),
+        files,
+    });
+    let home = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_wgpt"))
+            .args(["run", "wgpt-test/scripted", "hi", "--ctx", "512", "--seed", "1"])
+            .env("HF_ENDPOINT", server.endpoint())
+            .env("HF_HOME", home.path())
+            .env_remove("HF_HUB_CACHE")
+            .env_remove("HF_HUB_OFFLINE")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, out, err) = run();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), ANSWER);
+    let downloads = server.seen().len();
+    assert!(downloads > 0);
+    let (code, out, err) = run();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), ANSWER);
+    assert!(server.seen().len() <= downloads + 1, "the second run should only check the revision");
+}
