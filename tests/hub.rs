@@ -25,7 +25,7 @@ fn fixtures() -> PathBuf {
 fn tokenizer_json() -> &'static [u8] {
     static TOKENIZER: OnceLock<Vec<u8>> = OnceLock::new();
     TOKENIZER.get_or_init(|| {
-        let gz = std::fs::read(fixtures().join("o200k_harmony/tokenizer.json.gz")).unwrap();
+        let gz = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/chat/o200k_harmony.tokenizer.json.gz")).unwrap();
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
         out
