@@ -61,7 +61,7 @@ enum Cmd {
         #[arg(long)]
         npy: PathBuf,
     },
-    /// Decode after the given tokens through the KV cache.
+    /// Decode after the given token ids through the KV cache (--greedy, or the sampling flags).
     Generate {
         #[command(flatten)]
         model: ModelArgs,
@@ -70,15 +70,15 @@ enum Cmd {
         tokens: String,
         #[arg(long, default_value_t = 128)]
         max_tokens: u32,
-        /// Greedy decoding (argmax at each step).
-        #[arg(long)]
-        greedy: bool,
+        #[command(flatten)]
+        sampling: cli::chat::SamplingArgs,
         /// Print the generated ids, space-separated, on stdout.
         #[arg(long)]
         ids: bool,
-        /// Keep going past the end-of-sequence ids of config.json.
+        /// Stop early at an end-of-sequence id of config.json (by default exactly
+        /// --max-tokens ids are generated, as raw-id tools expect).
         #[arg(long)]
-        ignore_eos: bool,
+        stop_at_eos: bool,
     },
     /// Ask one question; the answer streams to stdout.
     Run {
@@ -166,37 +166,31 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("{} tokens in {:.2}s", tokens.len(), t0.elapsed().as_secs_f64());
             write_npy(&npy, &logits, tokens.len() as u64, m.cfg.vocab_size as u64)
         }
-        Cmd::Generate { model, tokens, max_tokens, greedy: _, ids: _, ignore_eos } => {
+        Cmd::Generate { model, tokens, max_tokens, sampling, ids: _, stop_at_eos } => {
             let tokens = parse_tokens(&tokens)?;
-            let m = load(&model.model)?;
-            let eos = if ignore_eos { vec![] } else { m.cfg.eos_ids() };
+            let params = sampling.params()?;
             let needed = tokens.len() as u64 + max_tokens as u64;
             if needed > model.ctx as u64 {
                 bail!("{} prompt tokens + {max_tokens} new tokens exceed the context of {} (raise --ctx)", tokens.len(), model.ctx);
             }
+            let m = load(&model.model)?;
+            let stop = if stop_at_eos { m.cfg.eos_ids() } else { vec![] };
             let mut session = m.session(model.ctx, model.chunk)?;
+            let opts = wgpt::engine::GenerateOptions { max_tokens, sampling: params, stop };
             let mut out = Vec::new();
-            let t0 = Instant::now();
-            let mut next = pollster::block_on(session.forward(&tokens, Want::Argmax))?;
-            let prefill = t0.elapsed();
-            let t1 = Instant::now();
-            while let Output::Token(id) = next {
+            let never = std::sync::atomic::AtomicBool::new(false);
+            let (stats, _) = pollster::block_on(wgpt::engine::generate(&mut session, &tokens, &opts, &never, &mut |id| {
                 out.push(id);
-                if out.len() as u32 >= max_tokens || eos.contains(&id) {
-                    break;
-                }
-                next = pollster::block_on(session.forward(&[id], Want::Argmax))?;
-            }
-            let decode = t1.elapsed();
+                Ok(true)
+            }))?;
             println!("{}", out.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "));
             eprintln!(
-                "prefill {} tokens in {:.3}s ({:.1} tok/s); decode {} tokens in {:.3}s ({:.1} tok/s)",
-                tokens.len(),
-                prefill.as_secs_f64(),
-                tokens.len() as f64 / prefill.as_secs_f64(),
-                out.len().saturating_sub(1),
-                decode.as_secs_f64(),
-                out.len().saturating_sub(1) as f64 / decode.as_secs_f64().max(1e-9),
+                "prefill {} tokens in {:.3}s ({:.1} tok/s); decode {} tokens at {:.1} tok/s",
+                stats.prompt_tokens,
+                stats.time_to_first_token.as_secs_f64(),
+                stats.prefill_tok_s(),
+                stats.generated,
+                stats.decode_tok_s(),
             );
             Ok(())
         }
