@@ -554,23 +554,29 @@ fn opt_string(msg: &Value, key: &str, what: &str) -> Result<String> {
     }
 }
 
-fn parse_tool(tool: &Value, i: usize) -> Result<ToolDef> {
-    let what = format!("tools[{i}]");
-    if !tool.is_object() {
-        return Err(input_err(format!("{what} must be an object")));
-    }
-    match tool.get("type") {
+/// The `function` object of a tool or tool call (`{"type": "function", "function": {...}}`) and its name.
+fn function_object<'v>(v: &'v Value, what: &str) -> Result<(&'v Value, &'v str)> {
+    match v.get("type") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t == "function" => {}
         Some(t) => return Err(input_err(format!("{what}: type {t} is not supported (only \"function\")"))),
     }
-    let f = tool
+    let f = v
         .get("function")
         .filter(|f| f.is_object())
         .ok_or_else(|| input_err(format!("{what}: missing the \"function\" object")))?;
     let name = str_field(f, "name")
         .filter(|n| !n.is_empty())
         .ok_or_else(|| input_err(format!("{what}: function.name must be a non-empty string")))?;
+    Ok((f, name))
+}
+
+fn parse_tool(tool: &Value, i: usize) -> Result<ToolDef> {
+    let what = format!("tools[{i}]");
+    if !tool.is_object() {
+        return Err(input_err(format!("{what} must be an object")));
+    }
+    let (f, name) = function_object(tool, &what)?;
     let description = opt_string(f, "description", &format!("{what}.function"))?;
     let parameters = match f.get("parameters") {
         None | Some(Value::Null) => None,
@@ -659,18 +665,7 @@ impl Conversation {
                     }
                     for (j, call) in calls.iter().enumerate() {
                         let what = format!("{what}: tool_calls[{j}]");
-                        match call.get("type") {
-                            None | Some(Value::Null) => {}
-                            Some(Value::String(t)) if t == "function" => {}
-                            Some(t) => return Err(input_err(format!("{what}: type {t} is not supported"))),
-                        }
-                        let f = call
-                            .get("function")
-                            .filter(|f| f.is_object())
-                            .ok_or_else(|| input_err(format!("{what}: missing the \"function\" object")))?;
-                        let name = str_field(f, "name")
-                            .filter(|n| !n.is_empty())
-                            .ok_or_else(|| input_err(format!("{what}: function.name must be a non-empty string")))?;
+                        let (f, name) = function_object(call, &what)?;
                         let args = str_field(f, "arguments")
                             .ok_or_else(|| input_err(format!("{what}: function.arguments must be a JSON string")))?;
                         if let Some(id) = str_field(call, "id").filter(|id| !id.is_empty()) {
