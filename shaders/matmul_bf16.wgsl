@@ -64,6 +64,23 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     }
 }
 
+// ---- decode for short rows (cols <= 512): one thread per row, 64 rows per workgroup ----
+@compute @workgroup_size(64)
+fn matvec_narrow(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = (wid.x + wid.y * nwg.x) * 64u + lid.x;
+    let t = wid.z;
+    if (r >= p.rows) { return; }
+    let pairs = p.cols / 2u;
+    let xb = p.x_offset + t * p.x_stride;
+    var acc = 0.0;
+    for (var c = 0u; c < pairs; c++) {
+        let v = w[r * pairs + c];
+        acc += x[xb + 2u * c] * bf16_lo(v) + x[xb + 2u * c + 1u] * bf16_hi(v);
+    }
+    store(t, r, acc);
+}
+
 // ---- prefill: 16 tokens x 64 rows per workgroup, K in steps of 32 ----
 const TM: u32 = 16u;
 const TN: u32 = 64u;

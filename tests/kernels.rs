@@ -77,10 +77,10 @@ fn rmsnorm_matches_cpu() {
 
 #[test]
 fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
-    for limit in [None, Some(1024)] {
+    // Short rows (one thread per row in decode) and long rows (a workgroup per 4 rows).
+    for (limit, rows, cols) in [(None, 67usize, 38usize), (Some(1024), 67, 38), (None, 37, 600), (Some(4000), 37, 600)] {
         let g = gpu(limit);
         let mut rng = StdRng::seed_from_u64(3);
-        let (rows, cols) = (67usize, 38usize);
         let w = bf16_bits(&randn(&mut rng, rows * cols, 1.0));
         let bias = randn(&mut rng, rows, 1.0);
         let m = Bf16Matrix::upload(&g, "w", cols as u32, &[bytemuck::cast_slice(&w)], Some(&bias)).unwrap();
@@ -95,7 +95,7 @@ fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
             submit(&g, enc);
             let want: Vec<f32> =
                 cpu::matmul_bf16(&x, &w, Some(&bias), rows, cols).iter().zip(&y0).map(|(a, b)| a + b).collect();
-            assert_close(&format!("matmul t={t} limit={limit:?}"), &read_f32(&g, &yb, t * rows), &want, 1e-5);
+            assert_close(&format!("matmul {rows}x{cols} t={t} limit={limit:?}"), &read_f32(&g, &yb, t * rows), &want, 1e-5);
         }
     }
 }

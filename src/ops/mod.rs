@@ -24,6 +24,7 @@ pub use tensors::{Bf16Matrix, KvSegment, Mxfp4Experts};
 kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather");
 kernel!(RMSNORM, "rmsnorm.wgsl", "rmsnorm");
 kernel!(MATVEC_BF16, "matmul_bf16.wgsl", "matvec");
+kernel!(MATVEC_NARROW_BF16, "matmul_bf16.wgsl", "matvec_narrow");
 kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat");
 kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store");
 kernel!(ATTN_PARTIAL, "attention.wgsl", "attn_partial");
@@ -43,6 +44,7 @@ const CORE_KERNELS: &[Kernel] = &[
     EMBED_GATHER,
     RMSNORM,
     MATVEC_BF16,
+    MATVEC_NARROW_BF16,
     MATMAT_BF16,
     ROPE_QK_STORE,
     ATTN_PARTIAL,
@@ -115,6 +117,9 @@ pub struct MatmulIo {
     pub accumulate: bool,
 }
 
+/// Rows up to this many columns are short enough for one thread each in decode.
+const NARROW_COLS: u32 = 512;
+
 /// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r], one dispatch per slice of W.
 pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Buffer, io: MatmulIo) {
     for s in &w.slices {
@@ -123,7 +128,10 @@ pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, w: &B
         let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
         let params = [io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags];
         let bufs = [x, &s.buffers[0], bias.unwrap_or(&gpu.dummy), y];
-        if io.n_tokens <= 4 {
+        if io.n_tokens <= 4 && w.cols <= NARROW_COLS {
+            let (gx, gy) = gpu.grid_2d(rows.div_ceil(64));
+            gpu.dispatch(enc, &MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
+        } else if io.n_tokens <= 4 {
             let (gx, gy) = gpu.grid_2d(rows.div_ceil(4));
             gpu.dispatch(enc, &MATVEC_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
         } else {
