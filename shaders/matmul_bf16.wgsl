@@ -28,8 +28,8 @@ fn store(t: u32, r: u32, acc: f32) {
 
 // ---- decode: a workgroup computes MV_ROWS rows of one token ----
 const MV_WG: u32 = 64u;
-const MV_ROWS: u32 = 4u;
-var<workgroup> red: array<f32, 256>; // MV_ROWS * MV_WG
+const MV_ROWS: u32 = 8u;
+var<workgroup> red: array<f32, 512>; // MV_ROWS * MV_WG
 
 @compute @workgroup_size(64)
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -39,7 +39,7 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     if (row0 >= p.rows) { return; }
     let pairs = p.cols / 2u;
     let xb = p.x_offset + t * p.x_stride;
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    var acc = array<f32, MV_ROWS>();
     for (var c = lid.x; c < pairs; c += MV_WG) {
         let x0 = x[xb + 2u * c];
         let x1 = x[xb + 2u * c + 1u];

@@ -117,6 +117,8 @@ pub struct MatmulIo {
     pub accumulate: bool,
 }
 
+/// Rows per workgroup of the decode mat-vec (`MV_ROWS` in matmul_bf16.wgsl).
+const MATVEC_ROWS: u32 = 8;
 /// Rows up to this many columns are short enough for one thread each in decode.
 const NARROW_COLS: u32 = 512;
 
@@ -132,7 +134,7 @@ pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, w: &B
             let (gx, gy) = gpu.grid_2d(rows.div_ceil(64));
             gpu.dispatch(enc, &MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
         } else if io.n_tokens <= 4 {
-            let (gx, gy) = gpu.grid_2d(rows.div_ceil(4));
+            let (gx, gy) = gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
             gpu.dispatch(enc, &MATVEC_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
         } else {
             gpu.dispatch(enc, &MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(16), 1]);
