@@ -11,7 +11,6 @@
 struct Params {
     n_tokens: u32, k: u32, rows_per_expert: u32, cols: u32,
     row_start: u32, row_end: u32, limit: f32, alpha: f32,
-    input_per_slot: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -230,55 +230,41 @@ fn resolve(spec: &str) -> Result<PathBuf> {
 }
 
 fn load_engine(spec: &str) -> Result<Engine> {
-    let dir = resolve(spec)?;
-    let gpu = gpu()?;
-    let t0 = Instant::now();
-    let bar = load_bar();
-    let engine = Engine::load(gpu.clone(), &dir, &mut |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    });
-    bar.finish_and_clear();
-    let engine = engine?;
-    eprintln!(
-        "loaded {} ({} layers) on {} ({:?}) in {:.2}s",
-        dir.display(),
-        engine.model.cfg.num_hidden_layers,
-        gpu.info.name,
-        gpu.info.backend,
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(engine)
-}
-
-fn load_bar() -> indicatif::ProgressBar {
-    indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template("loading {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .expect("valid template"),
-    )
+    load_with_bar(spec, |gpu, dir, progress| Engine::load(gpu, dir, progress), |e| e.model.cfg.num_hidden_layers)
 }
 
 fn load(spec: &str) -> Result<GptOss> {
+    load_with_bar(spec, |gpu, dir, progress| GptOss::load(gpu, dir, progress), |m| m.cfg.num_hidden_layers)
+}
+
+/// Resolves the model, loads it with a progress bar on stderr, and reports where it went.
+fn load_with_bar<T>(
+    spec: &str,
+    load: impl FnOnce(Arc<Gpu>, &Path, &mut dyn FnMut(u64, u64)) -> wgpt::Result<T>,
+    layers: impl Fn(&T) -> u32,
+) -> Result<T> {
     let dir = resolve(spec)?;
-    let dir = dir.as_path();
     let gpu = gpu()?;
     let t0 = Instant::now();
-    let bar = load_bar();
-    let model = GptOss::load(gpu.clone(), dir, &mut |done, total| {
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("loading {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+            .expect("valid template"),
+    );
+    let loaded = load(gpu.clone(), &dir, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let model = model?;
+    let loaded = loaded?;
     eprintln!(
         "loaded {} ({} layers) on {} ({:?}) in {:.2}s",
         dir.display(),
-        model.cfg.num_hidden_layers,
+        layers(&loaded),
         gpu.info.name,
         gpu.info.backend,
         t0.elapsed().as_secs_f64()
     );
-    Ok(model)
+    Ok(loaded)
 }
 
 /// Writes a C-order little-endian float32 .npy (format 1.0). The header is a Python dict

@@ -179,13 +179,6 @@ impl Gpu {
         }
     }
 
-    pub fn has_f16(&self) -> bool {
-        self.features.contains(wgpu::Features::SHADER_F16)
-    }
-    pub fn has_subgroups(&self) -> bool {
-        self.features.contains(wgpu::Features::SUBGROUP)
-    }
-
     /// Returns (and clears) the first error the device reported since the last check.
     pub fn take_error(&self) -> Result<()> {
         match self.errors.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -263,18 +256,27 @@ impl Gpu {
         }
     }
 
-    /// Copies `size` bytes of `buf` from `offset` back to the host.
-    pub async fn read(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
-        let size4 = size.next_multiple_of(4);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: size4.max(4),
+    /// A host-readable buffer that kernels' results are copied into (see `map_read`).
+    pub fn staging(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.next_multiple_of(4).max(4),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        });
+        })
+    }
+
+    /// Copies `size` bytes of `buf` from `offset` back to the host.
+    pub async fn read(&self, buf: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+        let staging = self.staging("readback", size);
         let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(buf, offset, &staging, 0, size4);
+        enc.copy_buffer_to_buffer(buf, offset, &staging, 0, staging.size());
         self.queue.submit([enc.finish()]);
+        self.map_read(&staging, size).await
+    }
+
+    /// The first `size` bytes of a staging buffer once the work submitted so far is done.
+    pub async fn map_read(&self, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);

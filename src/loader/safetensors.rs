@@ -23,7 +23,7 @@ pub struct TensorEntry {
 /// naming the shard of every tensor. Header offsets are validated against the file sizes.
 pub struct Checkpoint {
     pub dir: PathBuf,
-    files: Vec<(PathBuf, Mmap)>,
+    files: Vec<Mmap>,
     tensors: BTreeMap<String, TensorEntry>,
 }
 
@@ -95,16 +95,8 @@ impl Checkpoint {
                 TensorEntry { name, dtype: info.dtype, shape: info.shape.clone(), file: idx, range: data_start + a..data_start + b },
             );
         }
-        self.files.push((path.to_path_buf(), map));
+        self.files.push(map);
         Ok(idx)
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.tensors.keys().map(|s| s.as_str())
-    }
-
-    pub fn get(&self, name: &str) -> Option<&TensorEntry> {
-        self.tensors.get(name)
     }
 
     /// The bytes of `name`, after checking its dtype and shape.
@@ -123,12 +115,7 @@ impl Checkpoint {
     }
 
     pub fn bytes(&self, t: &TensorEntry) -> &[u8] {
-        &self.files[t.file].1[t.range.clone()]
-    }
-
-    /// Path of the file that holds a tensor (for error messages).
-    pub fn file_of(&self, t: &TensorEntry) -> &Path {
-        &self.files[t.file].0
+        &self.files[t.file][t.range.clone()]
     }
 
 }

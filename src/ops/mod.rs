@@ -265,7 +265,7 @@ pub fn expert_gate_up(
         gpu.dispatch(
             enc,
             &EXPERT_GATE_UP_SWIGLU,
-            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits(), 0],
+            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits()],
             &[x, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
             [w.rows_per_expert.div_ceil(4), k, n_tokens],
         );
@@ -288,7 +288,7 @@ pub fn expert_down(
         gpu.dispatch(
             enc,
             &EXPERT_DOWN,
-            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0, 1],
+            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0],
             &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
             [w.rows_per_expert.div_ceil(4), k, n_tokens],
         );

@@ -92,6 +92,8 @@ struct Scratch {
     y: wgpu::Buffer,
     logits: wgpu::Buffer,
     token_out: wgpu::Buffer,
+    /// Host-readable copy of `token_out`, filled in the same command buffer as the forward pass.
+    token_readback: wgpu::Buffer,
     /// Sampler buffers and (token, count) penalty pairs, created on the first sampled token.
     sampler: Option<(SampleScratch, wgpu::Buffer, u32)>,
 }
@@ -171,6 +173,7 @@ impl<'m> Session<'m> {
             y: f("expert outputs", (k * h) as u64 * 4),
             logits: f("logits", v as u64 * 4),
             token_out: gpu.storage("argmax", 4),
+            token_readback: gpu.staging("token readback", 4),
             sampler: None,
         };
         gpu.take_error()?;
@@ -233,7 +236,9 @@ impl<'m> Session<'m> {
     /// (the tokens in the cache followed by `incoming`).
     fn prepare_sampler(&mut self, incoming: &[u32], params: &SamplingParams) {
         let gpu = &*self.model.gpu;
-        let mut recent = self.history.clone();
+        // Only the last `penalty_last_n` tokens count.
+        let from_history = (params.penalty_last_n as usize).saturating_sub(incoming.len()).min(self.history.len());
+        let mut recent = self.history[self.history.len() - from_history..].to_vec();
         recent.extend_from_slice(incoming);
         let pairs = penalty_pairs_for(&recent, params);
         let needed = pairs.len().max(1) as u32;
@@ -312,8 +317,8 @@ impl<'m> Session<'m> {
         };
         let act = Swiglu { alpha: cfg.swiglu_alpha, limit: cfg.swiglu_limit };
 
-        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
-        let enc = &mut enc;
+        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
+        let enc = &mut encoder;
         ops::embed(gpu, enc, &s.tokens, n, &w.embed, &s.x);
         for (l, layer) in w.layers.iter().enumerate() {
             let a = AttnShape {
@@ -337,9 +342,9 @@ impl<'m> Session<'m> {
             ops::expert_down(gpu, enc, n, k, &s.act, &s.ids, &layer.down, &s.y);
             ops::expert_accumulate(gpu, enc, n, k, h, &s.y, &s.weights, &s.x);
         }
-        let mut result = None;
+        let rows = if want == Want::AllLogits { n } else { 1 };
+        let mut logits_readback = None;
         if head {
-            let rows = if want == Want::AllLogits { n } else { 1 };
             let first = n - rows;
             ops::rmsnorm(gpu, enc, &s.x, first, rows, h, &w.norm, eps, &s.xn);
             let head_io = MatmulIo { n_tokens: rows, x_offset: 0, x_stride: h, y_stride: v, y_offset: 0, accumulate: false };
@@ -351,27 +356,34 @@ impl<'m> Session<'m> {
                     let step = (self.pos + n) as u64;
                     ops::sample::sample(gpu, enc, &s.logits, 0, v, pairs, *n_pairs, params, step, scratch, &s.token_out)?;
                 }
-                _ => {}
+                Want::AllLogits | Want::LastLogits => {}
+            }
+            // The result is copied out in this same command buffer: one submit per pass.
+            match want {
+                Want::Argmax | Want::Sample(_) => enc.copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback, 0, 4),
+                Want::AllLogits | Want::LastLogits => {
+                    let staging = gpu.staging("logits readback", rows as u64 * v as u64 * 4);
+                    enc.copy_buffer_to_buffer(&s.logits, 0, &staging, 0, staging.size());
+                    logits_readback = Some(staging);
+                }
             }
         }
-        gpu.queue.submit([std::mem::replace(enc, gpu.device.create_command_encoder(&Default::default())).finish()]);
+        gpu.queue.submit([encoder.finish()]);
         self.pos += n;
         self.history.extend_from_slice(tokens);
-        if head {
-            result = Some(match want {
-                Want::Argmax | Want::Sample(_) => {
-                    let b = gpu.read(&s.token_out, 0, 4).await?;
-                    Output::Token(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                }
-                Want::AllLogits | Want::LastLogits => {
-                    let rows = if want == Want::AllLogits { n } else { 1 };
-                    let b = gpu.read(&s.logits, 0, rows as u64 * v as u64 * 4).await?;
-                    Output::Logits(bytemuck::pod_collect_to_vec(&b))
-                }
-            });
-        } else {
+        if !head {
             gpu.wait()?;
+            return Ok(None);
         }
-        Ok(result)
+        Ok(Some(match logits_readback {
+            None => {
+                let b = gpu.map_read(&s.token_readback, 4).await?;
+                Output::Token(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }
+            Some(staging) => {
+                let b = gpu.map_read(&staging, rows as u64 * v as u64 * 4).await?;
+                Output::Logits(bytemuck::pod_collect_to_vec(&b))
+            }
+        }))
     }
 }
