@@ -12,7 +12,7 @@ use crate::tokenizer::Tokenizer;
 
 /// A model on the GPU and the tokenizer that goes with it.
 pub struct Engine {
-    pub model: GptOss,
+    pub model: std::sync::Arc<GptOss>,
     pub tokenizer: Tokenizer,
 }
 
@@ -90,7 +90,7 @@ impl Stats {
 /// calling `on_token` for each as soon as it is known; `on_token` returns false to stop.
 /// Only the chosen id of each step is read back from the GPU.
 pub async fn generate(
-    session: &mut Session<'_>,
+    session: &mut Session,
     prompt: &[u32],
     opts: &GenerateOptions,
     cancel: &AtomicBool,

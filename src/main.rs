@@ -233,7 +233,7 @@ fn load_engine(spec: &str) -> Result<Engine> {
     load_with_bar(spec, |gpu, dir, progress| Engine::load(gpu, dir, progress), |e| e.model.cfg.num_hidden_layers)
 }
 
-fn load(spec: &str) -> Result<GptOss> {
+fn load(spec: &str) -> Result<std::sync::Arc<GptOss>> {
     load_with_bar(spec, |gpu, dir, progress| GptOss::load(gpu, dir, progress), |m| m.cfg.num_hidden_layers)
 }
 

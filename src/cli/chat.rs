@@ -162,7 +162,7 @@ impl Printer {
 /// messages the model wrote.
 fn answer(
     engine: &Engine,
-    session: &mut Session<'_>,
+    session: &mut Session,
     conv: &Conversation,
     args: &ChatArgs,
     sampling: &SamplingParams,

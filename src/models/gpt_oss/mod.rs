@@ -56,22 +56,24 @@ pub enum Output {
 impl GptOss {
     /// Loads a Hugging Face gpt-oss checkpoint directory onto the GPU.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(gpu: Arc<Gpu>, dir: &std::path::Path, progress: weights::Progress) -> Result<GptOss> {
+    pub fn load(gpu: Arc<Gpu>, dir: &std::path::Path, progress: weights::Progress) -> Result<Arc<GptOss>> {
         let cfg = Config::from_dir(dir)?;
         let ckpt = crate::loader::Checkpoint::open(dir)?;
         Self::from_source(gpu, cfg, &ckpt, progress)
     }
 
     /// Uploads the weights of `cfg` from any tensor source.
-    pub fn from_source(gpu: Arc<Gpu>, cfg: Config, source: &dyn TensorSource, progress: weights::Progress) -> Result<GptOss> {
+    /// The model is shared: every session holds a reference to it.
+    pub fn from_source(gpu: Arc<Gpu>, cfg: Config, source: &dyn TensorSource, progress: weights::Progress) -> Result<Arc<GptOss>> {
         let weights = Weights::load(&gpu, &cfg, source, progress)?;
         let rope = Rope::new(&cfg);
-        Ok(GptOss { cfg, gpu, weights, rope })
+        Ok(Arc::new(GptOss { cfg, gpu, weights, rope }))
     }
 
-    /// A new sequence with a KV cache of `ctx` tokens; prompts are processed `chunk` tokens at a time.
-    pub fn session(&self, ctx: u32, chunk: u32) -> Result<Session<'_>> {
-        Session::new(self, ctx, chunk)
+    /// A new sequence with a KV cache of `ctx` tokens; prompts are processed `chunk` tokens at a
+    /// time. Sessions of one model are independent and may live on other threads.
+    pub fn session(self: &Arc<Self>, ctx: u32, chunk: u32) -> Result<Session> {
+        Session::new(self.clone(), ctx, chunk)
     }
 }
 
@@ -100,8 +102,8 @@ struct Scratch {
 
 /// One sequence: its KV cache (full layers sized to the context, sliding layers a ring)
 /// and its position.
-pub struct Session<'m> {
-    model: &'m GptOss,
+pub struct Session {
+    model: Arc<GptOss>,
     ctx: u32,
     chunk: u32,
     pos: u32,
@@ -112,8 +114,8 @@ pub struct Session<'m> {
     s: Scratch,
 }
 
-impl<'m> Session<'m> {
-    fn new(model: &'m GptOss, ctx: u32, chunk: u32) -> Result<Session<'m>> {
+impl Session {
+    fn new(model: Arc<GptOss>, ctx: u32, chunk: u32) -> Result<Session> {
         let cfg = &model.cfg;
         let gpu = &model.gpu;
         if ctx == 0 || ctx > cfg.max_position_embeddings {
@@ -296,7 +298,8 @@ impl<'m> Session<'m> {
     }
 
     async fn run_chunk(&mut self, tokens: &[u32], want: Want<'_>, head: bool) -> Result<Option<Output>> {
-        let m = self.model;
+        let model = self.model.clone();
+        let m = &*model;
         if let (Want::Sample(params), true) = (want, head) {
             self.prepare_sampler(tokens, params);
         }
