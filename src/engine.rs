@@ -373,3 +373,316 @@ impl ChatTurn {
         self.generation.stats().usage(self.finish())
     }
 }
+
+/// How much work one call to [`ChatTurn::step_within`] or [`Chat::step`] may do: at most
+/// `max_tokens` tokens, and (when set) no new token once the next one would likely end after
+/// `max_time`. At least one token is always generated, so a call always makes progress.
+///
+/// ```
+/// use std::time::Duration;
+/// use wgpt::engine::Budget;
+///
+/// let frame = Budget::time(Duration::from_millis(4));
+/// assert_eq!(frame.max_time, Some(Duration::from_millis(4)));
+/// let one = Budget::tokens(1);
+/// assert_eq!((one.max_tokens, one.max_time), (1, None));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub max_tokens: u32,
+    pub max_time: Option<Duration>,
+}
+
+impl Budget {
+    /// At most `n` tokens (at least 1).
+    pub fn tokens(n: u32) -> Budget {
+        Budget { max_tokens: n.max(1), max_time: None }
+    }
+
+    /// As many tokens as fit in `d`, judged by how long the previous token took.
+    pub fn time(d: Duration) -> Budget {
+        Budget { max_tokens: u32::MAX, max_time: Some(d) }
+    }
+
+    /// Runs to the end.
+    pub fn unlimited() -> Budget {
+        Budget { max_tokens: u32::MAX, max_time: None }
+    }
+}
+
+impl ChatTurn {
+    /// Generates tokens within `budget` and returns their events: the frame-budgeted step of a
+    /// render loop (`Budget::time(frame_slack)`) or a fixed number of tokens. The first call
+    /// also feeds the prompt, which is not split.
+    pub async fn step_within(&mut self, session: &mut Session, budget: Budget) -> Result<Vec<Event>> {
+        let start = Instant::now();
+        let mut events = Vec::new();
+        let mut made = 0u32;
+        while !self.is_done() && made < budget.max_tokens.max(1) {
+            let t0 = Instant::now();
+            events.extend(self.step(session, 1).await?);
+            made += 1;
+            if let Some(limit) = budget.max_time {
+                // Stop when another token of the same cost would overrun the budget.
+                if start.elapsed() + t0.elapsed() > limit {
+                    break;
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// The events of the rest of the turn as a blocking iterator (one token per item batch);
+    /// native only, where blocking on the GPU is allowed.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn events<'a>(&'a mut self, session: &'a mut Session) -> Events<'a> {
+        Events { turn: self, session, buffered: std::collections::VecDeque::new(), failed: false }
+    }
+}
+
+/// Blocking iterator over the events of a [`ChatTurn`] (see [`ChatTurn::events`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub struct Events<'a> {
+    turn: &'a mut ChatTurn,
+    session: &'a mut Session,
+    buffered: std::collections::VecDeque<Event>,
+    failed: bool,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Iterator for Events<'_> {
+    type Item = Result<Event>;
+
+    fn next(&mut self) -> Option<Result<Event>> {
+        while self.buffered.is_empty() {
+            if self.failed || self.turn.is_done() {
+                return None;
+            }
+            match pollster::block_on(self.turn.step(self.session, 1)) {
+                Ok(events) => self.buffered.extend(events),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.buffered.pop_front().map(Ok)
+    }
+}
+
+/// Everything a model wrote in one turn of a [`Chat`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reply {
+    /// The analysis channel.
+    pub reasoning: String,
+    /// The final answer (and commentary preambles).
+    pub text: String,
+    /// Calls to function tools: (name without the `functions.` prefix, JSON arguments).
+    pub tool_calls: Vec<(String, String)>,
+    pub usage: Option<Usage>,
+}
+
+impl Reply {
+    /// Adds one event's text to the reply.
+    pub fn add(&mut self, ev: &Event) {
+        match ev {
+            Event::Delta { channel, text } if channel.as_deref() == Some("analysis") => self.reasoning.push_str(text),
+            Event::ToolCall { recipient, arguments, .. } => {
+                let name = recipient.strip_prefix("functions.").unwrap_or(recipient);
+                self.tool_calls.push((name.to_string(), arguments.clone()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A conversation with its own KV cache on a shared model: append a user message, then step
+/// the answer within a budget (a render loop) or run it to the end ([`Chat::reply`]). Each
+/// answer is appended to the conversation, and the next turn reuses the cache.
+///
+/// ```no_run
+/// # fn main() -> wgpt::Result<()> {
+/// use std::sync::Arc;
+/// use wgpt::engine::{Chat, Engine};
+/// use wgpt::gpu::{Gpu, GpuOptions};
+///
+/// let gpu = Arc::new(pollster::block_on(Gpu::new(&GpuOptions::default()))?);
+/// let engine = Engine::open(gpu, "openai/gpt-oss-20b", &mut |_| {})?;
+/// let mut chat = Chat::new(&engine, 4096)?;
+/// let reply = pollster::block_on(chat.reply("Why is the sky blue?"))?;
+/// println!("{}", reply.text);
+/// # Ok(()) }
+/// ```
+pub struct Chat {
+    engine: Engine,
+    session: Session,
+    conversation: Conversation,
+    options: ChatOptions,
+    turn: Option<ChatTurn>,
+    in_tool_call: bool,
+    last_usage: Option<Usage>,
+}
+
+impl Chat {
+    /// A new conversation with a KV cache of `ctx` tokens, greedy decoding and up to 2048
+    /// tokens per answer (see [`Chat::set_options`]).
+    pub fn new(engine: &Engine, ctx: u32) -> Result<Chat> {
+        Ok(Chat {
+            engine: engine.clone(),
+            session: engine.session(ctx, crate::models::gpt_oss::DEFAULT_CHUNK)?,
+            conversation: Conversation::default(),
+            options: ChatOptions { max_tokens: 2048, sampling: SamplingParams::greedy() },
+            turn: None,
+            in_tool_call: false,
+            last_usage: None,
+        })
+    }
+
+    pub fn set_options(&mut self, options: ChatOptions) {
+        self.options = options;
+    }
+
+    /// The conversation so far (instructions, tools, messages).
+    pub fn conversation(&self) -> &Conversation {
+        &self.conversation
+    }
+
+    /// Edit the conversation (instructions, tools, reasoning effort, tool results) between turns.
+    pub fn conversation_mut(&mut self) -> &mut Conversation {
+        &mut self.conversation
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Appends a user message and starts the answer.
+    pub fn send(&mut self, text: &str) -> Result<()> {
+        if self.turn.is_some() {
+            return Err(Error::Input("the model is still answering; cancel or finish the turn first".into()));
+        }
+        self.conversation.messages.push(Message::new(crate::chat::harmony::Role::User, text));
+        self.respond().inspect_err(|_| {
+            self.conversation.messages.pop();
+        })
+    }
+
+    /// Starts an answer to the conversation as it stands (e.g. after adding a tool result).
+    pub fn respond(&mut self) -> Result<()> {
+        if self.turn.is_some() {
+            return Err(Error::Input("the model is still answering".into()));
+        }
+        self.turn = Some(ChatTurn::new(&self.engine, &self.session, &self.conversation, &self.options)?);
+        self.in_tool_call = false;
+        Ok(())
+    }
+
+    /// True while an answer is being generated.
+    pub fn is_busy(&self) -> bool {
+        self.turn.is_some()
+    }
+
+    /// Advances the answer within `budget`; returns its events (nothing when idle). When the
+    /// answer is complete its messages join the conversation.
+    pub async fn step(&mut self, budget: Budget) -> Result<Vec<Event>> {
+        let Some(turn) = self.turn.as_mut() else { return Ok(Vec::new()) };
+        let events = match turn.step_within(&mut self.session, budget).await {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.turn = None;
+                self.session.reset();
+                return Err(e);
+            }
+        };
+        if turn.is_done() {
+            self.conversation.messages.extend(turn.messages().iter().cloned());
+            self.last_usage = Some(turn.usage());
+            self.turn = None;
+        }
+        Ok(events)
+    }
+
+    /// Sends `text` and runs the answer to its end.
+    pub async fn reply(&mut self, text: &str) -> Result<Reply> {
+        self.send(text)?;
+        let mut reply = Reply::default();
+        while self.is_busy() {
+            for ev in self.step(Budget::unlimited()).await? {
+                self.track(&mut reply, &ev);
+            }
+        }
+        reply.usage = self.last_usage.clone();
+        Ok(reply)
+    }
+
+    fn track(&mut self, reply: &mut Reply, ev: &Event) {
+        match ev {
+            Event::MessageStart(h) => self.in_tool_call = h.recipient.is_some(),
+            Event::Delta { channel, text } if !self.in_tool_call && channel.as_deref() != Some("analysis") => {
+                reply.text.push_str(text)
+            }
+            other => reply.add(other),
+        }
+    }
+
+    /// Stops the answer at its next step (what was written so far is kept).
+    pub fn cancel(&mut self) {
+        if let Some(turn) = self.turn.as_mut() {
+            turn.cancel();
+        }
+    }
+
+    /// A flag that stops the current answer when set, from any thread.
+    pub fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+        self.turn.as_ref().map(ChatTurn::cancel_flag)
+    }
+
+    /// Token counts of the last finished answer.
+    pub fn usage(&self) -> Option<&Usage> {
+        self.last_usage.as_ref()
+    }
+
+    /// Forgets the messages (instructions and tools stay) and the cache.
+    pub fn reset(&mut self) {
+        self.turn = None;
+        self.conversation.messages.clear();
+        self.session.reset();
+    }
+}
+
+/// What happens during [`Engine::open`].
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Debug)]
+pub enum LoadEvent {
+    /// A file of a hub repo is downloading.
+    Download(crate::hub::DownloadEvent),
+    /// Weights uploaded to the GPU so far, of the total (bytes).
+    Upload { done: u64, total: u64 },
+}
+
+impl Engine {
+    /// Loads a model from a directory or a Hugging Face repo id (`org/name[@revision]`,
+    /// downloaded into the Hugging Face cache first), reporting progress to `progress`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open(gpu: Arc<crate::gpu::Gpu>, model: &str, progress: &mut dyn FnMut(LoadEvent)) -> Result<Engine> {
+        let dir = crate::hub::resolve_model(model, &mut |e| progress(LoadEvent::Download(e)))?;
+        Self::load(gpu, &dir, &mut |done, total| progress(LoadEvent::Upload { done, total }))
+    }
+
+    /// Loads from any tensor source (a streamed download, a browser `File`): the config, the
+    /// weights and the tokenizer are given by the caller.
+    pub fn from_source(
+        gpu: Arc<crate::gpu::Gpu>,
+        cfg: crate::models::gpt_oss::Config,
+        source: &dyn crate::loader::TensorSource,
+        tokenizer: Tokenizer,
+        progress: crate::models::gpt_oss::weights::Progress,
+    ) -> Result<Engine> {
+        Self::new(GptOss::from_source(gpu, cfg, source, progress)?, tokenizer)
+    }
+
+    /// A [`Chat`] with a KV cache of `ctx` tokens.
+    pub fn chat(&self, ctx: u32) -> Result<Chat> {
+        Chat::new(self, ctx)
+    }
+}

@@ -100,6 +100,32 @@ enum Cmd {
         #[command(flatten)]
         chat: cli::chat::ChatArgs,
     },
+    /// OpenAI-compatible HTTP server: /v1/chat/completions, /v1/completions, /v1/models, /health.
+    Serve {
+        /// A directory or a Hugging Face repo id.
+        #[arg(default_value = DEFAULT_MODEL)]
+        model: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Requests generated at the same time, each with its own KV cache.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+        /// Requests that may wait for a free slot (more are refused with 503).
+        #[arg(long, default_value_t = 256)]
+        queue: usize,
+        /// Model name clients use (default: the repo id, or the directory's name).
+        #[arg(long)]
+        model_name: Option<String>,
+        /// Largest accepted request body in bytes.
+        #[arg(long, default_value_t = 4 << 20)]
+        max_body_bytes: usize,
+        #[command(flatten)]
+        place: PlaceArgs,
+    },
     /// The prompt token ids of an OpenAI-style chat request, rendered in the harmony format.
     Render {
         /// JSON file with {"messages": [...], "tools": [...]} (chat-completions format).
@@ -155,6 +181,27 @@ fn run(cli: Cli) -> Result<()> {
             let engine = load_engine(&model)?;
             cli::chat::chat(&engine, place.ctx, place.chunk, &chat)
         }
+        Cmd::Serve { model, host, port, parallel, queue, model_name, max_body_bytes, place } => {
+            if parallel == 0 {
+                bail!("--parallel must be at least 1");
+            }
+            let model_id = model_name.unwrap_or_else(|| served_name(&model));
+            let engine = load_engine(&model)?;
+            let opts = wgpt::serve::ServeOptions {
+                host,
+                port,
+                model_id,
+                parallel,
+                ctx: place.ctx,
+                chunk: place.chunk,
+                max_queue: queue,
+                max_body_bytes,
+            };
+            wgpt::serve::serve(engine, &opts, |addr| {
+                eprintln!("serving {} on http://{addr}/v1 ({} slots of {} tokens)", opts.model_id, opts.parallel, opts.ctx);
+            })?;
+            Ok(())
+        }
         Cmd::Logits { model, tokens, npy } => {
             let tokens = parse_tokens(&tokens)?;
             let m = load(&model.model)?;
@@ -195,6 +242,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The model name of a spec: a repo id as given, a directory by its last component.
+fn served_name(spec: &str) -> String {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        if let Some(name) = path.canonicalize().ok().as_deref().and_then(Path::file_name) {
+            return name.to_string_lossy().into_owned();
+        }
+    }
+    spec.to_string()
 }
 
 fn parse_tokens(s: &str) -> Result<Vec<u32>> {

@@ -69,6 +69,77 @@ pub enum Fill<'a> {
     Random { seed: u64 },
     /// Greedy decoding after any of these tokens continues along the map (token -> next).
     Script { next: &'a HashMap<u32, u32> },
+    /// A script that branches on context: after `rule.at`, the candidates `rule.next` of all
+    /// rules at that token compete with scores `base + sum(weight * cue seen)`, where cue `c`
+    /// is "token `cues[c]` occurs anywhere earlier" (at most 3 cues). Other tokens follow
+    /// `next`. See [`Rule`].
+    Cued { next: &'a HashMap<u32, u32>, rules: &'a [Rule], cues: &'a [u32] },
+}
+
+/// One candidate successor of a branching token (see [`Fill::Cued`]).
+pub struct Rule {
+    pub at: u32,
+    pub next: u32,
+    pub base: f32,
+    /// (cue index, weight)
+    pub cues: Vec<(usize, f32)>,
+}
+
+/// How the cue memory works: the full-attention layer has one query head per cue. At a
+/// branching token the head's query (in a RoPE dimension that barely rotates) matches the key
+/// of the cue token, so the head attends almost only to cue positions, whose value is 1; it
+/// writes that into the cue's own hidden dimension, which the LM head weighs. Elsewhere the
+/// query is zero, attention is uniform and the cue dimension only gets count/positions.
+fn cued_weights(
+    s: &Shape,
+    next: &HashMap<u32, u32>,
+    rules: &[Rule],
+    cues: &[u32],
+) -> (Vec<f32>, Vec<f32>, usize, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (h, v) = (s.hidden, s.vocab);
+    let (qd, kd, hd) = (s.heads * s.head_dim, s.kv_heads * s.head_dim, s.head_dim);
+    assert!(cues.len() <= 3 && s.heads >= 3 && s.heads / s.kv_heads == 2 && hd >= 8, "cue layout needs 4 heads over 2 kv heads");
+    let mut dims: HashMap<u32, usize> = HashMap::new();
+    let mut dim_of = |t: u32| {
+        let n = dims.len();
+        *dims.entry(t).or_insert(n)
+    };
+    for (&t, _) in next {
+        dim_of(t);
+    }
+    for r in rules {
+        dim_of(r.at);
+    }
+    for &c in cues {
+        dim_of(c);
+    }
+    let memory0 = dims.len();
+    assert!(memory0 + cues.len() <= h, "script needs hidden >= {}", memory0 + cues.len());
+    let mut embed = vec![0.0; v * h];
+    let mut lm = vec![0.0; v * h];
+    for (&t, &d) in &dims {
+        embed[t as usize * h + d] = 1.0;
+    }
+    for (&t, &n) in next {
+        lm[n as usize * h + dims[&t]] = 16.0;
+    }
+    for r in rules {
+        lm[r.next as usize * h + dims[&r.at]] += r.base;
+        for &(c, w) in &r.cues {
+            lm[r.next as usize * h + memory0 + c] += w;
+        }
+    }
+    let (mut q, mut k, mut val, mut o) = (vec![0.0; qd * h], vec![0.0; kd * h], vec![0.0; kd * h], vec![0.0; h * qd]);
+    for (c, &cue) in cues.iter().enumerate() {
+        let (head, kv, qk_dim, v_dim) = (c, c / 2, hd / 2 - 1 - c % 2, c % 2);
+        for r in rules.iter().filter(|r| r.cues.iter().any(|&(i, _)| i == c)) {
+            q[(head * hd + qk_dim) * h + dims[&r.at]] = 1.375;
+        }
+        k[(kv * hd + qk_dim) * h + dims[&cue]] = 1.375;
+        val[(kv * hd + v_dim) * h + dims[&cue]] = 0.125;
+        o[(memory0 + c) * qd + head * hd + v_dim] = 1.0;
+    }
+    (embed, lm, memory0, q, k, val, o)
 }
 
 /// Writes config.json, model.safetensors and (when given) tokenizer.json into `dir`.
@@ -82,7 +153,11 @@ pub fn write_checkpoint(dir: &Path, s: &Shape, fill: Fill, tokenizer_json: Optio
     let (qd, kd) = (s.heads * s.head_dim, s.kv_heads * s.head_dim);
     let (random, mut rng, scale) = match &fill {
         Fill::Random { seed } => (true, StdRng::seed_from_u64(*seed), 1.0f32),
-        Fill::Script { .. } => (false, StdRng::seed_from_u64(0), 0.0f32),
+        Fill::Script { .. } | Fill::Cued { .. } => (false, StdRng::seed_from_u64(0), 0.0f32),
+    };
+    let cued = match &fill {
+        Fill::Cued { next, rules, cues } => Some(cued_weights(s, next, rules, cues)),
+        _ => None,
     };
     let mut t = Tensors(Vec::new());
     let mut nibble_rng = StdRng::seed_from_u64(rng.random());
@@ -97,6 +172,10 @@ pub fn write_checkpoint(dir: &Path, s: &Shape, fill: Fill, tokenizer_json: Optio
             lm[nxt as usize * h + dim] = 4.0; // logit 4 * sqrt(hidden) = 32 above the rest
         }
     }
+    if let Some((e, l, ..)) = &cued {
+        embed = e.clone();
+        lm = l.clone();
+    }
     t.bf16("model.embed_tokens.weight".into(), vec![v, h], embed);
     t.bf16("lm_head.weight".into(), vec![v, h], lm);
     t.bf16("model.norm.weight".into(), vec![h], vec![1.0; h]);
@@ -104,13 +183,19 @@ pub fn write_checkpoint(dir: &Path, s: &Shape, fill: Fill, tokenizer_json: Optio
         let p = format!("model.layers.{l}");
         t.bf16(format!("{p}.input_layernorm.weight"), vec![h], vec![1.0; h]);
         t.bf16(format!("{p}.post_attention_layernorm.weight"), vec![h], vec![1.0; h]);
-        t.bf16(format!("{p}.self_attn.q_proj.weight"), vec![qd, h], rnd(qd * h, 0.3));
+        // Cue memory lives in the first full-attention layer.
+        let memory = cued.as_ref().filter(|_| l == 1);
+        let pick = |w: Vec<f32>, which: usize| match memory {
+            Some((_, _, _, q, k, v, o)) => [q, k, v, o][which].clone(),
+            None => w,
+        };
+        t.bf16(format!("{p}.self_attn.q_proj.weight"), vec![qd, h], pick(rnd(qd * h, 0.3), 0));
         t.bf16(format!("{p}.self_attn.q_proj.bias"), vec![qd], rnd(qd, 0.1));
-        t.bf16(format!("{p}.self_attn.k_proj.weight"), vec![kd, h], rnd(kd * h, 0.3));
+        t.bf16(format!("{p}.self_attn.k_proj.weight"), vec![kd, h], pick(rnd(kd * h, 0.3), 1));
         t.bf16(format!("{p}.self_attn.k_proj.bias"), vec![kd], rnd(kd, 0.1));
-        t.bf16(format!("{p}.self_attn.v_proj.weight"), vec![kd, h], rnd(kd * h, 0.3));
+        t.bf16(format!("{p}.self_attn.v_proj.weight"), vec![kd, h], pick(rnd(kd * h, 0.3), 2));
         t.bf16(format!("{p}.self_attn.v_proj.bias"), vec![kd], rnd(kd, 0.1));
-        t.bf16(format!("{p}.self_attn.o_proj.weight"), vec![h, qd], rnd(h * qd, 0.3));
+        t.bf16(format!("{p}.self_attn.o_proj.weight"), vec![h, qd], pick(rnd(h * qd, 0.3), 3));
         t.bf16(format!("{p}.self_attn.o_proj.bias"), vec![h], rnd(h, 0.1));
         t.bf16(format!("{p}.self_attn.sinks"), vec![s.heads], rnd(s.heads, 1.0));
         t.bf16(format!("{p}.mlp.router.weight"), vec![e, h], rnd(e * h, 0.5));
