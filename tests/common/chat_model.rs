@@ -69,11 +69,14 @@ pub fn write_chat_model(dir: &Path) {
     let thought = enc(" gre")[0];
     assert!(think.contains(&thought));
     let cues = [thought, one("_weather"), call];
+    // Scores (in units of the normalised hidden value): reasoning 16 first; then, once the
+    // reasoning is written, the answer 8+24=32, or the tool call 4+24+8=36 when the tool is
+    // known; a tool call already made (-48) rules out another. Every choice wins by >= 4.
     let branch = |at: u32, analysis: u32, fin: u32, tool: u32| {
         vec![
             Rule { at, next: analysis, base: 16.0, cues: vec![] },
             Rule { at, next: fin, base: 8.0, cues: vec![(0, 24.0)] },
-            Rule { at, next: tool, base: 8.0, cues: vec![(0, 24.0), (1, 4.0), (2, -48.0)] },
+            Rule { at, next: tool, base: 4.0, cues: vec![(0, 24.0), (1, 8.0), (2, -48.0)] },
         ]
     };
     let mut rules = branch(channel, one("analysis"), one("final"), header[0]);
