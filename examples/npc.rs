@@ -242,7 +242,7 @@ fn headless(a: &Args) -> wgpt::Result<()> {
         renderer.draw(&device, &queue, &view, i as f32 / 60.0, aspect, false);
         wait()?;
     }
-    let mut run = |talk: bool, npc: &mut Npc| -> wgpt::Result<Vec<f64>> {
+    let run = |talk: bool, npc: &mut Npc| -> wgpt::Result<Vec<f64>> {
         let mut times = Vec::with_capacity(a.frames);
         for i in 0..a.frames {
             let t0 = Instant::now();

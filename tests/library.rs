@@ -170,7 +170,7 @@ fn chat_keeps_the_conversation_calls_tools_and_cancels() {
     // user + analysis + final
     assert_eq!(chat.conversation().messages.len(), 3);
     let r = pollster::block_on(chat.reply("And again")).unwrap();
-    assert_eq!(r.text, ANSWER);
+    assert_eq!((r.reasoning.as_str(), r.text.as_str()), (THINK, ANSWER), "{:?}", chat.conversation().messages);
     assert!(r.usage.unwrap().cached_tokens > first.prompt_tokens / 2, "the second turn reuses the cache");
 
     // A tool: called once, then the result leads to the answer.
