@@ -116,6 +116,9 @@ struct Npc {
     player_lines: std::iter::Cycle<std::slice::Iter<'static, &'static str>>,
     tokens: usize,
     lines_said: usize,
+    /// Silence between lines (none when measuring).
+    pause: Duration,
+    quiet_until: Instant,
 }
 
 impl Npc {
@@ -124,13 +127,25 @@ impl Npc {
         chat.conversation_mut().instructions =
             Some("You are Brannoc, the blacksmith of a small village. Answer in one short, friendly sentence.".into());
         const PLAYER: &[&str] = &["Hello there!", "Any work for a traveller?", "What do you sell?", "Farewell, friend."];
-        Ok(Npc { chat, budget, line: String::new(), player_lines: PLAYER.iter().cycle(), tokens: 0, lines_said: 0 })
+        Ok(Npc {
+            chat,
+            budget,
+            line: String::new(),
+            player_lines: PLAYER.iter().cycle(),
+            tokens: 0,
+            lines_said: 0,
+            pause: Duration::ZERO,
+            quiet_until: Instant::now(),
+        })
     }
 
     /// Asks the next player line when the NPC is quiet; otherwise lets it speak for the budget.
     /// Returns a finished line.
     fn frame(&mut self) -> wgpt::Result<Option<String>> {
         if !self.chat.is_busy() {
+            if Instant::now() < self.quiet_until {
+                return Ok(None);
+            }
             if self.chat.session().position() > 3000 {
                 self.chat.reset();
             }
@@ -147,6 +162,7 @@ impl Npc {
         if !self.chat.is_busy() {
             self.tokens += self.chat.usage().map(|u| u.completion_tokens).unwrap_or(0);
             self.lines_said += 1;
+            self.quiet_until = Instant::now() + self.pause;
             return Ok(Some(std::mem::take(&mut self.line)));
         }
         Ok(None)
@@ -315,7 +331,8 @@ mod window {
             surface.configure(&device, &config);
             let renderer = Renderer::new(&device, config.format);
             let engine = load(&device, &queue, info, &self.args.model)?;
-            let npc = Npc::new(&engine, self.args.budget)?;
+            let mut npc = Npc::new(&engine, self.args.budget)?;
+            npc.pause = Duration::from_secs(2);
             Ok(Shown { window, surface, config, device, queue, renderer, npc, start: Instant::now() })
         }
     }
@@ -363,7 +380,8 @@ mod window {
                             println!("Brannoc: {line}");
                             s.window.set_title(&format!("Brannoc: {line}"));
                         }
-                        Ok(None) => s.window.set_title(&format!("Brannoc: {}…", s.npc.line)),
+                        Ok(None) if s.npc.chat.is_busy() => s.window.set_title(&format!("Brannoc: {}…", s.npc.line)),
+                        Ok(None) => {}
                         Err(e) => {
                             self.error = Some(e);
                             el.exit();
