@@ -4,7 +4,7 @@
 
 use half::bf16;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use wgpt::gpu::{Gpu, GpuOptions};
+use wgpt::gpu::{Gpu, GpuOptions, Recorder};
 use wgpt::ops::{self, cpu, AttnShape, Bf16Matrix, KvSegment, MatmulIo, Mxfp4Experts, Swiglu};
 
 fn gpu(max_binding: Option<u64>) -> Gpu {
@@ -35,8 +35,8 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     eprintln!("{what}: max rel err {worst:.2e} over {} values", got.len());
 }
 
-fn submit(g: &Gpu, enc: wgpu::CommandEncoder) {
-    g.queue.submit([enc.finish()]);
+fn submit(g: &Gpu, enc: Recorder) {
+    enc.submit();
     g.wait().unwrap();
 }
 
@@ -52,8 +52,8 @@ fn embed_gather_matches_cpu() {
         let tokens = [0u32, 36, 5, 5, 17];
         let tok = g.storage_with("tokens", bytemuck::cast_slice(&tokens));
         let out = g.storage("out", (tokens.len() * hidden * 4) as u64);
-        let mut enc = g.device.create_command_encoder(&Default::default());
-        ops::embed(&g, &mut enc, &tok, tokens.len() as u32, &m, &out);
+        let mut enc = Recorder::new(&g);
+        ops::embed(&mut enc, &tok, tokens.len() as u32, &m, &out);
         submit(&g, enc);
         assert_close("embed", &read_f32(&g, &out, tokens.len() * hidden), &cpu::embed(&table, hidden, &tokens), 0.0);
     }
@@ -69,8 +69,8 @@ fn rmsnorm_matches_cpu() {
     let xb = g.storage_with("x", bytemuck::cast_slice(&x));
     let wb = g.storage_with("w", bytemuck::cast_slice(&w));
     let out = g.storage("out", (t * h * 4) as u64);
-    let mut enc = g.device.create_command_encoder(&Default::default());
-    ops::rmsnorm(&g, &mut enc, &xb, 1, t as u32, h as u32, &wb, 1e-5, &out);
+    let mut enc = Recorder::new(&g);
+    ops::rmsnorm(&mut enc, &xb, 1, t as u32, h as u32, &wb, 1e-5, &out);
     submit(&g, enc);
     assert_close("rmsnorm", &read_f32(&g, &out, t * h), &cpu::rmsnorm(&x[h..], &w, 1e-5), 2e-6);
 }
@@ -89,9 +89,9 @@ fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
             let y0 = randn(&mut rng, t * rows, 1.0);
             let xb = g.storage_with("x", bytemuck::cast_slice(&x));
             let yb = g.storage_with("y", bytemuck::cast_slice(&y0));
-            let mut enc = g.device.create_command_encoder(&Default::default());
+            let mut enc = Recorder::new(&g);
             let io = MatmulIo { n_tokens: t as u32, x_offset: 0, x_stride: cols as u32, y_stride: rows as u32, y_offset: 0, accumulate: true };
-            ops::matmul(&g, &mut enc, &xb, &m, &yb, io);
+            ops::matmul(&mut enc, &xb, &m, &yb, io);
             submit(&g, enc);
             let want: Vec<f32> =
                 cpu::matmul_bf16(&x, &w, Some(&bias), rows, cols).iter().zip(&y0).map(|(a, b)| a + b).collect();
@@ -147,9 +147,9 @@ fn attention_case(limit: Option<u64>, window: u32, ring: u32, chunks: &[usize]) 
         let qkv_b = g.storage_with("qkv", bytemuck::cast_slice(&qkv[pos0 * width..(pos0 + n) * width]));
         let cs_b = g.storage_with("cs", bytemuck::cast_slice(&cos_sin[pos0 * d as usize..(pos0 + n) * d as usize]));
         let a = AttnShape { n_tokens: n as u32, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0: pos0 as u32, ring, window };
-        let mut enc = g.device.create_command_encoder(&Default::default());
-        ops::rope_qk_store(&g, &mut enc, a, &qkv_b, &cs_b, &q_b, &cache);
-        ops::attention(&g, &mut enc, a, &q_b, &cache, &sinks_b, &partials, &out_b);
+        let mut enc = Recorder::new(&g);
+        ops::rope_qk_store(&mut enc, a, &qkv_b, &cs_b, &q_b, &cache);
+        ops::attention(&mut enc, a, &q_b, &cache, &sinks_b, &partials, &out_b);
         submit(&g, enc);
         got.extend(read_f32(&g, &out_b, n * (hq * d) as usize));
         pos0 += n;
@@ -190,8 +190,8 @@ fn topk_softmax_matches_cpu() {
     let lb = g.storage_with("l", bytemuck::cast_slice(&logits));
     let ids = g.storage("ids", (t * k * 4) as u64);
     let w = g.storage("w", (t * k * 4) as u64);
-    let mut enc = g.device.create_command_encoder(&Default::default());
-    ops::topk_softmax(&g, &mut enc, t as u32, e as u32, k as u32, &lb, &ids, &w);
+    let mut enc = Recorder::new(&g);
+    ops::topk_softmax(&mut enc, t as u32, e as u32, k as u32, &lb, &ids, &w);
     submit(&g, enc);
     let (want_ids, want_w) = cpu::topk_softmax(&logits, e, k);
     let got_ids: Vec<u32> = bytemuck::cast_slice(&pollster::block_on(g.read(&ids, 0, (t * k * 4) as u64)).unwrap()).to_vec();
@@ -231,10 +231,10 @@ fn moe_experts_match_cpu() {
         let act = g.storage("act", (t * k * inter * 4) as u64);
         let y = g.storage("y", (t * k * hidden * 4) as u64);
         let sw = Swiglu { alpha: 1.702, limit: 7.0 };
-        let mut enc = g.device.create_command_encoder(&Default::default());
-        ops::expert_gate_up(&g, &mut enc, t as u32, k as u32, &xb, &idb, &gu, sw, &act);
-        ops::expert_down(&g, &mut enc, t as u32, k as u32, &act, &idb, &dn, &y);
-        ops::expert_accumulate(&g, &mut enc, t as u32, k as u32, hidden as u32, &y, &wb, &rb);
+        let mut enc = Recorder::new(&g);
+        ops::expert_gate_up(&mut enc, t as u32, k as u32, &xb, &idb, &gu, sw, &act);
+        ops::expert_down(&mut enc, t as u32, k as u32, &act, &idb, &dn, &y);
+        ops::expert_accumulate(&mut enc, t as u32, k as u32, hidden as u32, &y, &wb, &rb);
         submit(&g, enc);
 
         let (mut want_act, mut want_res, mut clamped) = (vec![], residual.clone(), 0);
@@ -282,8 +282,8 @@ fn argmax_matches_cpu_with_ties() {
     let pad = [vec![0f32; 3], v.clone()].concat();
     let b = g.storage_with("l", bytemuck::cast_slice(&pad));
     let out = g.storage("o", 4);
-    let mut enc = g.device.create_command_encoder(&Default::default());
-    ops::argmax(&g, &mut enc, &b, 3, v.len() as u32, &out);
+    let mut enc = Recorder::new(&g);
+    ops::argmax(&mut enc, &b, 3, v.len() as u32, &out);
     submit(&g, enc);
     let got: Vec<u32> = bytemuck::cast_slice(&pollster::block_on(g.read(&out, 0, 4)).unwrap()).to_vec();
     assert_eq!(got[0], cpu::argmax(&v));

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 
 pub mod kernels;
+pub mod recorder;
 pub mod slices;
 pub use kernels::Kernel;
+pub use recorder::{DispatchCache, Profiler, RecordStats, Recorder, Timing};
 pub use slices::{plan_slices, RowSlice};
 
 /// How to pick and configure a device.
@@ -298,43 +300,6 @@ impl Gpu {
             .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
         self.take_error()
-    }
-
-    /// Records one compute dispatch: `params` becomes a uniform at binding 0, `buffers` bind 1.. in order.
-    pub fn dispatch(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        k: &Kernel,
-        params: &[u32],
-        buffers: &[&wgpu::Buffer],
-        grid: [u32; 3],
-    ) {
-        use wgpu::util::DeviceExt;
-        if grid.contains(&0) {
-            return;
-        }
-        let pipeline = self.pipeline(k);
-        // Uniform structs are sized in 16-byte steps.
-        let mut padded = params.to_vec();
-        padded.resize(params.len().next_multiple_of(4).max(4), 0);
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(k.name),
-            contents: bytemuck::cast_slice(&padded),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
-        }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(k.name),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.name), timestamp_writes: None });
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
     }
 
     /// Splits `n` workgroups into an (x, y) grid within the per-dimension limit.

@@ -2,7 +2,7 @@
 //! Weights arrive as row slices (see `gpu::slices`); a sliced weight costs one dispatch per slice.
 //! `cpu` holds the plain Rust reference of every kernel, used by the tests.
 
-use crate::gpu::{Gpu, Kernel};
+use crate::gpu::{Kernel, Recorder};
 
 
 macro_rules! kernel {
@@ -71,11 +71,9 @@ pub struct AttnShape {
     pub window: u32,
 }
 
-pub fn embed(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, tokens: &wgpu::Buffer, n_tokens: u32, table: &Bf16Matrix, out: &wgpu::Buffer) {
+pub fn embed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &Bf16Matrix, out: &wgpu::Buffer) {
     for s in &table.slices {
-        gpu.dispatch(
-            enc,
-            &EMBED_GATHER,
+        rec.dispatch(&EMBED_GATHER,
             &[n_tokens, table.cols, s.row_start, s.row_end],
             &[tokens, &s.buffers[0], out],
             [(table.cols / 2).div_ceil(64), n_tokens, 1],
@@ -86,8 +84,7 @@ pub fn embed(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, tokens: &wgpu::Buffer, n
 /// RMSNorm of `n_tokens` rows of x starting at row `first_token`, written to out rows 0...
 #[allow(clippy::too_many_arguments)]
 pub fn rmsnorm(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     x: &wgpu::Buffer,
     first_token: u32,
     n_tokens: u32,
@@ -96,9 +93,7 @@ pub fn rmsnorm(
     eps: f32,
     out: &wgpu::Buffer,
 ) {
-    gpu.dispatch(
-        enc,
-        &RMSNORM,
+    rec.dispatch(&RMSNORM,
         &[n_tokens, hidden, eps.to_bits(), first_token * hidden],
         &[x, weight, out],
         [n_tokens, 1, 1],
@@ -123,29 +118,28 @@ const MATVEC_ROWS: u32 = 8;
 const NARROW_COLS: u32 = 512;
 
 /// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r], one dispatch per slice of W.
-pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Buffer, io: MatmulIo) {
+pub fn matmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Buffer, io: MatmulIo) {
     for s in &w.slices {
         let rows = s.row_end - s.row_start;
         let bias = s.buffers.get(1);
         let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
         let params = [io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags];
-        let bufs = [x, &s.buffers[0], bias.unwrap_or(&gpu.dummy), y];
+        let bufs = [x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), y];
         if io.n_tokens <= 4 && w.cols <= NARROW_COLS {
-            let (gx, gy) = gpu.grid_2d(rows.div_ceil(64));
-            gpu.dispatch(enc, &MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
+            let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(64));
+            rec.dispatch(&MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
         } else if io.n_tokens <= 4 {
-            let (gx, gy) = gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
-            gpu.dispatch(enc, &MATVEC_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
+            let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
+            rec.dispatch(&MATVEC_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
         } else {
-            gpu.dispatch(enc, &MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(16), 1]);
+            rec.dispatch(&MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(16), 1]);
         }
     }
 }
 
 /// Rotates q and k of a chunk (qkv rows of [q heads | k heads | v heads]) and stores k, v in the cache.
 pub fn rope_qk_store(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     a: AttnShape,
     qkv: &wgpu::Buffer,
     cos_sin: &wgpu::Buffer,
@@ -162,9 +156,7 @@ pub fn rope_qk_store(
         if !hit && wrote_q {
             continue;
         }
-        gpu.dispatch(
-            enc,
-            &ROPE_QK_STORE,
+        rec.dispatch(&ROPE_QK_STORE,
             &[a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim, a.pos0, a.ring, seg.start, seg.slots, !wrote_q as u32],
             &[qkv, cos_sin, q_out, &seg.k, &seg.v],
             [a.n_q_heads + a.n_kv_heads, a.n_tokens, 1],
@@ -182,8 +174,7 @@ const ATTN_TARGET_PARTS: u32 = 16;
 /// Attention of a chunk's queries over the cache (which already holds the chunk's keys).
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     a: AttnShape,
     q: &wgpu::Buffer,
     cache: &[KvSegment],
@@ -202,9 +193,7 @@ pub fn attention(
             continue;
         }
         let splits = used.div_ceil(split_len);
-        gpu.dispatch(
-            enc,
-            &ATTN_PARTIAL,
+        rec.dispatch(&ATTN_PARTIAL,
             &[
                 a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim,
                 a.pos0, a.ring, a.window, seg.start,
@@ -217,9 +206,7 @@ pub fn attention(
         part += splits;
     }
     debug_assert!(part <= n_parts);
-    gpu.dispatch(
-        enc,
-        &ATTN_MERGE,
+    rec.dispatch(&ATTN_MERGE,
         &[a.n_tokens, a.n_q_heads, a.head_dim, n_parts, part],
         &[partials, sinks, out],
         [a.n_q_heads, a.n_tokens, 1],
@@ -229,8 +216,7 @@ pub fn attention(
 /// Router top-k: expert ids [T, k] and their softmax weights [T, k] from router logits [T, E].
 #[allow(clippy::too_many_arguments)]
 pub fn topk_softmax(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     n_tokens: u32,
     n_experts: u32,
     k: u32,
@@ -238,7 +224,7 @@ pub fn topk_softmax(
     ids: &wgpu::Buffer,
     weights: &wgpu::Buffer,
 ) {
-    gpu.dispatch(enc, &TOPK_SOFTMAX, &[n_tokens, n_experts, k], &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
+    rec.dispatch(&TOPK_SOFTMAX, &[n_tokens, n_experts, k], &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
 }
 
 /// The clamped-SwiGLU activation parameters of the expert MLP.
@@ -251,8 +237,7 @@ pub struct Swiglu {
 /// a[t, slot] = SwiGLU(W_gate_up[e] . x[t] + b) for the expert e chosen for each (token, slot).
 #[allow(clippy::too_many_arguments)]
 pub fn expert_gate_up(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     n_tokens: u32,
     k: u32,
     x: &wgpu::Buffer,
@@ -262,9 +247,7 @@ pub fn expert_gate_up(
     out: &wgpu::Buffer,
 ) {
     for s in &w.slices {
-        gpu.dispatch(
-            enc,
-            &EXPERT_GATE_UP_SWIGLU,
+        rec.dispatch(&EXPERT_GATE_UP_SWIGLU,
             &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits()],
             &[x, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
             [w.rows_per_expert.div_ceil(4), k, n_tokens],
@@ -275,8 +258,7 @@ pub fn expert_gate_up(
 /// y[t, slot] = W_down[e] . a[t, slot] + b for the expert e chosen for each (token, slot).
 #[allow(clippy::too_many_arguments)]
 pub fn expert_down(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     n_tokens: u32,
     k: u32,
     a: &wgpu::Buffer,
@@ -285,9 +267,7 @@ pub fn expert_down(
     out: &wgpu::Buffer,
 ) {
     for s in &w.slices {
-        gpu.dispatch(
-            enc,
-            &EXPERT_DOWN,
+        rec.dispatch(&EXPERT_DOWN,
             &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0],
             &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
             [w.rows_per_expert.div_ceil(4), k, n_tokens],
@@ -298,8 +278,7 @@ pub fn expert_down(
 /// residual[t] += sum_slot weights[t, slot] * y[t, slot].
 #[allow(clippy::too_many_arguments)]
 pub fn expert_accumulate(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     n_tokens: u32,
     k: u32,
     hidden: u32,
@@ -307,10 +286,10 @@ pub fn expert_accumulate(
     weights: &wgpu::Buffer,
     residual: &wgpu::Buffer,
 ) {
-    gpu.dispatch(enc, &EXPERT_ACCUMULATE, &[n_tokens, k, hidden], &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
+    rec.dispatch(&EXPERT_ACCUMULATE, &[n_tokens, k, hidden], &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
 }
 
 /// out[0] = argmax of logits[offset .. offset + n].
-pub fn argmax(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, logits: &wgpu::Buffer, offset: u32, n: u32, out: &wgpu::Buffer) {
-    gpu.dispatch(enc, &ARGMAX, &[n, offset], &[logits, out], [1, 1, 1]);
+pub fn argmax(rec: &mut Recorder, logits: &wgpu::Buffer, offset: u32, n: u32, out: &wgpu::Buffer) {
+    rec.dispatch(&ARGMAX, &[n, offset], &[logits, out], [1, 1, 1]);
 }

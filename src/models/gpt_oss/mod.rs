@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{DispatchCache, Gpu, Profiler, Recorder};
 use crate::loader::TensorSource;
 use crate::ops::sample::SampleScratch;
 use crate::sampling::{penalty_pairs_for, SamplingParams};
@@ -112,6 +112,9 @@ pub struct Session {
     caches: Vec<Vec<KvSegment>>,
     rings: Vec<u32>,
     s: Scratch,
+    /// Kernel parameters and bind groups reused from one pass to the next.
+    dispatch: DispatchCache,
+    profiler: Option<Profiler>,
 }
 
 impl Session {
@@ -179,7 +182,7 @@ impl Session {
             sampler: None,
         };
         gpu.take_error()?;
-        Ok(Session { model, ctx, chunk: t, pos: 0, history: Vec::new(), caches, rings, s })
+        Ok(Session { model, ctx, chunk: t, pos: 0, history: Vec::new(), caches, rings, s, dispatch: DispatchCache::new(), profiler: None })
     }
 
     /// Tokens already in the cache.
@@ -320,9 +323,9 @@ impl Session {
         };
         let act = Swiglu { alpha: cfg.swiglu_alpha, limit: cfg.swiglu_limit };
 
-        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
-        let enc = &mut encoder;
-        ops::embed(gpu, enc, &s.tokens, n, &w.embed, &s.x);
+        let mut recorder = Recorder::profiled(gpu, &mut self.dispatch, self.profiler.as_mut());
+        let rec = &mut recorder;
+        ops::embed(rec, &s.tokens, n, &w.embed, &s.x);
         for (l, layer) in w.layers.iter().enumerate() {
             let a = AttnShape {
                 n_tokens: n,
@@ -333,45 +336,45 @@ impl Session {
                 ring: self.rings[l],
                 window: if cfg.is_sliding(l) { cfg.sliding_window } else { 0 },
             };
-            ops::rmsnorm(gpu, enc, &s.x, 0, n, h, &layer.attn_norm, eps, &s.xn);
-            ops::matmul(gpu, enc, &s.xn, &layer.qkv, &s.qkv, io(h, cfg.qkv_width(), false));
-            ops::rope_qk_store(gpu, enc, a, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
-            ops::attention(gpu, enc, a, &s.q, &self.caches[l], &layer.sinks, &s.partials, &s.attn);
-            ops::matmul(gpu, enc, &s.attn, &layer.o, &s.x, io(hq * d, h, true));
-            ops::rmsnorm(gpu, enc, &s.x, 0, n, h, &layer.mlp_norm, eps, &s.xn);
-            ops::matmul(gpu, enc, &s.xn, &layer.router, &s.router, io(h, e, false));
-            ops::topk_softmax(gpu, enc, n, e, k, &s.router, &s.ids, &s.weights);
-            ops::expert_gate_up(gpu, enc, n, k, &s.xn, &s.ids, &layer.gate_up, act, &s.act);
-            ops::expert_down(gpu, enc, n, k, &s.act, &s.ids, &layer.down, &s.y);
-            ops::expert_accumulate(gpu, enc, n, k, h, &s.y, &s.weights, &s.x);
+            ops::rmsnorm(rec, &s.x, 0, n, h, &layer.attn_norm, eps, &s.xn);
+            ops::matmul(rec, &s.xn, &layer.qkv, &s.qkv, io(h, cfg.qkv_width(), false));
+            ops::rope_qk_store(rec, a, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
+            ops::attention(rec, a, &s.q, &self.caches[l], &layer.sinks, &s.partials, &s.attn);
+            ops::matmul(rec, &s.attn, &layer.o, &s.x, io(hq * d, h, true));
+            ops::rmsnorm(rec, &s.x, 0, n, h, &layer.mlp_norm, eps, &s.xn);
+            ops::matmul(rec, &s.xn, &layer.router, &s.router, io(h, e, false));
+            ops::topk_softmax(rec, n, e, k, &s.router, &s.ids, &s.weights);
+            ops::expert_gate_up(rec, n, k, &s.xn, &s.ids, &layer.gate_up, act, &s.act);
+            ops::expert_down(rec, n, k, &s.act, &s.ids, &layer.down, &s.y);
+            ops::expert_accumulate(rec, n, k, h, &s.y, &s.weights, &s.x);
         }
         let rows = if want == Want::AllLogits { n } else { 1 };
         let mut logits_readback = None;
         if head {
             let first = n - rows;
-            ops::rmsnorm(gpu, enc, &s.x, first, rows, h, &w.norm, eps, &s.xn);
+            ops::rmsnorm(rec, &s.x, first, rows, h, &w.norm, eps, &s.xn);
             let head_io = MatmulIo { n_tokens: rows, x_offset: 0, x_stride: h, y_stride: v, y_offset: 0, accumulate: false };
-            ops::matmul(gpu, enc, &s.xn, &w.lm_head, &s.logits, head_io);
+            ops::matmul(rec, &s.xn, &w.lm_head, &s.logits, head_io);
             match want {
-                Want::Argmax => ops::argmax(gpu, enc, &s.logits, 0, v, &s.token_out),
+                Want::Argmax => ops::argmax(rec, &s.logits, 0, v, &s.token_out),
                 Want::Sample(params) => {
                     let (scratch, pairs, n_pairs) = s.sampler.as_ref().expect("prepared above");
                     let step = (self.pos + n) as u64;
-                    ops::sample::sample(gpu, enc, &s.logits, 0, v, pairs, *n_pairs, params, step, scratch, &s.token_out)?;
+                    ops::sample::sample(rec, &s.logits, 0, v, pairs, *n_pairs, params, step, scratch, &s.token_out)?;
                 }
                 Want::AllLogits | Want::LastLogits => {}
             }
             // The result is copied out in this same command buffer: one submit per pass.
             match want {
-                Want::Argmax | Want::Sample(_) => enc.copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback, 0, 4),
+                Want::Argmax | Want::Sample(_) => rec.encoder().copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback, 0, 4),
                 Want::AllLogits | Want::LastLogits => {
                     let staging = gpu.staging("logits readback", rows as u64 * v as u64 * 4);
-                    enc.copy_buffer_to_buffer(&s.logits, 0, &staging, 0, staging.size());
+                    rec.encoder().copy_buffer_to_buffer(&s.logits, 0, &staging, 0, staging.size());
                     logits_readback = Some(staging);
                 }
             }
         }
-        gpu.queue.submit([encoder.finish()]);
+        recorder.submit();
         self.pos += n;
         self.history.extend_from_slice(tokens);
         if !head {
