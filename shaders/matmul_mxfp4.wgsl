@@ -7,6 +7,8 @@
 // expert_gate_up_swiglu: rows interleave gate (even) and up (odd); writes the clamped SwiGLU
 //   a = min(g, limit) * sigmoid(alpha * min(g, limit)) * (clamp(u, -limit, limit) + 1).
 // expert_down: plain rows with bias, one output vector per (token, slot).
+// expert_down_accumulate: the same rows for every slot of a token, weighted by the router and
+//   added into the residual (`out`), when all experts sit in one binding.
 
 struct Params {
     n_tokens: u32, k: u32, rows_per_expert: u32, cols: u32,
@@ -20,6 +22,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> scales: array<u32>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read> slot_weights: array<f32>;
 
 const WG: u32 = 64u;
 const ROWS: u32 = 4u;
@@ -106,5 +109,26 @@ fn expert_down(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
         if (row0 + lid.x < p.rows_per_expert && in_slice(r)) {
             out[(t * p.k + slot) * p.rows_per_expert + row0 + lid.x] = red[lid.x * WG] + bias[r - p.row_start];
         }
+    }
+}
+
+@compute @workgroup_size(64)
+fn expert_down_accumulate(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let t = wid.y;
+    let row0 = wid.x * ROWS;
+    if (row0 >= p.rows_per_expert) { return; }
+    var total = 0.0;
+    for (var slot = 0u; slot < p.k; slot++) {
+        if (lid.x == 0u) { expert_of_group = expert_ids[t * p.k + slot]; }
+        let e = workgroupUniformLoad(&expert_of_group);
+        let frow = e * p.rows_per_expert + row0;
+        dot_rows(lid.x, frow, (t * p.k + slot) * p.cols);
+        if (lid.x < ROWS && row0 + lid.x < p.rows_per_expert) {
+            total += slot_weights[t * p.k + slot] * (red[lid.x * WG] + bias[frow + lid.x - p.row_start]);
+        }
+        workgroupBarrier();
+    }
+    if (lid.x < ROWS && row0 + lid.x < p.rows_per_expert) {
+        out[t * p.rows_per_expert + row0 + lid.x] += total;
     }
 }

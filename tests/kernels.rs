@@ -200,6 +200,41 @@ fn topk_softmax_matches_cpu() {
 }
 
 #[test]
+fn moe_route_matches_cpu() {
+    // Unsplit (the fused kernel) and with the router split over bindings (three kernels).
+    for limit in [None, Some(1024)] {
+        let g = gpu(limit);
+        let mut rng = StdRng::seed_from_u64(8);
+        let (t, h, e, k) = (3usize, 200usize, 20usize, 4usize);
+        let x = randn(&mut rng, t * h, 2.0);
+        let norm_w = randn(&mut rng, h, 1.0);
+        let w = bf16_bits(&randn(&mut rng, e * h, 0.2));
+        let bias = randn(&mut rng, e, 0.5);
+        let router = Bf16Matrix::upload(&g, "router", h as u32, &[bytemuck::cast_slice(&w)], Some(&bias)).unwrap();
+        assert_eq!(router.slices.len() > 1, limit.is_some());
+        let (xb, nb) = (g.storage_with("x", bytemuck::cast_slice(&x)), g.storage_with("n", bytemuck::cast_slice(&norm_w)));
+        let (normed, logits) = (g.storage("xn", (t * h * 4) as u64), g.storage("logits", (t * e * 4) as u64));
+        let (ids, weights) = (g.storage("ids", (t * k * 4) as u64), g.storage("w", (t * k * 4) as u64));
+        let mut enc = Recorder::new(&g);
+        let io = ops::RouteIo { x: &xb, normed: &normed, logits: &logits, ids: &ids, weights: &weights };
+        ops::moe_route(&mut enc, t as u32, &nb, 1e-5, &router, k as u32, io);
+        submit(&g, enc);
+        let mut want_xn = Vec::new();
+        let mut want_logits = Vec::new();
+        for ti in 0..t {
+            let xn = cpu::rmsnorm(&x[ti * h..(ti + 1) * h], &norm_w, 1e-5);
+            want_logits.extend(cpu::matmul_bf16(&xn, &w, Some(&bias), e, h));
+            want_xn.extend(xn);
+        }
+        let (want_ids, want_w) = cpu::topk_softmax(&want_logits, e, k);
+        assert_close("normed", &read_f32(&g, &normed, t * h), &want_xn, 1e-5);
+        let got_ids: Vec<u32> = bytemuck::cast_slice(&pollster::block_on(g.read(&ids, 0, (t * k * 4) as u64)).unwrap()).to_vec();
+        assert_eq!(got_ids, want_ids, "limit {limit:?}");
+        assert_close("route weights", &read_f32(&g, &weights, t * k), &want_w, 1e-5);
+    }
+}
+
+#[test]
 fn moe_experts_match_cpu() {
     for limit in [None, Some(1000)] {
         let g = gpu(limit);
@@ -233,8 +268,8 @@ fn moe_experts_match_cpu() {
         let sw = Swiglu { alpha: 1.702, limit: 7.0 };
         let mut enc = Recorder::new(&g);
         ops::expert_gate_up(&mut enc, t as u32, k as u32, &xb, &idb, &gu, sw, &act);
-        ops::expert_down(&mut enc, t as u32, k as u32, &act, &idb, &dn, &y);
-        ops::expert_accumulate(&mut enc, t as u32, k as u32, hidden as u32, &y, &wb, &rb);
+        // One fused dispatch when the experts fit one binding, down + accumulate when split.
+        ops::expert_down_accumulate(&mut enc, t as u32, k as u32, &act, &idb, &dn, &wb, &y, &rb);
         submit(&g, enc);
 
         let (mut want_act, mut want_res, mut clamped) = (vec![], residual.clone(), 0);

@@ -30,9 +30,11 @@ kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store");
 kernel!(ATTN_PARTIAL, "attention.wgsl", "attn_partial");
 kernel!(ATTN_MERGE, "attention.wgsl", "attn_merge");
 kernel!(TOPK_SOFTMAX, "moe_route.wgsl", "topk_softmax");
+kernel!(ROUTE, "moe_route.wgsl", "route");
 kernel!(EXPERT_ACCUMULATE, "moe_route.wgsl", "expert_accumulate");
 kernel!(EXPERT_GATE_UP_SWIGLU, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu");
 kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
+kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate");
 kernel!(ARGMAX, "argmax.wgsl", "argmax");
 
 /// Every kernel, for shader validation and translation tests.
@@ -50,7 +52,9 @@ const CORE_KERNELS: &[Kernel] = &[
     ATTN_PARTIAL,
     ATTN_MERGE,
     TOPK_SOFTMAX,
+    ROUTE,
     EXPERT_ACCUMULATE,
+    EXPERT_DOWN_ACCUMULATE,
     EXPERT_GATE_UP_SWIGLU,
     EXPERT_DOWN,
     ARGMAX,
@@ -125,6 +129,7 @@ pub fn matmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Bu
         let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
         let params = [io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags];
         let bufs = [x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), y];
+        rec.reads(rows as u64 * w.cols as u64 * 2 + io.n_tokens as u64 * w.cols as u64 * 4);
         if io.n_tokens <= 4 && w.cols <= NARROW_COLS {
             let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(64));
             rec.dispatch(&MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
@@ -193,6 +198,7 @@ pub fn attention(
             continue;
         }
         let splits = used.div_ceil(split_len);
+        rec.reads(used as u64 * a.n_kv_heads as u64 * a.head_dim as u64 * 8);
         rec.dispatch(&ATTN_PARTIAL,
             &[
                 a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim,
@@ -227,6 +233,43 @@ pub fn topk_softmax(
     rec.dispatch(&TOPK_SOFTMAX, &[n_tokens, n_experts, k], &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
 }
 
+/// Buffers of the MoE routing step of one layer.
+pub struct RouteIo<'a> {
+    /// The residual stream [T, hidden] (read).
+    pub x: &'a wgpu::Buffer,
+    /// RMSNorm(x) [T, hidden] (written: the experts' input).
+    pub normed: &'a wgpu::Buffer,
+    /// Router logits [T, n_experts] (scratch of the unfused path).
+    pub logits: &'a wgpu::Buffer,
+    /// Chosen experts [T, k] and their weights [T, k] (written).
+    pub ids: &'a wgpu::Buffer,
+    pub weights: &'a wgpu::Buffer,
+}
+
+/// The MLP's RMSNorm, router and top-k softmax. One fused dispatch when the router sits in
+/// one binding (always, at real sizes); otherwise rmsnorm, a sliced mat-vec and top-k.
+#[allow(clippy::too_many_arguments)]
+pub fn moe_route(rec: &mut Recorder, n_tokens: u32, norm_weight: &wgpu::Buffer, eps: f32, router: &Bf16Matrix, k: u32, io: RouteIo) {
+    let (h, e) = (router.cols, router.rows);
+    if router.slices.len() == 1 && e <= 256 && h % 2 == 0 {
+        let s = &router.slices[0];
+        let bias = s.buffers.get(1);
+        let (gx, gy) = rec.gpu.grid_2d(n_tokens);
+        rec.reads(n_tokens as u64 * h as u64 * 8 + router.rows as u64 * h as u64 * 2);
+        rec.dispatch(
+            &ROUTE,
+            &[n_tokens, h, e, k, eps.to_bits(), bias.is_some() as u32],
+            &[io.x, norm_weight, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), io.normed, io.ids, io.weights],
+            [gx, gy, 1],
+        );
+        return;
+    }
+    rmsnorm(rec, io.x, 0, n_tokens, h, norm_weight, eps, io.normed);
+    let mio = MatmulIo { n_tokens, x_offset: 0, x_stride: h, y_stride: e, y_offset: 0, accumulate: false };
+    matmul(rec, io.normed, router, io.logits, mio);
+    topk_softmax(rec, n_tokens, e, k, io.logits, io.ids, io.weights);
+}
+
 /// The clamped-SwiGLU activation parameters of the expert MLP.
 #[derive(Clone, Copy, Debug)]
 pub struct Swiglu {
@@ -246,7 +289,9 @@ pub fn expert_gate_up(
     act: Swiglu,
     out: &wgpu::Buffer,
 ) {
+    let per_slice = n_tokens as u64 * k as u64 * w.rows_per_expert as u64 * (w.cols as u64 * 17 / 32 + 4) / w.slices.len() as u64;
     for s in &w.slices {
+        rec.reads(per_slice);
         rec.dispatch(&EXPERT_GATE_UP_SWIGLU,
             &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits()],
             &[x, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
@@ -273,6 +318,34 @@ pub fn expert_down(
             [w.rows_per_expert.div_ceil(4), k, n_tokens],
         );
     }
+}
+
+/// residual[t] += sum_slot weights[t, slot] * (W_down[e] . a[t, slot] + b): one fused dispatch
+/// when all experts sit in one binding; otherwise `expert_down` into `y` and `expert_accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub fn expert_down_accumulate(
+    rec: &mut Recorder,
+    n_tokens: u32,
+    k: u32,
+    a: &wgpu::Buffer,
+    ids: &wgpu::Buffer,
+    w: &Mxfp4Experts,
+    weights: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+) {
+    if let [s] = &w.slices[..] {
+        rec.reads(n_tokens as u64 * k as u64 * w.rows_per_expert as u64 * (w.cols as u64 * 17 / 32 + 4));
+        rec.dispatch(
+            &EXPERT_DOWN_ACCUMULATE,
+            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0],
+            &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], residual, weights],
+            [w.rows_per_expert.div_ceil(4), n_tokens, 1],
+        );
+        return;
+    }
+    expert_down(rec, n_tokens, k, a, ids, w, y);
+    expert_accumulate(rec, n_tokens, k, w.rows_per_expert, y, weights, residual);
 }
 
 /// residual[t] += sum_slot weights[t, slot] * y[t, slot].

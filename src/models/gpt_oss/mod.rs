@@ -9,7 +9,7 @@ use crate::gpu::{DispatchCache, Gpu, Profiler, Recorder};
 use crate::loader::TensorSource;
 use crate::ops::sample::SampleScratch;
 use crate::sampling::{penalty_pairs_for, SamplingParams};
-use crate::ops::{self, AttnShape, KvSegment, MatmulIo, Swiglu};
+use crate::ops::{self, AttnShape, KvSegment, MatmulIo, RouteIo, Swiglu};
 
 pub mod config;
 pub mod rope;
@@ -185,6 +185,26 @@ impl Session {
         Ok(Session { model, ctx, chunk: t, pos: 0, history: Vec::new(), caches, rings, s, dispatch: DispatchCache::new(), profiler: None })
     }
 
+    /// Dispatches, submits and GPU objects created by this session's passes so far.
+    pub fn record_stats(&self) -> crate::gpu::RecordStats {
+        self.dispatch.stats
+    }
+
+    /// Times every dispatch of the following passes on the GPU (when the adapter can).
+    /// Returns false when it cannot.
+    pub fn enable_profiling(&mut self, max_dispatches: u32) -> bool {
+        self.profiler = Profiler::new(&self.model.gpu, max_dispatches);
+        self.profiler.is_some()
+    }
+
+    /// GPU timings of the dispatches since the last call (empty without profiling).
+    pub async fn take_timings(&mut self) -> Result<Vec<crate::gpu::Timing>> {
+        match &mut self.profiler {
+            Some(p) => p.collect(&self.model.gpu).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Tokens already in the cache.
     pub fn position(&self) -> u32 {
         self.pos
@@ -309,7 +329,7 @@ impl Session {
         let (cfg, gpu, w, s) = (&m.cfg, &*m.gpu, &m.weights, &self.s);
         let n = tokens.len() as u32;
         let (h, hq, hkv, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
-        let (e, k, v) = (cfg.num_local_experts, cfg.num_experts_per_tok, cfg.vocab_size);
+        let (k, v) = (cfg.num_experts_per_tok, cfg.vocab_size);
         let eps = cfg.rms_norm_eps;
         gpu.write(&s.tokens, 0, bytemuck::cast_slice(tokens));
         gpu.write(&s.cos_sin, 0, bytemuck::cast_slice(&m.rope.cos_sin(self.pos, n)));
@@ -341,12 +361,10 @@ impl Session {
             ops::rope_qk_store(rec, a, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
             ops::attention(rec, a, &s.q, &self.caches[l], &layer.sinks, &s.partials, &s.attn);
             ops::matmul(rec, &s.attn, &layer.o, &s.x, io(hq * d, h, true));
-            ops::rmsnorm(rec, &s.x, 0, n, h, &layer.mlp_norm, eps, &s.xn);
-            ops::matmul(rec, &s.xn, &layer.router, &s.router, io(h, e, false));
-            ops::topk_softmax(rec, n, e, k, &s.router, &s.ids, &s.weights);
+            let route = RouteIo { x: &s.x, normed: &s.xn, logits: &s.router, ids: &s.ids, weights: &s.weights };
+            ops::moe_route(rec, n, &layer.mlp_norm, eps, &layer.router, k, route);
             ops::expert_gate_up(rec, n, k, &s.xn, &s.ids, &layer.gate_up, act, &s.act);
-            ops::expert_down(rec, n, k, &s.act, &s.ids, &layer.down, &s.y);
-            ops::expert_accumulate(rec, n, k, h, &s.y, &s.weights, &s.x);
+            ops::expert_down_accumulate(rec, n, k, &s.act, &s.ids, &layer.down, &s.weights, &s.y, &s.x);
         }
         let rows = if want == Want::AllLogits { n } else { 1 };
         let mut logits_readback = None;
