@@ -91,6 +91,8 @@ pub struct Gpu {
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Option<Error>>>,
+    /// Bytes of every buffer created through this `Gpu` (buffers are never resized).
+    allocated: std::sync::atomic::AtomicU64,
 }
 
 impl Gpu {
@@ -178,6 +180,7 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             errors,
+            allocated: Default::default(),
         }
     }
 
@@ -215,12 +218,19 @@ impl Gpu {
 
     /// A storage buffer of `size` bytes (rounded up to 4), usable as copy source and destination.
     pub fn storage(&self, label: &str, size: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        self.buffer(label, size.max(4).next_multiple_of(4), usage)
+    }
+
+    /// Creates a buffer and counts its bytes (see `allocated_bytes`).
+    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.allocated.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
+    }
+
+    /// Bytes of all buffers created so far through this `Gpu` (weights, caches, scratch).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A storage buffer holding `data` (padded to 4 bytes).
@@ -260,12 +270,7 @@ impl Gpu {
 
     /// A host-readable buffer that kernels' results are copied into (see `map_read`).
     pub fn staging(&self, label: &str, size: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.next_multiple_of(4).max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+        self.buffer(label, size.next_multiple_of(4).max(4), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
     }
 
     /// Copies `size` bytes of `buf` from `offset` back to the host.

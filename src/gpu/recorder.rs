@@ -34,6 +34,8 @@ pub struct RecordStats {
     /// Uniform arena buffers and bind groups created (zero in a steady decode loop).
     pub buffers_created: u64,
     pub bind_groups_created: u64,
+    /// Bytes copied back to the host (the chosen token, or logits).
+    pub readback_bytes: u64,
 }
 
 /// What one owner (a session, a test) keeps between passes: the parameter arena and the bind
@@ -198,12 +200,8 @@ impl<'a> Recorder<'a> {
         let arena_index = slot / SLOTS_PER_ARENA;
         let cache = self.cache();
         while cache.arenas.len() <= arena_index {
-            cache.arenas.push(gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("kernel parameters"),
-                size: SLOT * SLOTS_PER_ARENA as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }));
+            let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
+            cache.arenas.push(gpu.buffer("kernel parameters", SLOT * SLOTS_PER_ARENA as u64, usage));
             cache.stats.buffers_created += 1;
         }
         let key = Key { kernel: k.name, slot: slot as u32, params_len, buffers: buffers.iter().map(|b| (*b).clone()).collect() };
@@ -268,6 +266,11 @@ impl<'a> Recorder<'a> {
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+    }
+
+    /// Counts bytes that this pass copies back to the host.
+    pub fn note_readback(&mut self, bytes: u64) {
+        self.cache().stats.readback_bytes += bytes;
     }
 
     /// Dispatches recorded so far in this pass.

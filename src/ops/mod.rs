@@ -36,6 +36,8 @@ kernel!(EXPERT_GATE_UP_SWIGLU, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu");
 kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
 kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate");
 kernel!(ARGMAX, "argmax.wgsl", "argmax");
+kernel!(FILL_RANDOM, "fill.wgsl", "fill_random");
+kernel!(READ_BANDWIDTH, "bandwidth.wgsl", "read_bandwidth");
 
 /// Every kernel, for shader validation and translation tests.
 pub fn all_kernels() -> Vec<Kernel> {
@@ -58,6 +60,8 @@ const CORE_KERNELS: &[Kernel] = &[
     EXPERT_GATE_UP_SWIGLU,
     EXPERT_DOWN,
     ARGMAX,
+    FILL_RANDOM,
+    READ_BANDWIDTH,
 ];
 
 /// Positions and shapes shared by the attention kernels of one layer and one chunk.
@@ -365,4 +369,40 @@ pub fn expert_accumulate(
 /// out[0] = argmax of logits[offset .. offset + n].
 pub fn argmax(rec: &mut Recorder, logits: &wgpu::Buffer, offset: u32, n: u32, out: &wgpu::Buffer) {
     rec.dispatch(&ARGMAX, &[n, offset], &[logits, out], [1, 1, 1]);
+}
+
+/// What `fill_random` writes.
+#[derive(Clone, Copy, Debug)]
+pub enum Fill {
+    /// bf16 pairs uniform in base ± scale.
+    Bf16 { base: f32, scale: f32 },
+    /// f32 uniform in base ± scale.
+    F32 { base: f32, scale: f32 },
+    /// Random bits (MXFP4 blocks).
+    Bits,
+    /// E8M0 scale bytes between 2^-9 and 2^-6.
+    Mxfp4Scales,
+}
+
+/// Fills the first `bytes` (a multiple of 4) of `buf` with pseudo-random contents keyed by `seed`.
+pub fn fill_random(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, fill: Fill, seed: u32) {
+    let n_words = (bytes / 4) as u32;
+    let (kind, base, scale) = match fill {
+        Fill::Bf16 { base, scale } => (0, base, scale),
+        Fill::F32 { base, scale } => (1, base, scale),
+        Fill::Bits => (2, 0.0, 0.0),
+        Fill::Mxfp4Scales => (3, 0.0, 0.0),
+    };
+    let (gx, gy) = rec.gpu.grid_2d(n_words.div_ceil(256));
+    rec.dispatch(&FILL_RANDOM, &[n_words, kind, seed, base.to_bits(), scale.to_bits()], &[buf], [gx, gy, 1]);
+}
+
+/// Reads the first `bytes` (a multiple of 16) of `buf` once, as fast as the device can.
+pub fn read_bandwidth(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, sink: &wgpu::Buffer) {
+    let n_vec4 = (bytes / 16) as u32;
+    // Enough invocations to fill any GPU, each reading a strided share.
+    let groups = n_vec4.div_ceil(256 * 16).clamp(1, 65535);
+    let (gx, gy) = rec.gpu.grid_2d(groups);
+    rec.reads(bytes);
+    rec.dispatch(&READ_BANDWIDTH, &[n_vec4, gx * gy * 256], &[buf, sink], [gx, gy, 1]);
 }

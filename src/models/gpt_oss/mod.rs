@@ -13,6 +13,7 @@ use crate::ops::{self, AttnShape, KvSegment, MatmulIo, RouteIo, Swiglu};
 
 pub mod config;
 pub mod rope;
+pub mod synthetic;
 pub mod weights;
 
 pub use config::Config;
@@ -219,6 +220,18 @@ impl Session {
         self.chunk
     }
 
+    /// Moves to position `pos` as if `pos` tokens (id 0) had been fed, without computing their
+    /// keys and values (the cache keeps whatever it holds). Benchmarks use it to measure decode
+    /// at a given depth; text generated after it is meaningless.
+    pub fn fast_forward(&mut self, pos: u32) -> Result<()> {
+        if pos >= self.ctx {
+            return Err(Error::Input(format!("position {pos} is outside the context of {} tokens", self.ctx)));
+        }
+        self.pos = pos;
+        self.history.resize(pos as usize, 0);
+        Ok(())
+    }
+
     /// Forgets the sequence (the cache is overwritten from position 0).
     pub fn reset(&mut self) {
         self.pos = 0;
@@ -384,10 +397,14 @@ impl Session {
             }
             // The result is copied out in this same command buffer: one submit per pass.
             match want {
-                Want::Argmax | Want::Sample(_) => rec.encoder().copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback, 0, 4),
+                Want::Argmax | Want::Sample(_) => {
+                    rec.encoder().copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback, 0, 4);
+                    rec.note_readback(4);
+                }
                 Want::AllLogits | Want::LastLogits => {
                     let staging = gpu.staging("logits readback", rows as u64 * v as u64 * 4);
                     rec.encoder().copy_buffer_to_buffer(&s.logits, 0, &staging, 0, staging.size());
+                    rec.note_readback(staging.size());
                     logits_readback = Some(staging);
                 }
             }
