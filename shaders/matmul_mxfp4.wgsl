@@ -9,6 +9,8 @@
 // expert_down: plain rows with bias, one output vector per (token, slot).
 // expert_down_accumulate: the same rows for every slot of a token, weighted by the router and
 //   added into the residual (`out`), when all experts sit in one binding.
+// *_grouped (prefill): one workgroup per (expert, rows) serves every token routed to that
+//   expert, so each expert's weights are read from memory once per pass instead of once per token.
 
 struct Params {
     n_tokens: u32, k: u32, rows_per_expert: u32, cols: u32,
@@ -143,5 +145,76 @@ fn expert_down_accumulate(@builtin(local_invocation_id) lid: vec3<u32>, @builtin
     }
     if (lid.x < ROWS && row0 + lid.x < p.rows_per_expert) {
         out[t * p.rows_per_expert + row0 + lid.x] += total;
+    }
+}
+
+// Tokens per round of a grouped workgroup's list of routed (token, slot) pairs.
+const LIST: u32 = 1024u;
+var<workgroup> match_count: atomic<u32>;
+var<workgroup> n_matches: u32;
+var<workgroup> matches: array<u32, LIST>; // t * k + slot
+
+// Collects the (token, slot) pairs of tokens [t0, t0 + LIST) routed to expert `e` (a token
+// picks an expert at most once); returns how many, uniformly.
+fn collect(lid: u32, e: u32, t0: u32) -> u32 {
+    if (lid == 0u) { atomicStore(&match_count, 0u); }
+    workgroupBarrier();
+    let end = min(p.n_tokens, t0 + LIST) * p.k;
+    for (var i = t0 * p.k + lid; i < end; i += WG) {
+        if (expert_ids[i] == e) {
+            matches[atomicAdd(&match_count, 1u)] = i;
+        }
+    }
+    workgroupBarrier();
+    if (lid == 0u) { n_matches = atomicLoad(&match_count); }
+    return workgroupUniformLoad(&n_matches);
+}
+
+@compute @workgroup_size(64)
+fn expert_gate_up_swiglu_grouped(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let e = wid.y;
+    let row0 = wid.x * ROWS;
+    let frow = e * p.rows_per_expert + row0;
+    if (row0 >= p.rows_per_expert || frow + ROWS <= p.row_start || frow >= p.row_end) { return; }
+    let half_rows = p.rows_per_expert / 2u;
+    for (var t0 = 0u; t0 < p.n_tokens; t0 += LIST) {
+        let n = collect(lid.x, e, t0);
+        for (var m = 0u; m < n; m++) {
+            let ts = matches[m];
+            dot_rows(lid.x, frow, (ts / p.k) * p.cols / 4u);
+            if (lid.x < 2u) {
+                let r = frow + 2u * lid.x;
+                let pair = row0 / 2u + lid.x;
+                if (pair < half_rows && in_slice(r)) {
+                    let g = min(red[(2u * lid.x) * WG] + bias[r - p.row_start], p.limit);
+                    let u = clamp(red[(2u * lid.x + 1u) * WG] + bias[r + 1u - p.row_start], -p.limit, p.limit);
+                    let glu = g / (1.0 + exp(-p.alpha * g));
+                    out[ts * half_rows + pair] = glu * (u + 1.0);
+                }
+            }
+            workgroupBarrier();
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn expert_down_grouped(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let e = wid.y;
+    let row0 = wid.x * ROWS;
+    let frow = e * p.rows_per_expert + row0;
+    if (row0 >= p.rows_per_expert || frow + ROWS <= p.row_start || frow >= p.row_end) { return; }
+    for (var t0 = 0u; t0 < p.n_tokens; t0 += LIST) {
+        let n = collect(lid.x, e, t0);
+        for (var m = 0u; m < n; m++) {
+            let ts = matches[m];
+            dot_rows(lid.x, frow, ts * p.cols / 4u);
+            if (lid.x < ROWS) {
+                let r = frow + lid.x;
+                if (row0 + lid.x < p.rows_per_expert && in_slice(r)) {
+                    out[ts * p.rows_per_expert + row0 + lid.x] = red[lid.x * WG] + bias[r - p.row_start];
+                }
+            }
+            workgroupBarrier();
+        }
     }
 }

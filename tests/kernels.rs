@@ -236,10 +236,11 @@ fn moe_route_matches_cpu() {
 
 #[test]
 fn moe_experts_match_cpu() {
-    for limit in [None, Some(1000)] {
+    // Decode-sized batches (per token) and prefill-sized ones (grouped by expert), unsplit and split.
+    for (limit, t) in [(None, 3usize), (Some(1000), 3), (None, 21), (Some(1000), 21)] {
         let g = gpu(limit);
-        let mut rng = StdRng::seed_from_u64(6);
-        let (n_exp, hidden, inter, t, k) = (5usize, 64usize, 96usize, 3usize, 2usize);
+        let mut rng = StdRng::seed_from_u64(6 + t as u64);
+        let (n_exp, hidden, inter, k) = (5usize, 64usize, 96usize, 2usize);
         let rand_bytes = |rng: &mut StdRng, n: usize| (0..n).map(|_| rng.random::<u8>()).collect::<Vec<u8>>();
         let rand_scales = |rng: &mut StdRng, n: usize| (0..n).map(|_| rng.random_range(122u8..128)).collect::<Vec<u8>>();
         let gu_blocks = rand_bytes(&mut rng, n_exp * 2 * inter * hidden / 2);
@@ -254,7 +255,13 @@ fn moe_experts_match_cpu() {
             .unwrap();
         assert_eq!(gu.slices.len() > 1, limit.is_some());
         let x = randn(&mut rng, t * hidden, 2.0);
-        let ids: Vec<u32> = vec![4, 0, 2, 2, 1, 3];
+        // Distinct experts per token, as top-k gives.
+        let ids: Vec<u32> = (0..t)
+            .flat_map(|_| {
+                let first = rng.random_range(0..n_exp as u32);
+                [first, (first + rng.random_range(1..n_exp as u32)) % n_exp as u32]
+            })
+            .collect();
         let weights = randn(&mut rng, t * k, 1.0);
         let residual = randn(&mut rng, t * hidden, 1.0);
         let (xb, idb, wb) = (
@@ -303,7 +310,9 @@ fn moe_experts_match_cpu() {
         }
         assert!(clamped > 0, "the inputs should exercise the SwiGLU clamp");
         assert_close("gate_up+swiglu", &read_f32(&g, &act, t * k * inter), &want_act, 2e-5);
-        assert_close("down+accumulate", &read_f32(&g, &rb, t * hidden), &want_res, 5e-5);
+        // Down-projection terms reach a few hundred (activations up to 7 x FP4 up to 6 over 96
+        // columns), so f32 sums in another order differ by ~1e-4 in absolute terms.
+        assert_close("down+accumulate", &read_f32(&g, &rb, t * hidden), &want_res, 2e-4);
     }
 }
 

@@ -35,6 +35,8 @@ kernel!(EXPERT_ACCUMULATE, "moe_route.wgsl", "expert_accumulate");
 kernel!(EXPERT_GATE_UP_SWIGLU, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu");
 kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
 kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate");
+kernel!(EXPERT_GATE_UP_SWIGLU_GROUPED, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu_grouped");
+kernel!(EXPERT_DOWN_GROUPED, "matmul_mxfp4.wgsl", "expert_down_grouped");
 kernel!(ARGMAX, "argmax.wgsl", "argmax");
 kernel!(FILL_RANDOM, "fill.wgsl", "fill_random");
 kernel!(READ_BANDWIDTH, "bandwidth.wgsl", "read_bandwidth");
@@ -274,6 +276,19 @@ pub fn moe_route(rec: &mut Recorder, n_tokens: u32, norm_weight: &wgpu::Buffer, 
     topk_softmax(rec, n_tokens, e, k, io.logits, io.ids, io.weights);
 }
 
+/// From this many tokens on, expert kernels run grouped by expert: one workgroup per (expert,
+/// rows) serves all tokens routed there, reading those weights once instead of once per token.
+pub const GROUPED_MIN_TOKENS: u32 = 8;
+
+/// The grid of an expert kernel: per (rows, slot, token), or per (rows, expert) when grouped.
+fn expert_grid(w: &Mxfp4Experts, n_tokens: u32, k: u32) -> [u32; 3] {
+    if n_tokens >= GROUPED_MIN_TOKENS {
+        [w.rows_per_expert.div_ceil(4), w.n_experts, 1]
+    } else {
+        [w.rows_per_expert.div_ceil(4), k, n_tokens]
+    }
+}
+
 /// The clamped-SwiGLU activation parameters of the expert MLP.
 #[derive(Clone, Copy, Debug)]
 pub struct Swiglu {
@@ -296,10 +311,12 @@ pub fn expert_gate_up(
     let per_slice = n_tokens as u64 * k as u64 * w.rows_per_expert as u64 * (w.cols as u64 * 17 / 32 + 4) / w.slices.len() as u64;
     for s in &w.slices {
         rec.reads(per_slice);
-        rec.dispatch(&EXPERT_GATE_UP_SWIGLU,
+        let kernel = if n_tokens >= GROUPED_MIN_TOKENS { &EXPERT_GATE_UP_SWIGLU_GROUPED } else { &EXPERT_GATE_UP_SWIGLU };
+        let grid = expert_grid(w, n_tokens, k);
+        rec.dispatch(kernel,
             &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits()],
             &[x, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
-            [w.rows_per_expert.div_ceil(4), k, n_tokens],
+            grid,
         );
     }
 }
@@ -316,10 +333,12 @@ pub fn expert_down(
     out: &wgpu::Buffer,
 ) {
     for s in &w.slices {
-        rec.dispatch(&EXPERT_DOWN,
+        let kernel = if n_tokens >= GROUPED_MIN_TOKENS { &EXPERT_DOWN_GROUPED } else { &EXPERT_DOWN };
+        let grid = expert_grid(w, n_tokens, k);
+        rec.dispatch(kernel,
             &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0],
             &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
-            [w.rows_per_expert.div_ceil(4), k, n_tokens],
+            grid,
         );
     }
 }
@@ -338,7 +357,7 @@ pub fn expert_down_accumulate(
     y: &wgpu::Buffer,
     residual: &wgpu::Buffer,
 ) {
-    if let [s] = &w.slices[..] {
+    if let ([s], true) = (&w.slices[..], n_tokens < GROUPED_MIN_TOKENS) {
         rec.reads(n_tokens as u64 * k as u64 * w.rows_per_expert as u64 * (w.cols as u64 * 17 / 32 + 4));
         rec.dispatch(
             &EXPERT_DOWN_ACCUMULATE,
