@@ -333,3 +333,49 @@ fn argmax_matches_cpu_with_ties() {
     assert_eq!(got[0], cpu::argmax(&v));
     assert_eq!(got[0], 1234);
 }
+
+#[test]
+fn fused_qkv_rope_store_equals_projection_then_rope() {
+    let (hq, hkv, d, cols, ring, pos0) = (4u32, 2u32, 20u32, 48u32, 12u32, 9u32);
+    let rows = (hq + 2 * hkv) * d;
+    let mut rng = StdRng::seed_from_u64(12);
+    let w = bf16_bits(&randn(&mut rng, (rows * cols) as usize, 0.3));
+    let bias = randn(&mut rng, rows as usize, 0.5);
+    for n in 1..=3u32 {
+        let x = randn(&mut rng, (n * cols) as usize, 1.0);
+        let cos_sin = randn(&mut rng, (n * d) as usize, 1.0);
+        // Unsplit (one fused dispatch) and split into small bindings (projection, then RoPE).
+        let run = |limit: Option<u64>| {
+            let g = gpu(limit);
+            let m = Bf16Matrix::upload(&g, "qkv", cols, &[bytemuck::cast_slice(&w)], Some(&bias)).unwrap();
+            let cache = KvSegment::allocate(&g, "kv", ring, hkv, d).unwrap();
+            assert_eq!(cache.len() > 1, limit.is_some());
+            let (xb, cs) = (g.storage_with("x", bytemuck::cast_slice(&x)), g.storage_with("cs", bytemuck::cast_slice(&cos_sin)));
+            let (qkv, q) = (g.storage("qkv", (n * rows * 4) as u64), g.storage("q", (n * hq * d * 4) as u64));
+            let a = AttnShape { n_tokens: n, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0, ring, window: 0 };
+            let mut enc = Recorder::new(&g);
+            ops::qkv_rope_store(&mut enc, a, &xb, &m, &qkv, &cs, &q, &cache);
+            let dispatches = enc.dispatches();
+            submit(&g, enc);
+            let (mut k, mut v) = (Vec::new(), Vec::new());
+            for seg in &cache {
+                k.extend(read_f32(&g, &seg.k, (seg.slots * hkv * d) as usize));
+                v.extend(read_f32(&g, &seg.v, (seg.slots * hkv * d) as usize));
+            }
+            (read_f32(&g, &q, (n * hq * d) as usize), k, v, dispatches)
+        };
+        let (q1, k1, v1, fused) = run(None);
+        let (q2, k2, v2, unfused) = run(Some(512));
+        assert_eq!(fused, 1);
+        assert!(unfused > 2);
+        assert_close("q", &q1, &q2, 1e-5);
+        assert_close("k cache", &k1, &k2, 1e-5);
+        assert_close("v cache", &v1, &v2, 1e-5);
+        // The slots of this chunk were written (the rest of the ring stays zero).
+        let slot_len = (hkv * d) as usize;
+        for t in 0..n {
+            let slot = ((pos0 + t) % ring) as usize;
+            assert!(k1[slot * slot_len..][..slot_len].iter().any(|&v| v != 0.0));
+        }
+    }
+}

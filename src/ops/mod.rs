@@ -26,6 +26,7 @@ kernel!(RMSNORM, "rmsnorm.wgsl", "rmsnorm");
 kernel!(MATVEC_BF16, "matmul_bf16.wgsl", "matvec");
 kernel!(MATVEC_NARROW_BF16, "matmul_bf16.wgsl", "matvec_narrow");
 kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat");
+kernel!(MATVEC_QKV_ROPE, "matmul_bf16.wgsl", "matvec_qkv_rope");
 kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store");
 kernel!(ATTN_PARTIAL, "attention.wgsl", "attn_partial");
 kernel!(ATTN_MERGE, "attention.wgsl", "attn_merge");
@@ -52,6 +53,7 @@ const CORE_KERNELS: &[Kernel] = &[
     MATVEC_BF16,
     MATVEC_NARROW_BF16,
     MATMAT_BF16,
+    MATVEC_QKV_ROPE,
     ROPE_QK_STORE,
     ATTN_PARTIAL,
     ATTN_MERGE,
@@ -174,6 +176,39 @@ pub fn rope_qk_store(
         );
         wrote_q = true;
     }
+}
+
+/// The q/k/v projection of a chunk followed by RoPE and the KV-cache write. Decode batches
+/// (up to 4 tokens) with the weights and the cache each in one binding take one fused
+/// dispatch; otherwise `matmul` into `qkv` and `rope_qk_store`.
+#[allow(clippy::too_many_arguments)]
+pub fn qkv_rope_store(
+    rec: &mut Recorder,
+    a: AttnShape,
+    x: &wgpu::Buffer,
+    w: &Bf16Matrix,
+    qkv: &wgpu::Buffer,
+    cos_sin: &wgpu::Buffer,
+    q_out: &wgpu::Buffer,
+    cache: &[KvSegment],
+) {
+    let d = a.head_dim;
+    if let ([s], [seg], true) = (&w.slices[..], cache, a.n_tokens <= 4 && d % 2 == 0 && w.cols % 2 == 0) {
+        let bias = s.buffers.get(1);
+        let blocks = (a.n_q_heads + 2 * a.n_kv_heads) * (d / 2).div_ceil(4);
+        let (gx, gy) = rec.gpu.grid_2d(blocks);
+        rec.reads(w.rows as u64 * w.cols as u64 * 2 + a.n_tokens as u64 * w.cols as u64 * 4);
+        rec.dispatch(
+            &MATVEC_QKV_ROPE,
+            &[a.n_tokens, w.cols, w.cols, bias.is_some() as u32, a.n_q_heads, a.n_kv_heads, d, a.pos0, a.ring],
+            &[x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), q_out, cos_sin, &seg.k, &seg.v],
+            [gx, gy, a.n_tokens],
+        );
+        return;
+    }
+    let io = MatmulIo { n_tokens: a.n_tokens, x_offset: 0, x_stride: w.cols, y_stride: w.rows, y_offset: 0, accumulate: false };
+    matmul(rec, x, w, qkv, io);
+    rope_qk_store(rec, a, qkv, cos_sin, q_out, cache);
 }
 
 /// Number of partial results `attention` writes per (token, head) at most.

@@ -370,8 +370,7 @@ impl Session {
                 window: if cfg.is_sliding(l) { cfg.sliding_window } else { 0 },
             };
             ops::rmsnorm(rec, &s.x, 0, n, h, &layer.attn_norm, eps, &s.xn);
-            ops::matmul(rec, &s.xn, &layer.qkv, &s.qkv, io(h, cfg.qkv_width(), false));
-            ops::rope_qk_store(rec, a, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
+            ops::qkv_rope_store(rec, a, &s.xn, &layer.qkv, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
             ops::attention(rec, a, &s.q, &self.caches[l], &layer.sinks, &s.partials, &s.attn);
             ops::matmul(rec, &s.attn, &layer.o, &s.x, io(hq * d, h, true));
             let route = RouteIo { x: &s.x, normed: &s.xn, logits: &s.router, ids: &s.ids, weights: &s.weights };
