@@ -78,7 +78,8 @@ fn rmsnorm_matches_cpu() {
 #[test]
 fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
     // Short rows (one thread per row in decode) and long rows (a workgroup per 4 rows).
-    for (limit, rows, cols) in [(None, 67usize, 38usize), (Some(1024), 67, 38), (None, 37, 600), (Some(4000), 37, 600)] {
+    // Short rows, rows of a multiple of 8 (16-byte loads) and rows that are not.
+    for (limit, rows, cols) in [(None, 67usize, 38usize), (Some(1024), 67, 38), (None, 37, 600), (Some(4000), 37, 600), (None, 29, 602)] {
         let g = gpu(limit);
         let mut rng = StdRng::seed_from_u64(3);
         let w = bf16_bits(&randn(&mut rng, rows * cols, 1.0));

@@ -117,23 +117,25 @@ pub fn kv_bytes_per_token(cfg: &Config, pos: u32) -> u64 {
 }
 
 /// Streaming-read bandwidth of the device in GB/s: a buffer as large as one binding allows (up
-/// to 1 GiB) read repeatedly by `read_bandwidth`.
+/// to 1 GiB) read repeatedly by `read_bandwidth`, in the GPU layout and the CPU-driver layout;
+/// the faster counts.
 pub async fn peak_read_gbps(gpu: &Gpu) -> Result<f64> {
     let bytes = (gpu.max_binding.min(1 << 30) / 16 * 16).max(16);
     let buf = gpu.storage("bandwidth source", bytes);
     let sink = gpu.storage("bandwidth sink", 16);
     let mut rec = Recorder::new(gpu);
     ops::fill_random(&mut rec, &buf, bytes, Fill::Bits, 7);
-    ops::read_bandwidth(&mut rec, &buf, bytes, &sink);
+    ops::read_bandwidth(&mut rec, &buf, bytes, &sink, false);
+    ops::read_bandwidth(&mut rec, &buf, bytes, &sink, true);
     rec.submit();
     gpu.wait()?;
     // Enough passes for about 4 GB, at least 3.
     let reps = (4_000_000_000 / bytes).clamp(3, 64) as u32;
     let mut best = 0.0f64;
-    for _ in 0..3 {
+    for blocked in [false, true, false, true] {
         let mut rec = Recorder::new(gpu);
         for _ in 0..reps {
-            ops::read_bandwidth(&mut rec, &buf, bytes, &sink);
+            ops::read_bandwidth(&mut rec, &buf, bytes, &sink, blocked);
         }
         let t0 = Instant::now();
         rec.submit();

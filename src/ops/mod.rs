@@ -25,6 +25,7 @@ kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather");
 kernel!(RMSNORM, "rmsnorm.wgsl", "rmsnorm");
 kernel!(MATVEC_BF16, "matmul_bf16.wgsl", "matvec");
 kernel!(MATVEC_NARROW_BF16, "matmul_bf16.wgsl", "matvec_narrow");
+kernel!(MATVEC_WIDE_BF16, "matmul_bf16.wgsl", "matvec_wide");
 kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat");
 kernel!(MATVEC_QKV_ROPE, "matmul_bf16.wgsl", "matvec_qkv_rope");
 kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store");
@@ -41,6 +42,7 @@ kernel!(EXPERT_DOWN_GROUPED, "matmul_mxfp4.wgsl", "expert_down_grouped");
 kernel!(ARGMAX, "argmax.wgsl", "argmax");
 kernel!(FILL_RANDOM, "fill.wgsl", "fill_random");
 kernel!(READ_BANDWIDTH, "bandwidth.wgsl", "read_bandwidth");
+kernel!(READ_BANDWIDTH_BLOCKED, "bandwidth.wgsl", "read_bandwidth_blocked");
 
 /// Every kernel, for shader validation and translation tests.
 pub fn all_kernels() -> Vec<Kernel> {
@@ -52,6 +54,7 @@ const CORE_KERNELS: &[Kernel] = &[
     RMSNORM,
     MATVEC_BF16,
     MATVEC_NARROW_BF16,
+    MATVEC_WIDE_BF16,
     MATMAT_BF16,
     MATVEC_QKV_ROPE,
     ROPE_QK_STORE,
@@ -66,6 +69,7 @@ const CORE_KERNELS: &[Kernel] = &[
     ARGMAX,
     FILL_RANDOM,
     READ_BANDWIDTH,
+    READ_BANDWIDTH_BLOCKED,
 ];
 
 /// Positions and shapes shared by the attention kernels of one layer and one chunk.
@@ -142,8 +146,11 @@ pub fn matmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Bu
             let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(64));
             rec.dispatch(&MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
         } else if io.n_tokens <= 4 {
+            // 16-byte loads when rows and input rows are 16-byte aligned.
+            let wide = w.cols % 8 == 0 && io.x_offset % 4 == 0 && (io.x_stride % 4 == 0 || io.n_tokens == 1);
+            let kernel = if wide { &MATVEC_WIDE_BF16 } else { &MATVEC_BF16 };
             let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
-            rec.dispatch(&MATVEC_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
+            rec.dispatch(kernel, &params, &bufs, [gx, gy, io.n_tokens]);
         } else {
             rec.dispatch(&MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(16), 1]);
         }
@@ -451,12 +458,14 @@ pub fn fill_random(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, fill: Fil
     rec.dispatch(&FILL_RANDOM, &[n_words, kind, seed, base.to_bits(), scale.to_bits()], &[buf], [gx, gy, 1]);
 }
 
-/// Reads the first `bytes` (a multiple of 16) of `buf` once, as fast as the device can.
-pub fn read_bandwidth(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, sink: &wgpu::Buffer) {
+/// Reads the first `bytes` (a multiple of 16) of `buf` once: strided across the grid
+/// (`blocked` false, the GPU layout) or a contiguous block per invocation (`blocked` true).
+pub fn read_bandwidth(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, sink: &wgpu::Buffer, blocked: bool) {
     let n_vec4 = (bytes / 16) as u32;
-    // Enough invocations to fill any GPU, each reading a strided share.
-    let groups = n_vec4.div_ceil(256 * 16).clamp(1, 65535);
+    // Enough invocations to fill any GPU; blocks of 64 KiB per invocation for CPU drivers.
+    let groups = if blocked { n_vec4.div_ceil(256 * 4096) } else { n_vec4.div_ceil(256 * 16) }.clamp(1, 65535);
     let (gx, gy) = rec.gpu.grid_2d(groups);
+    let kernel = if blocked { &READ_BANDWIDTH_BLOCKED } else { &READ_BANDWIDTH };
     rec.reads(bytes);
-    rec.dispatch(&READ_BANDWIDTH, &[n_vec4, gx * gy * 256], &[buf, sink], [gx, gy, 1]);
+    rec.dispatch(kernel, &[n_vec4, gx * gy * 256], &[buf, sink], [gx, gy, 1]);
 }
