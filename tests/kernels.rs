@@ -103,9 +103,16 @@ fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
 
 /// Runs rope + KV store + attention over a sequence in chunks and compares with the CPU.
 fn attention_case(limit: Option<u64>, window: u32, ring: u32, chunks: &[usize]) {
+    // Groups of 3 query heads take the per-head kernel, groups of 4 the per-group one.
+    for (hq, hkv) in [(6u32, 2u32), (8, 2)] {
+        attention_case_heads(limit, window, ring, chunks, hq, hkv);
+    }
+}
+
+fn attention_case_heads(limit: Option<u64>, window: u32, ring: u32, chunks: &[usize], hq: u32, hkv: u32) {
     let g = gpu(limit);
     let mut rng = StdRng::seed_from_u64(4);
-    let (hq, hkv, d) = (6u32, 2u32, 16u32);
+    let d = 16u32;
     let total: usize = chunks.iter().sum();
     let width = ((hq + 2 * hkv) * d) as usize;
     let qkv = randn(&mut rng, total * width, 1.5);
@@ -155,7 +162,7 @@ fn attention_case(limit: Option<u64>, window: u32, ring: u32, chunks: &[usize]) 
         got.extend(read_f32(&g, &out_b, n * (hq * d) as usize));
         pos0 += n;
     }
-    assert_close(&format!("attention window={window} ring={ring} limit={limit:?}"), &got, &want, 2e-5);
+    assert_close(&format!("attention {hq}/{hkv} heads window={window} ring={ring} limit={limit:?}"), &got, &want, 2e-5);
 }
 
 #[test]

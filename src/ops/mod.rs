@@ -30,6 +30,7 @@ kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat");
 kernel!(MATVEC_QKV_ROPE, "matmul_bf16.wgsl", "matvec_qkv_rope");
 kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store");
 kernel!(ATTN_PARTIAL, "attention.wgsl", "attn_partial");
+kernel!(ATTN_PARTIAL_GQA, "attention.wgsl", "attn_partial_gqa");
 kernel!(ATTN_MERGE, "attention.wgsl", "attn_merge");
 kernel!(TOPK_SOFTMAX, "moe_route.wgsl", "topk_softmax");
 kernel!(ROUTE, "moe_route.wgsl", "route");
@@ -59,6 +60,7 @@ const CORE_KERNELS: &[Kernel] = &[
     MATVEC_QKV_ROPE,
     ROPE_QK_STORE,
     ATTN_PARTIAL,
+    ATTN_PARTIAL_GQA,
     ATTN_MERGE,
     TOPK_SOFTMAX,
     ROUTE,
@@ -218,6 +220,14 @@ pub fn qkv_rope_store(
     rope_qk_store(rec, a, qkv, cos_sin, q_out, cache);
 }
 
+/// Whether a whole GQA group fits one workgroup of `attn_partial_gqa` (64 invocations split
+/// evenly over the group's query heads, at most 16 heads, 2048 query values and 32 output
+/// values per invocation): gpt-oss's 8 heads of 64 dims do.
+fn gqa_fits(a: AttnShape) -> bool {
+    let group = a.n_q_heads / a.n_kv_heads;
+    group > 1 && group <= 16 && 64 % group == 0 && group * a.head_dim <= 2048 && a.head_dim.div_ceil(64 / group) <= 32
+}
+
 /// Number of partial results `attention` writes per (token, head) at most.
 pub fn attention_max_parts(n_segments: u32) -> u32 {
     ATTN_TARGET_PARTS + n_segments
@@ -240,6 +250,7 @@ pub fn attention(
     let n_parts = attention_max_parts(cache.len() as u32);
     let mut part = 0;
     let scale = (1.0 / (a.head_dim as f64).sqrt()) as f32;
+    let gqa = gqa_fits(a);
     for seg in cache {
         let used = n_written.saturating_sub(seg.start).min(seg.slots);
         if used == 0 {
@@ -247,7 +258,7 @@ pub fn attention(
         }
         let splits = used.div_ceil(split_len);
         rec.reads(used as u64 * a.n_kv_heads as u64 * a.head_dim as u64 * 8);
-        rec.dispatch(&ATTN_PARTIAL,
+        rec.dispatch(if gqa { &ATTN_PARTIAL_GQA } else { &ATTN_PARTIAL },
             &[
                 a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim,
                 a.pos0, a.ring, a.window, seg.start,
@@ -255,7 +266,7 @@ pub fn attention(
                 n_parts, scale.to_bits(),
             ],
             &[q, &seg.k, &seg.v, partials],
-            [a.n_q_heads, a.n_tokens, splits],
+            [if gqa { a.n_kv_heads } else { a.n_q_heads }, a.n_tokens, splits],
         );
         part += splits;
     }
