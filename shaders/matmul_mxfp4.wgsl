@@ -170,6 +170,52 @@ fn collect(lid: u32, e: u32, t0: u32) -> u32 {
     return workgroupUniformLoad(&n_matches);
 }
 
+// Routed tokens processed together by a grouped workgroup: each weight block is decoded once
+// for all of them.
+const TB: u32 = 4u;
+var<workgroup> redb: array<f32, 1024>; // ROWS * TB * WG
+
+// Like `dot_rows`, for the `count` (<= TB) routed pairs matches[m0..]: the input of pair i is
+// token (pair / k) for gate_up (`per_token`), else the pair's own activation row. The result
+// for row j and pair i is left in redb[(j * TB + i) * WG].
+fn dot_rows_batch(lid: u32, frow: u32, m0: u32, count: u32, per_token: bool) {
+    let nb = p.cols / 32u;
+    var base: array<u32, TB>;
+    for (var i = 0u; i < count; i++) {
+        let ts = matches[m0 + i];
+        base[i] = select(ts, ts / p.k, per_token) * (p.cols / 4u);
+    }
+    var acc: array<f32, 16>; // ROWS * TB
+    for (var b = lid; b < nb; b += WG) {
+        for (var j = 0u; j < ROWS; j++) {
+            let r = frow + j;
+            if (r >= p.row_start && r < p.row_end) {
+                let blk = (r - p.row_start) * nb + b;
+                var wv: array<vec4<f32>, 8>;
+                for (var wd = 0u; wd < 4u; wd++) {
+                    let word = blocks[blk * 4u + wd];
+                    wv[2u * wd] = fp4x4((vec4<u32>(word) >> LO_SHIFTS) & vec4<u32>(15u));
+                    wv[2u * wd + 1u] = fp4x4((vec4<u32>(word) >> HI_SHIFTS) & vec4<u32>(15u));
+                }
+                let sc = scale_of(blk);
+                for (var i = 0u; i < count; i++) {
+                    var sum = 0.0;
+                    for (var q = 0u; q < 8u; q++) { sum += dot(wv[q], input[base[i] + 8u * b + q]); }
+                    acc[j * TB + i] += sum * sc;
+                }
+            }
+        }
+    }
+    for (var v = 0u; v < ROWS * TB; v++) { redb[v * WG + lid] = acc[v]; }
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            for (var v = 0u; v < ROWS * TB; v++) { redb[v * WG + lid] += redb[v * WG + lid + s]; }
+        }
+        workgroupBarrier();
+    }
+}
+
 @compute @workgroup_size(64)
 fn expert_gate_up_swiglu_grouped(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let e = wid.y;
@@ -179,21 +225,26 @@ fn expert_gate_up_swiglu_grouped(@builtin(local_invocation_id) lid: vec3<u32>, @
     let half_rows = p.rows_per_expert / 2u;
     for (var t0 = 0u; t0 < p.n_tokens; t0 += LIST) {
         let n = collect(lid.x, e, t0);
-        for (var m = 0u; m < n; m++) {
-            let ts = matches[m];
-            dot_rows(lid.x, frow, (ts / p.k) * p.cols / 4u);
-            if (lid.x < 2u) {
-                let r = frow + 2u * lid.x;
-                let pair = row0 / 2u + lid.x;
+        for (var m0 = 0u; m0 < n; m0 += TB) {
+            let count = min(TB, n - m0);
+            dot_rows_batch(lid.x, frow, m0, count, true);
+            // Invocation 2i + q writes gate/up pair q of routed pair i.
+            let i = lid.x / 2u;
+            let q = lid.x % 2u;
+            if (i < count) {
+                let ts = matches[m0 + i];
+                let r = frow + 2u * q;
+                let pair = row0 / 2u + q;
                 if (pair < half_rows && in_slice(r)) {
-                    let g = min(red[(2u * lid.x) * WG] + bias[r - p.row_start], p.limit);
-                    let u = clamp(red[(2u * lid.x + 1u) * WG] + bias[r + 1u - p.row_start], -p.limit, p.limit);
+                    let g = min(redb[((2u * q) * TB + i) * WG] + bias[r - p.row_start], p.limit);
+                    let u = clamp(redb[((2u * q + 1u) * TB + i) * WG] + bias[r + 1u - p.row_start], -p.limit, p.limit);
                     let glu = g / (1.0 + exp(-p.alpha * g));
                     out[ts * half_rows + pair] = glu * (u + 1.0);
                 }
             }
             workgroupBarrier();
         }
+        workgroupBarrier();
     }
 }
 
@@ -205,16 +256,21 @@ fn expert_down_grouped(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wo
     if (row0 >= p.rows_per_expert || frow + ROWS <= p.row_start || frow >= p.row_end) { return; }
     for (var t0 = 0u; t0 < p.n_tokens; t0 += LIST) {
         let n = collect(lid.x, e, t0);
-        for (var m = 0u; m < n; m++) {
-            let ts = matches[m];
-            dot_rows(lid.x, frow, ts * p.cols / 4u);
-            if (lid.x < ROWS) {
-                let r = frow + lid.x;
-                if (row0 + lid.x < p.rows_per_expert && in_slice(r)) {
-                    out[ts * p.rows_per_expert + row0 + lid.x] = red[lid.x * WG] + bias[r - p.row_start];
+        for (var m0 = 0u; m0 < n; m0 += TB) {
+            let count = min(TB, n - m0);
+            dot_rows_batch(lid.x, frow, m0, count, false);
+            // Invocation ROWS * i + j writes row j of routed pair i.
+            let i = lid.x / ROWS;
+            let j = lid.x % ROWS;
+            if (i < count) {
+                let ts = matches[m0 + i];
+                let r = frow + j;
+                if (row0 + j < p.rows_per_expert && in_slice(r)) {
+                    out[ts * p.rows_per_expert + row0 + j] = redb[(j * TB + i) * WG] + bias[r - p.row_start];
                 }
             }
             workgroupBarrier();
         }
+        workgroupBarrier();
     }
 }
