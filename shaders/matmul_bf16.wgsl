@@ -31,6 +31,18 @@ const MV_WG: u32 = 64u;
 const MV_ROWS: u32 = 8u;
 var<workgroup> red: array<f32, 512>; // MV_ROWS * MV_WG
 
+// Sums each row's per-invocation partials across the workgroup; row j's total ends in red[j * MV_WG].
+fn reduce_rows(lid: u32, acc: array<f32, MV_ROWS>) {
+    for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid] = acc[j]; }
+    workgroupBarrier();
+    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid] += red[j * MV_WG + lid + s]; }
+        }
+        workgroupBarrier();
+    }
+}
+
 @compute @workgroup_size(64)
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -51,14 +63,7 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
             }
         }
     }
-    for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] = acc[j]; }
-    workgroupBarrier();
-    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
-        if (lid.x < s) {
-            for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] += red[j * MV_WG + lid.x + s]; }
-        }
-        workgroupBarrier();
-    }
+    reduce_rows(lid.x, acc);
     if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
         store(t, row0 + lid.x, red[lid.x * MV_WG]);
     }
@@ -95,14 +100,7 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
             }
         }
     }
-    for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] = acc[j]; }
-    workgroupBarrier();
-    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
-        if (lid.x < s) {
-            for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] += red[j * MV_WG + lid.x + s]; }
-        }
-        workgroupBarrier();
-    }
+    reduce_rows(lid.x, acc);
     if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
         store(t, row0 + lid.x, red[lid.x * MV_WG]);
     }
@@ -223,14 +221,7 @@ fn matvec_qkv_rope(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
             }
         }
     }
-    for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] = acc[j]; }
-    workgroupBarrier();
-    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
-        if (lid.x < s) {
-            for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] += red[j * MV_WG + lid.x + s]; }
-        }
-        workgroupBarrier();
-    }
+    reduce_rows(lid.x, acc);
     let i = i0 + lid.x;
     if (lid.x >= QKV_PAIRS || i >= half_d) { return; }
     let r1 = head * d + i;
