@@ -94,6 +94,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod chat;
 pub mod engine;
 pub mod error;

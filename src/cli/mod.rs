@@ -1,4 +1,5 @@
 //! Subcommands of the `wgpt` binary.
 
+pub mod bench;
 pub mod chat;
 pub mod text;
