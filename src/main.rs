@@ -116,7 +116,7 @@ enum Cmd {
         /// Requests generated at the same time, each with its own KV cache.
         #[arg(long, default_value_t = 4)]
         parallel: usize,
-        /// Requests that may wait for a free slot (more are refused with 503).
+        /// Requests that may wait when every slot is busy (more are refused with 503).
         #[arg(long, default_value_t = 256)]
         queue: usize,
         /// Model name clients use (default: the repo id, or the directory's name).

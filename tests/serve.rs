@@ -249,7 +249,7 @@ fn openai_api_over_http() {
 /// A streaming client that goes away mid-answer frees its slot for the next request.
 #[test]
 fn a_disconnect_frees_the_slot() {
-    let s = Server::start(&["--parallel", "1"]);
+    let s = Server::start(&["--parallel", "1", "--queue", "0"]);
     // The model hums " la" until max_tokens.
     let req = json!({"model": MODEL, "prompt": format!("tra{HUM}"), "max_tokens": 900, "stream": true});
     let mut stream = std::net::TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
@@ -265,6 +265,10 @@ fn a_disconnect_frees_the_slot() {
     }
     let (_, h) = s.get("/health");
     assert_eq!(h["slots_busy"], 1, "{h}");
+    // No queue: a second request is refused while the only slot is busy.
+    let busy = s.post_json("/v1/chat/completions", chat(json!([{"role": "user", "content": "Hi"}])));
+    assert_eq!(busy.1["error"]["code"], "server_busy");
+    assert_error(busy, 503, None);
     drop(stream);
     let t0 = Instant::now();
     loop {

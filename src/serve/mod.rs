@@ -35,7 +35,7 @@ pub struct ServeOptions {
     pub ctx: u32,
     /// Prompt tokens per prefill pass.
     pub chunk: u32,
-    /// Requests that may wait for a slot; more get 503.
+    /// Requests that may wait when every slot is busy; more get 503.
     pub max_queue: usize,
     /// Largest accepted request body.
     pub max_body_bytes: usize,

@@ -81,16 +81,17 @@ impl Scheduler {
         Ok(Scheduler { tx, load })
     }
 
-    /// Queues a job, or refuses it when the queue is full.
+    /// Queues a job, or refuses it when every slot is busy and `max_queue` jobs already wait.
     pub fn submit(&self, job: Job) -> Result<(), ApiError> {
         let queued = self.load.queued.fetch_add(1, Ordering::SeqCst);
-        if queued >= self.load.max_queue {
+        let busy = self.load.busy.load(Ordering::SeqCst);
+        if busy + queued >= self.load.slots + self.load.max_queue {
             self.load.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(ApiError::server(format!(
-                "the server is busy: {} requests running and {queued} waiting; try again later",
-                self.load.busy.load(Ordering::SeqCst)
+                "the server is busy: {busy} requests running and {queued} waiting; try again later"
             ))
-            .with_status(axum::http::StatusCode::SERVICE_UNAVAILABLE));
+            .with_status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+            .with_code("server_busy"));
         }
         self.tx.send(job).map_err(|_| ApiError::server("the scheduler has stopped"))
     }
