@@ -123,7 +123,8 @@ struct Npc {
 
 impl Npc {
     fn new(engine: &Engine, budget: Duration) -> wgpt::Result<Npc> {
-        let mut chat = engine.chat(4096)?;
+        // Prompts go in 16 tokens per step, so a new line's prefill fits a frame's budget.
+        let mut chat = Chat::with_session(engine, engine.session(4096, 16)?);
         chat.conversation_mut().instructions =
             Some("You are Brannoc, the blacksmith of a small village. Answer in one short, friendly sentence.".into());
         const PLAYER: &[&str] = &["Hello there!", "Any work for a traveller?", "What do you sell?", "Farewell, friend."];

@@ -144,6 +144,10 @@ pub struct Generation {
     finish: Option<Finish>,
     decode_start: Option<Instant>,
     cancel: Arc<AtomicBool>,
+    /// When the prompt started going in, once the cached prefix is known.
+    prefill_start: Option<Instant>,
+    /// Prompt tokens fed by [`Generation::prefill_step`] after the cached prefix.
+    fed: usize,
 }
 
 impl Generation {
@@ -171,6 +175,8 @@ impl Generation {
             finish: if needed == prompt.len() as u64 { Some(Finish::MaxTokens) } else { None },
             decode_start: None,
             cancel: Arc::new(AtomicBool::new(false)),
+            prefill_start: None,
+            fed: 0,
         })
     }
 
@@ -184,12 +190,12 @@ impl Generation {
             self.end(Finish::Cancelled);
             return Ok(None);
         }
+        let prefill_t0 = if self.pending.is_none() { Some(self.begin(session)) } else { None };
         let want = if self.want_greedy { Want::Argmax } else { Want::Sample(&self.opts.sampling) };
         let out = match self.pending {
             None => {
-                self.stats.cached_tokens = session.reuse_prefix(&self.prompt);
-                let t0 = Instant::now();
-                let out = session.forward(&self.prompt[self.stats.cached_tokens..], want).await?;
+                let t0 = prefill_t0.unwrap_or_else(Instant::now);
+                let out = session.forward(&self.prompt[self.stats.cached_tokens + self.fed..], want).await?;
                 self.stats.time_to_first_token = t0.elapsed();
                 self.decode_start = Some(Instant::now());
                 out
@@ -207,6 +213,41 @@ impl Generation {
             self.end(Finish::MaxTokens);
         }
         Ok(Some(id))
+    }
+
+    /// Keeps the cached prefix of the prompt, once; returns when feeding the prompt began.
+    fn begin(&mut self, session: &mut Session) -> Instant {
+        if let Some(t) = self.prefill_start {
+            return t;
+        }
+        self.stats.cached_tokens = session.reuse_prefix(&self.prompt);
+        let now = Instant::now();
+        self.prefill_start = Some(now);
+        now
+    }
+
+    /// Feeds up to `max_tokens` prompt tokens without generating, so that a long prompt can be
+    /// spread over several calls (frames); the first [`Generation::step`] then feeds the rest.
+    /// Returns how many were fed: 0 once only the prompt's last token is left (it is always fed
+    /// by `step`, which produces the first token).
+    pub async fn prefill_step(&mut self, session: &mut Session, max_tokens: u32) -> Result<usize> {
+        if self.finish.is_some() || self.pending.is_some() {
+            return Ok(0);
+        }
+        self.begin(session);
+        let from = self.stats.cached_tokens + self.fed;
+        let n = self.prompt.len().saturating_sub(from + 1).min(max_tokens as usize);
+        if n == 0 {
+            return Ok(0);
+        }
+        session.forward(&self.prompt[from..from + n], Want::Argmax).await?;
+        self.fed += n;
+        Ok(n)
+    }
+
+    /// True once the first token was produced (the whole prompt is in the cache).
+    pub fn prompt_done(&self) -> bool {
+        self.pending.is_some() || self.finish.is_some()
     }
 
     fn end(&mut self, why: Finish) {
@@ -376,7 +417,9 @@ impl ChatTurn {
 
 /// How much work one call to [`ChatTurn::step_within`] or [`Chat::step`] may do: at most
 /// `max_tokens` tokens, and (when set) no new token once the next one would likely end after
-/// `max_time`. At least one token is always generated, so a call always makes progress.
+/// `max_time`. With a time budget the prompt is fed one prefill chunk per call until it is in
+/// the cache, so a long prompt does not stall a frame. Every call makes progress: at least one
+/// token, or one chunk of the prompt.
 ///
 /// ```
 /// use std::time::Duration;
@@ -417,6 +460,17 @@ impl ChatTurn {
     pub async fn step_within(&mut self, session: &mut Session, budget: Budget) -> Result<Vec<Event>> {
         let start = Instant::now();
         let mut events = Vec::new();
+        if let Some(limit) = budget.max_time {
+            while !self.generation.prompt_done() {
+                let t0 = Instant::now();
+                if self.generation.prefill_step(session, session.chunk()).await? == 0 {
+                    break;
+                }
+                if start.elapsed() + t0.elapsed() > limit {
+                    return Ok(events);
+                }
+            }
+        }
         let mut made = 0u32;
         while !self.is_done() && made < budget.max_tokens.max(1) {
             let t0 = Instant::now();
@@ -527,15 +581,21 @@ impl Chat {
     /// A new conversation with a KV cache of `ctx` tokens, greedy decoding and up to 2048
     /// tokens per answer (see [`Chat::set_options`]).
     pub fn new(engine: &Engine, ctx: u32) -> Result<Chat> {
-        Ok(Chat {
+        Ok(Self::with_session(engine, engine.session(ctx, crate::models::gpt_oss::DEFAULT_CHUNK)?))
+    }
+
+    /// A new conversation in a session opened by the caller (its context and prefill chunk: a
+    /// smaller chunk spreads a prompt over more, shorter steps under a time budget).
+    pub fn with_session(engine: &Engine, session: Session) -> Chat {
+        Chat {
             engine: engine.clone(),
-            session: engine.session(ctx, crate::models::gpt_oss::DEFAULT_CHUNK)?,
+            session,
             conversation: Conversation::default(),
             options: ChatOptions { max_tokens: 2048, sampling: SamplingParams::greedy() },
             turn: None,
             in_tool_call: false,
             last_usage: None,
-        })
+        }
     }
 
     pub fn set_options(&mut self, options: ChatOptions) {

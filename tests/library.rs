@@ -82,6 +82,26 @@ fn sessions_sharing_a_model_match_a_session_alone() {
     assert_eq!(got1, want1);
     assert_eq!(got2, want2);
 
+    // Feeding the prompt a few tokens per call (a frame-budgeted prefill) changes nothing.
+    let mut s = engine.session(256, 8).unwrap();
+    let mut g = Generation::new(&s, &p2, opts(sampled.clone(), 12)).unwrap();
+    let mut fed = 0;
+    loop {
+        let n = pollster::block_on(g.prefill_step(&mut s, 3)).unwrap();
+        assert!(n <= 3 && !g.prompt_done());
+        if n == 0 {
+            break;
+        }
+        fed += n;
+    }
+    assert_eq!(fed, p2.len() - 1);
+    assert_eq!(s.position() as usize, p2.len() - 1);
+    let mut got = Vec::new();
+    while let Some(id) = pollster::block_on(g.step(&mut s)).unwrap() {
+        got.push(id);
+    }
+    assert_eq!(got, want2);
+
     let handles: Vec<_> = [(p1.clone(), greedy.clone(), want1.clone()), (p2.clone(), sampled.clone(), want2.clone())]
         .into_iter()
         .map(|(p, sp, want)| {
@@ -145,8 +165,12 @@ fn budgeted_steps_give_the_same_answer_as_one_run() {
         }
         assert_eq!(events, all, "{budget:?}");
         let n = turn.stats().generated;
-        let per_call = if budget.max_time.is_some() { 1 } else { budget.max_tokens as usize };
-        assert_eq!(calls, n.div_ceil(per_call), "{budget:?}: each call uses its whole budget");
+        // A time budget feeds the prompt one chunk (32 tokens) per call, then makes one token per call.
+        let expected = match budget.max_time {
+            Some(_) => (turn.usage().prompt_tokens - 1).div_ceil(session.chunk() as usize) + n,
+            None => n.div_ceil(budget.max_tokens as usize),
+        };
+        assert_eq!(calls, expected, "{budget:?}: each call uses its whole budget");
         let (u, w) = (turn.usage(), whole.usage());
         assert_eq!((u.prompt_tokens, u.completion_tokens, u.finish), (w.prompt_tokens, w.completion_tokens, w.finish));
     }
