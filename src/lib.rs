@@ -17,4 +17,6 @@ pub mod sampling;
 pub mod tokenizer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hub;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub use error::{Error, Result};
