@@ -64,6 +64,50 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     }
 }
 
+// ---- decode with 16-byte loads (cols a multiple of 8, x rows 16-byte aligned) ----
+// The same work as `matvec`, but each invocation reads 8 weights (one vec4<u32>) per row and
+// step, so a GPU moves the matrix with a quarter of the load instructions.
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> w4: array<vec4<u32>>;
+
+fn dot8(v: vec4<u32>, a: vec4<f32>, b: vec4<f32>) -> f32 {
+    let lo = vec4<f32>(bf16_lo(v.x), bf16_hi(v.x), bf16_lo(v.y), bf16_hi(v.y));
+    let hi = vec4<f32>(bf16_lo(v.z), bf16_hi(v.z), bf16_lo(v.w), bf16_hi(v.w));
+    return dot(lo, a) + dot(hi, b);
+}
+
+@compute @workgroup_size(64)
+fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row0 = (wid.x + wid.y * nwg.x) * MV_ROWS;
+    let t = wid.z;
+    if (row0 >= p.rows) { return; }
+    let octs = p.cols / 8u;
+    let xb = (p.x_offset + t * p.x_stride) / 4u;
+    var acc = array<f32, MV_ROWS>();
+    for (var c = lid.x; c < octs; c += MV_WG) {
+        let a = x4[xb + 2u * c];
+        let b = x4[xb + 2u * c + 1u];
+        for (var j = 0u; j < MV_ROWS; j++) {
+            let r = row0 + j;
+            if (r < p.rows) {
+                acc[j] += dot8(w4[r * octs + c], a, b);
+            }
+        }
+    }
+    for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] = acc[j]; }
+    workgroupBarrier();
+    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
+        if (lid.x < s) {
+            for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] += red[j * MV_WG + lid.x + s]; }
+        }
+        workgroupBarrier();
+    }
+    if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
+        store(t, row0 + lid.x, red[lid.x * MV_WG]);
+    }
+}
+
 // ---- decode for short rows (cols <= 512): one thread per row, 64 rows per workgroup ----
 @compute @workgroup_size(64)
 fn matvec_narrow(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -131,5 +175,90 @@ fn matmat(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
             let r = n0 + lid.x * 4u + j;
             if (r < p.rows) { store(t, r, acc[j]); }
         }
+    }
+}
+
+// ---- decode: the q/k/v projection fused with RoPE and the KV-cache write ----
+// A workgroup computes 4 rotation pairs (rows i and i + head_dim/2 of one head) of one token,
+// so each rotation happens where both of its rows are known. q goes to `y`; k and v go to
+// their cache slot (the cache is one segment here).
+struct QkvParams {
+    n_tokens: u32, cols: u32, x_stride: u32, has_bias: u32,
+    n_q_heads: u32, n_kv_heads: u32, head_dim: u32, pos0: u32,
+    ring: u32,
+}
+
+@group(0) @binding(0) var<uniform> qp: QkvParams;
+@group(0) @binding(5) var<storage, read> cos_sin: array<f32>;
+@group(0) @binding(6) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(7) var<storage, read_write> v_cache: array<f32>;
+
+const QKV_PAIRS: u32 = 4u;
+
+@compute @workgroup_size(64)
+fn matvec_qkv_rope(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
+    let d = qp.head_dim;
+    let half_d = d / 2u;
+    let blocks_per_head = (half_d + QKV_PAIRS - 1u) / QKV_PAIRS;
+    let block = wid.x + wid.y * nwg.x;
+    let head = block / blocks_per_head;
+    let i0 = (block % blocks_per_head) * QKV_PAIRS;
+    let t = wid.z;
+    let n_heads = qp.n_q_heads + 2u * qp.n_kv_heads;
+    if (head >= n_heads) { return; }
+    let pairs = qp.cols / 2u;
+    let xb = t * qp.x_stride;
+    // Rows j < 4: first halves of pairs i0 + j; rows j >= 4: their second halves.
+    var acc = array<f32, MV_ROWS>();
+    for (var c = lid.x; c < pairs; c += MV_WG) {
+        let x0 = x[xb + 2u * c];
+        let x1 = x[xb + 2u * c + 1u];
+        for (var j = 0u; j < MV_ROWS; j++) {
+            let i = i0 + j % QKV_PAIRS;
+            if (i < half_d) {
+                let r = head * d + i + (j / QKV_PAIRS) * half_d;
+                let v = w[r * pairs + c];
+                acc[j] += x0 * bf16_lo(v) + x1 * bf16_hi(v);
+            }
+        }
+    }
+    for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] = acc[j]; }
+    workgroupBarrier();
+    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
+        if (lid.x < s) {
+            for (var j = 0u; j < MV_ROWS; j++) { red[j * MV_WG + lid.x] += red[j * MV_WG + lid.x + s]; }
+        }
+        workgroupBarrier();
+    }
+    let i = i0 + lid.x;
+    if (lid.x >= QKV_PAIRS || i >= half_d) { return; }
+    let r1 = head * d + i;
+    var a = red[lid.x * MV_WG];
+    var b = red[(lid.x + QKV_PAIRS) * MV_WG];
+    if (qp.has_bias != 0u) {
+        a += bias[r1];
+        b += bias[r1 + half_d];
+    }
+    let slot = (qp.pos0 + t) % qp.ring;
+    if (head >= qp.n_q_heads + qp.n_kv_heads) {
+        let dst = (slot * qp.n_kv_heads + head - qp.n_q_heads - qp.n_kv_heads) * d;
+        v_cache[dst + i] = a;
+        v_cache[dst + i + half_d] = b;
+        return;
+    }
+    let cs = (t * half_d + i) * 2u;
+    let c = cos_sin[cs];
+    let s = cos_sin[cs + 1u];
+    let ra = a * c - b * s;
+    let rb = b * c + a * s;
+    if (head < qp.n_q_heads) {
+        let dst = (t * qp.n_q_heads + head) * d;
+        y[dst + i] = ra;
+        y[dst + i + half_d] = rb;
+    } else {
+        let dst = (slot * qp.n_kv_heads + head - qp.n_q_heads) * d;
+        k_cache[dst + i] = ra;
+        k_cache[dst + i + half_d] = rb;
     }
 }

@@ -4,6 +4,7 @@
 //! CPU references), [`loader`] (checkpoint files), [`models`] (gpt-oss: config, weights on the
 //! GPU, KV cache, forward pass).
 
+pub mod bench;
 pub mod chat;
 pub mod engine;
 pub mod error;

@@ -50,6 +50,8 @@ struct PlaceArgs {
 enum Cmd {
     /// List GPU adapters with their features and limits.
     Info,
+    /// Prefill and decode speed, bytes per token and the bandwidth roofline (like llama-bench).
+    Bench(cli::bench::BenchArgs),
     /// One forward pass over the tokens; writes float32 logits [n_tokens, vocab] as .npy.
     Logits {
         #[command(flatten)]
@@ -149,6 +151,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Info => info(),
+        Cmd::Bench(args) => cli::bench::bench(&args, gpu, load),
         Cmd::Tokenize { tokenizer, jsonl } => cli::text::tokenize(tokenizer.as_deref(), jsonl),
         Cmd::Render { messages, reasoning, date } => cli::text::render(&messages, &reasoning, date),
         Cmd::Web { model, port, web_dir } => cli::web::serve(&resolve(&model)?, port, web_dir.as_deref()),

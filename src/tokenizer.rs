@@ -6,8 +6,10 @@ use std::io::Read;
 
 use crate::error::{Error, Result};
 
+/// Cheap to clone: clones share one vocabulary.
+#[derive(Clone)]
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
+    inner: std::sync::Arc<tokenizers::Tokenizer>,
     vocab_size: usize,
 }
 
@@ -40,7 +42,7 @@ impl Tokenizer {
             tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(format!("not a tokenizer.json: {e}")))?;
         inner.set_encode_special_tokens(true);
         let vocab_size = inner.get_vocab_size(true);
-        Ok(Tokenizer { inner, vocab_size })
+        Ok(Tokenizer { inner: std::sync::Arc::new(inner), vocab_size })
     }
 
     /// Ids of ordinary text (no special tokens are produced, whatever the text contains).

@@ -113,3 +113,35 @@ fn runs_on_a_device_the_application_already_owns() {
     // The very same device: buffers made by the application and by wgpt interoperate.
     assert!(gpu.device == device);
 }
+
+#[test]
+fn decode_steps_allocate_nothing_and_stay_within_the_dispatch_budget() {
+    let dir = fixture("tiny");
+    let model = GptOss::load(gpu(None), &dir, &mut |_, _| {}).unwrap();
+    let layers = model.cfg.num_hidden_layers as u64;
+    let params = wgpt::sampling::SamplingParams { temperature: 0.8, top_p: 0.9, seed: 3, ..Default::default() };
+    for want in [Want::Argmax, Want::Sample(&params)] {
+        let mut session = model.session(256, 128).unwrap();
+        let mut out = pollster::block_on(session.forward(&[1, 2, 3, 4, 5], want)).unwrap();
+        // The first decode steps build their bind groups; later ones reuse them.
+        let mut per_token = Vec::new();
+        for _ in 0..6 {
+            let Output::Token(id) = out else { panic!("expected a token") };
+            let before = session.record_stats();
+            out = pollster::block_on(session.forward(&[id], want)).unwrap();
+            let after = session.record_stats();
+            per_token.push((
+                after.dispatches - before.dispatches,
+                after.submits - before.submits,
+                after.buffers_created - before.buffers_created,
+                after.bind_groups_created - before.bind_groups_created,
+            ));
+        }
+        for &(dispatches, submits, buffers, bind_groups) in &per_token[2..] {
+            assert_eq!((submits, buffers, bind_groups), (1, 0, 0), "{want:?}: {per_token:?}");
+            // 8 per layer, plus embed, final norm, LM head and one or two for the token choice.
+            assert!(dispatches <= 10 * layers + 4, "{want:?}: {dispatches} dispatches for {layers} layers");
+            assert_eq!(dispatches, 8 * layers + if want == Want::Argmax { 4 } else { 5 }, "{want:?}");
+        }
+    }
+}

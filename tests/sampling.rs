@@ -2,7 +2,7 @@
 //! logits: token-for-token agreement, filters, determinism, greedy, frequencies, penalties.
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use wgpt::gpu::{Gpu, GpuOptions};
+use wgpt::gpu::{Gpu, GpuOptions, Recorder};
 use wgpt::ops::sample::{sample, sample_at, SampleScratch};
 use wgpt::ops::{self, cpu};
 use wgpt::sampling::{
@@ -15,8 +15,8 @@ fn gpu() -> Gpu {
     pollster::block_on(Gpu::new(&GpuOptions::default())).expect("GPU adapter")
 }
 
-fn submit(g: &Gpu, enc: wgpu::CommandEncoder) {
-    g.queue.submit([enc.finish()]);
+fn submit(g: &Gpu, enc: Recorder) {
+    enc.submit();
     g.wait().unwrap();
 }
 
@@ -50,10 +50,10 @@ fn gpu_draws(
     let pb = pairs_buffer(g, &pairs);
     let out = g.storage("tokens", steps.len() as u64 * 4);
     for (c, chunk) in steps.chunks(512).enumerate() {
-        let mut enc = g.device.create_command_encoder(&Default::default());
+        let mut enc = Recorder::new(&g);
         for (j, &step) in chunk.iter().enumerate() {
             let idx = (c * 512 + j) as u32;
-            sample_at(g, &mut enc, &lb, 0, logits.len() as u32, &pb, pairs.len() as u32, p, step, scratch, &out, idx)
+            sample_at(&mut enc, &lb, 0, logits.len() as u32, &pb, pairs.len() as u32, p, step, scratch, &out, idx)
                 .unwrap();
         }
         submit(g, enc);
@@ -300,8 +300,8 @@ fn greedy_is_argmax_with_lowest_index_on_ties() {
         let want = cpu::argmax(&logits);
         let lb = g.storage_with("logits", bytemuck::cast_slice(&logits));
         let out = g.storage("argmax", 4);
-        let mut enc = g.device.create_command_encoder(&Default::default());
-        ops::argmax(&g, &mut enc, &lb, 0, n as u32, &out);
+        let mut enc = Recorder::new(&g);
+        ops::argmax(&mut enc, &lb, 0, n as u32, &out);
         submit(&g, enc);
         assert_eq!(read_u32(&g, &out, 1)[0], want);
         for p in [
@@ -426,8 +426,8 @@ fn penalties_change_exactly_the_penalised_tokens() {
         let pairs = penalty_pairs_for(history, &p);
         assert!(!pairs.is_empty());
         let pb = pairs_buffer(&g, &pairs);
-        let mut enc = g.device.create_command_encoder(&Default::default());
-        sample(&g, &mut enc, &lb, 0, n as u32, &pb, pairs.len() as u32, &p, 0, &scratch, &out).unwrap();
+        let mut enc = Recorder::new(&g);
+        sample(&mut enc, &lb, 0, n as u32, &pb, pairs.len() as u32, &p, 0, &scratch, &out).unwrap();
         submit(&g, enc);
         let d = p.derive(n as u32, 0);
         let z = read_f32(&g, &scratch.z, n);
@@ -472,23 +472,23 @@ fn offsets_tiny_vocabularies_and_bad_input() {
     let out = g.storage("token", 8);
     let p = SamplingParams { top_p: 0.9, seed: 5, ..Default::default() };
     for step in 0..10 {
-        let mut enc = g.device.create_command_encoder(&Default::default());
-        sample_at(&g, &mut enc, &lb, 14, 7, &pb, 0, &p, step, &scratch, &out, 1).unwrap();
+        let mut enc = Recorder::new(&g);
+        sample_at(&mut enc, &lb, 14, 7, &pb, 0, &p, step, &scratch, &out, 1).unwrap();
         submit(&g, enc);
         assert_eq!(read_u32(&g, &out, 2)[1], sample_cpu(&rows[14..], &[], &p, step));
     }
     // One token: always 0.
     assert_eq!(gpu_draws(&g, &scratch, &[0.5], &[], &p, &[0, 1, 2]), vec![0, 0, 0]);
     // Errors instead of out-of-bounds dispatches.
-    let mut enc = g.device.create_command_encoder(&Default::default());
-    assert!(sample(&g, &mut enc, &lb, 0, 65, &pb, 0, &p, 0, &scratch, &out).is_err());
-    assert!(sample(&g, &mut enc, &lb, 15, 7, &pb, 0, &p, 0, &scratch, &out).is_err());
-    assert!(sample(&g, &mut enc, &lb, 0, 0, &pb, 0, &p, 0, &scratch, &out).is_err());
+    let mut enc = Recorder::new(&g);
+    assert!(sample(&mut enc, &lb, 0, 65, &pb, 0, &p, 0, &scratch, &out).is_err());
+    assert!(sample(&mut enc, &lb, 15, 7, &pb, 0, &p, 0, &scratch, &out).is_err());
+    assert!(sample(&mut enc, &lb, 0, 0, &pb, 0, &p, 0, &scratch, &out).is_err());
     let bad = SamplingParams { top_p: 0.0, ..Default::default() };
-    assert!(sample(&g, &mut enc, &lb, 0, 7, &pb, 0, &bad, 0, &scratch, &out).is_err());
+    assert!(sample(&mut enc, &lb, 0, 7, &pb, 0, &bad, 0, &scratch, &out).is_err());
     let pen = SamplingParams { presence_penalty: 1.0, ..Default::default() };
-    assert!(sample(&g, &mut enc, &lb, 0, 7, &pb, 2, &pen, 0, &scratch, &out).is_err());
-    assert!(sample_at(&g, &mut enc, &lb, 0, 7, &pb, 0, &p, 0, &scratch, &out, 2).is_err());
+    assert!(sample(&mut enc, &lb, 0, 7, &pb, 2, &pen, 0, &scratch, &out).is_err());
+    assert!(sample_at(&mut enc, &lb, 0, 7, &pb, 0, &p, 0, &scratch, &out, 2).is_err());
     drop(enc);
     g.take_error().unwrap();
 }

@@ -786,31 +786,31 @@ enum State {
 /// (as made by [`render_for_completion`]). Malformed output gives [`Event::Error`] and the
 /// parser goes on; the strict parser behind [`parse_completion`] returns an error instead, in the
 /// cases where openai-harmony's parser fails.
-pub struct StreamParser<'a> {
-    tok: &'a Tokenizer,
+pub struct StreamParser {
+    tok: Tokenizer,
     ct: ControlTokens,
     state: State,
     strict: bool,
     done: bool,
 }
 
-impl<'a> StreamParser<'a> {
+impl StreamParser {
     /// Longest header (in tokens) the lenient parser waits for before showing it as text.
     const MAX_HEADER_TOKENS: usize = 128;
 
     /// Parser of the tokens that follow `<|start|>assistant`.
-    pub fn new(tok: &'a Tokenizer) -> Result<StreamParser<'a>> {
+    pub fn new(tok: &Tokenizer) -> Result<StreamParser> {
         Self::with_role(tok, Some(Role::Assistant))
     }
 
     /// `role`: the role already given by the prompt (its header is then read without the role), or
     /// `None` for output that begins with `<|start|>`.
-    pub fn with_role(tok: &'a Tokenizer, role: Option<Role>) -> Result<StreamParser<'a>> {
+    pub fn with_role(tok: &Tokenizer, role: Option<Role>) -> Result<StreamParser> {
         let state = match role {
             Some(role) => State::Header { role: Some(role), tokens: Vec::new() },
             None => State::ExpectStart,
         };
-        Ok(StreamParser { tok, ct: ControlTokens::new(tok)?, state, strict: false, done: false })
+        Ok(StreamParser { tok: tok.clone(), ct: ControlTokens::new(tok)?, state, strict: false, done: false })
     }
 
     fn strict(mut self) -> Self {
@@ -931,7 +931,7 @@ impl<'a> StreamParser<'a> {
 
     fn content_token(&mut self, ev: &mut Vec<Event>, id: u32) -> Result<()> {
         if let State::Content { header, text, stream } = &mut self.state {
-            let piece = stream.push(self.tok, id)?;
+            let piece = stream.push(&self.tok, id)?;
             if !piece.is_empty() {
                 text.push_str(&piece);
                 ev.push(Event::Delta { channel: header.channel.clone(), text: piece });
@@ -947,7 +947,7 @@ impl<'a> StreamParser<'a> {
         else {
             return Ok(None);
         };
-        let rest = stream.finish(self.tok)?;
+        let rest = stream.finish(&self.tok)?;
         if !rest.is_empty() {
             text.push_str(&rest);
             ev.push(Event::Delta { channel: header.channel.clone(), text: rest });

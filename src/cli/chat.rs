@@ -4,9 +4,9 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
-use wgpt::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role, StopReason, StreamParser};
-use wgpt::engine::{generate, Engine, Finish, GenerateOptions, Stats};
+use anyhow::Result;
+use wgpt::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
+use wgpt::engine::{ChatOptions, ChatTurn, Engine, Finish, Stats};
 use wgpt::models::gpt_oss::Session;
 use wgpt::sampling::SamplingParams;
 
@@ -158,8 +158,7 @@ impl Printer {
     }
 }
 
-/// Renders the conversation, generates one assistant turn and streams it; returns the
-/// messages the model wrote.
+/// Generates one assistant turn and streams it; returns the messages the model wrote.
 fn answer(
     engine: &Engine,
     session: &mut Session,
@@ -168,39 +167,19 @@ fn answer(
     sampling: &SamplingParams,
     cancel: &AtomicBool,
 ) -> Result<(Vec<Message>, Stats, Finish)> {
-    let tok = &engine.tokenizer;
-    let prompt = conv.render_for_completion(tok)?;
-    let stop = vec![tok.special("<|return|>")?, tok.special("<|call|>")?];
-    let opts = GenerateOptions { max_tokens: args.max_tokens, sampling: sampling.clone(), stop };
-    let mut parser = StreamParser::new(tok)?;
+    let opts = ChatOptions { max_tokens: args.max_tokens, sampling: sampling.clone() };
+    let mut turn = ChatTurn::new(engine, session, conv, &opts)?;
     let mut printer = Printer::new(args.show_reasoning);
-    let mut messages = Vec::new();
-    let mut on_token = |id: u32| -> wgpt::Result<bool> {
-        for ev in parser.push(id)? {
-            if let Event::MessageEnd(m) = &ev {
-                messages.push(m.clone());
-            }
-            let _ = printer.event(&ev);
+    while !turn.is_done() {
+        if cancel.load(Ordering::Relaxed) {
+            turn.cancel();
         }
-        Ok(true)
-    };
-    let room = session.context() as usize;
-    if prompt.len() >= room {
-        bail!("the conversation ({} tokens) no longer fits the context of {room} tokens; /reset or raise --ctx", prompt.len());
-    }
-    let mut opts = opts;
-    opts.max_tokens = opts.max_tokens.min((room - prompt.len()) as u32);
-    let (stats, finish) = pollster::block_on(generate(session, &prompt, &opts, cancel, &mut on_token))?;
-    for ev in parser.finish()? {
-        if let Event::MessageEnd(m) = &ev {
-            messages.push(m.clone());
-        }
-        if !matches!(ev, Event::Done(StopReason::EndOfStream)) || finish == Finish::MaxTokens {
+        for ev in pollster::block_on(turn.step(session, 1))? {
             let _ = printer.event(&ev);
         }
     }
     let _ = printer.finish();
-    Ok((messages, stats, finish))
+    Ok((turn.messages().to_vec(), turn.stats().clone(), turn.finish().unwrap_or(Finish::MaxTokens)))
 }
 
 fn report(stats: &Stats, finish: Finish) {

@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 
 pub mod kernels;
+pub mod recorder;
 pub mod slices;
 pub use kernels::Kernel;
+pub use recorder::{DispatchCache, Profiler, RecordStats, Recorder, Timing};
 pub use slices::{plan_slices, RowSlice};
 
 /// How to pick and configure a device.
@@ -89,6 +91,8 @@ pub struct Gpu {
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<&'static str, Arc<wgpu::ComputePipeline>>>,
     errors: Arc<Mutex<Option<Error>>>,
+    /// Bytes of every buffer created through this `Gpu` (buffers are never resized).
+    allocated: std::sync::atomic::AtomicU64,
 }
 
 impl Gpu {
@@ -176,6 +180,7 @@ impl Gpu {
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             errors,
+            allocated: Default::default(),
         }
     }
 
@@ -213,12 +218,19 @@ impl Gpu {
 
     /// A storage buffer of `size` bytes (rounded up to 4), usable as copy source and destination.
     pub fn storage(&self, label: &str, size: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        })
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        self.buffer(label, size.max(4).next_multiple_of(4), usage)
+    }
+
+    /// Creates a buffer and counts its bytes (see `allocated_bytes`).
+    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.allocated.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
+    }
+
+    /// Bytes of all buffers created so far through this `Gpu` (weights, caches, scratch).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A storage buffer holding `data` (padded to 4 bytes).
@@ -258,12 +270,7 @@ impl Gpu {
 
     /// A host-readable buffer that kernels' results are copied into (see `map_read`).
     pub fn staging(&self, label: &str, size: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.next_multiple_of(4).max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+        self.buffer(label, size.next_multiple_of(4).max(4), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
     }
 
     /// Copies `size` bytes of `buf` from `offset` back to the host.
@@ -298,43 +305,6 @@ impl Gpu {
             .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
         self.take_error()
-    }
-
-    /// Records one compute dispatch: `params` becomes a uniform at binding 0, `buffers` bind 1.. in order.
-    pub fn dispatch(
-        &self,
-        enc: &mut wgpu::CommandEncoder,
-        k: &Kernel,
-        params: &[u32],
-        buffers: &[&wgpu::Buffer],
-        grid: [u32; 3],
-    ) {
-        use wgpu::util::DeviceExt;
-        if grid.contains(&0) {
-            return;
-        }
-        let pipeline = self.pipeline(k);
-        // Uniform structs are sized in 16-byte steps.
-        let mut padded = params.to_vec();
-        padded.resize(params.len().next_multiple_of(4).max(4), 0);
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(k.name),
-            contents: bytemuck::cast_slice(&padded),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
-        }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(k.name),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.name), timestamp_writes: None });
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
     }
 
     /// Splits `n` workgroups into an (x, y) grid within the per-dimension limit.

@@ -2,7 +2,7 @@
 //! Weights arrive as row slices (see `gpu::slices`); a sliced weight costs one dispatch per slice.
 //! `cpu` holds the plain Rust reference of every kernel, used by the tests.
 
-use crate::gpu::{Gpu, Kernel};
+use crate::gpu::{Kernel, Recorder};
 
 
 macro_rules! kernel {
@@ -25,15 +25,25 @@ kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather");
 kernel!(RMSNORM, "rmsnorm.wgsl", "rmsnorm");
 kernel!(MATVEC_BF16, "matmul_bf16.wgsl", "matvec");
 kernel!(MATVEC_NARROW_BF16, "matmul_bf16.wgsl", "matvec_narrow");
+kernel!(MATVEC_WIDE_BF16, "matmul_bf16.wgsl", "matvec_wide");
 kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat");
+kernel!(MATVEC_QKV_ROPE, "matmul_bf16.wgsl", "matvec_qkv_rope");
 kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store");
 kernel!(ATTN_PARTIAL, "attention.wgsl", "attn_partial");
+kernel!(ATTN_PARTIAL_GQA, "attention.wgsl", "attn_partial_gqa");
 kernel!(ATTN_MERGE, "attention.wgsl", "attn_merge");
 kernel!(TOPK_SOFTMAX, "moe_route.wgsl", "topk_softmax");
+kernel!(ROUTE, "moe_route.wgsl", "route");
 kernel!(EXPERT_ACCUMULATE, "moe_route.wgsl", "expert_accumulate");
 kernel!(EXPERT_GATE_UP_SWIGLU, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu");
 kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
+kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate");
+kernel!(EXPERT_GATE_UP_SWIGLU_GROUPED, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu_grouped");
+kernel!(EXPERT_DOWN_GROUPED, "matmul_mxfp4.wgsl", "expert_down_grouped");
 kernel!(ARGMAX, "argmax.wgsl", "argmax");
+kernel!(FILL_RANDOM, "fill.wgsl", "fill_random");
+kernel!(READ_BANDWIDTH, "bandwidth.wgsl", "read_bandwidth");
+kernel!(READ_BANDWIDTH_BLOCKED, "bandwidth.wgsl", "read_bandwidth_blocked");
 
 /// Every kernel, for shader validation and translation tests.
 pub fn all_kernels() -> Vec<Kernel> {
@@ -45,15 +55,23 @@ const CORE_KERNELS: &[Kernel] = &[
     RMSNORM,
     MATVEC_BF16,
     MATVEC_NARROW_BF16,
+    MATVEC_WIDE_BF16,
     MATMAT_BF16,
+    MATVEC_QKV_ROPE,
     ROPE_QK_STORE,
     ATTN_PARTIAL,
+    ATTN_PARTIAL_GQA,
     ATTN_MERGE,
     TOPK_SOFTMAX,
+    ROUTE,
     EXPERT_ACCUMULATE,
+    EXPERT_DOWN_ACCUMULATE,
     EXPERT_GATE_UP_SWIGLU,
     EXPERT_DOWN,
     ARGMAX,
+    FILL_RANDOM,
+    READ_BANDWIDTH,
+    READ_BANDWIDTH_BLOCKED,
 ];
 
 /// Positions and shapes shared by the attention kernels of one layer and one chunk.
@@ -71,11 +89,9 @@ pub struct AttnShape {
     pub window: u32,
 }
 
-pub fn embed(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, tokens: &wgpu::Buffer, n_tokens: u32, table: &Bf16Matrix, out: &wgpu::Buffer) {
+pub fn embed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &Bf16Matrix, out: &wgpu::Buffer) {
     for s in &table.slices {
-        gpu.dispatch(
-            enc,
-            &EMBED_GATHER,
+        rec.dispatch(&EMBED_GATHER,
             &[n_tokens, table.cols, s.row_start, s.row_end],
             &[tokens, &s.buffers[0], out],
             [(table.cols / 2).div_ceil(64), n_tokens, 1],
@@ -86,8 +102,7 @@ pub fn embed(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, tokens: &wgpu::Buffer, n
 /// RMSNorm of `n_tokens` rows of x starting at row `first_token`, written to out rows 0...
 #[allow(clippy::too_many_arguments)]
 pub fn rmsnorm(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     x: &wgpu::Buffer,
     first_token: u32,
     n_tokens: u32,
@@ -96,9 +111,7 @@ pub fn rmsnorm(
     eps: f32,
     out: &wgpu::Buffer,
 ) {
-    gpu.dispatch(
-        enc,
-        &RMSNORM,
+    rec.dispatch(&RMSNORM,
         &[n_tokens, hidden, eps.to_bits(), first_token * hidden],
         &[x, weight, out],
         [n_tokens, 1, 1],
@@ -123,29 +136,32 @@ const MATVEC_ROWS: u32 = 8;
 const NARROW_COLS: u32 = 512;
 
 /// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r], one dispatch per slice of W.
-pub fn matmul(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Buffer, io: MatmulIo) {
+pub fn matmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Buffer, io: MatmulIo) {
     for s in &w.slices {
         let rows = s.row_end - s.row_start;
         let bias = s.buffers.get(1);
         let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
         let params = [io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags];
-        let bufs = [x, &s.buffers[0], bias.unwrap_or(&gpu.dummy), y];
+        let bufs = [x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), y];
+        rec.reads(rows as u64 * w.cols as u64 * 2 + io.n_tokens as u64 * w.cols as u64 * 4);
         if io.n_tokens <= 4 && w.cols <= NARROW_COLS {
-            let (gx, gy) = gpu.grid_2d(rows.div_ceil(64));
-            gpu.dispatch(enc, &MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
+            let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(64));
+            rec.dispatch(&MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
         } else if io.n_tokens <= 4 {
-            let (gx, gy) = gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
-            gpu.dispatch(enc, &MATVEC_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
+            // 16-byte loads when rows and input rows are 16-byte aligned.
+            let wide = w.cols % 8 == 0 && io.x_offset % 4 == 0 && (io.x_stride % 4 == 0 || io.n_tokens == 1);
+            let kernel = if wide { &MATVEC_WIDE_BF16 } else { &MATVEC_BF16 };
+            let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
+            rec.dispatch(kernel, &params, &bufs, [gx, gy, io.n_tokens]);
         } else {
-            gpu.dispatch(enc, &MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(16), 1]);
+            rec.dispatch(&MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(16), 1]);
         }
     }
 }
 
 /// Rotates q and k of a chunk (qkv rows of [q heads | k heads | v heads]) and stores k, v in the cache.
 pub fn rope_qk_store(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     a: AttnShape,
     qkv: &wgpu::Buffer,
     cos_sin: &wgpu::Buffer,
@@ -162,15 +178,54 @@ pub fn rope_qk_store(
         if !hit && wrote_q {
             continue;
         }
-        gpu.dispatch(
-            enc,
-            &ROPE_QK_STORE,
+        rec.dispatch(&ROPE_QK_STORE,
             &[a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim, a.pos0, a.ring, seg.start, seg.slots, !wrote_q as u32],
             &[qkv, cos_sin, q_out, &seg.k, &seg.v],
             [a.n_q_heads + a.n_kv_heads, a.n_tokens, 1],
         );
         wrote_q = true;
     }
+}
+
+/// The q/k/v projection of a chunk followed by RoPE and the KV-cache write. Decode batches
+/// (up to 4 tokens) with the weights and the cache each in one binding take one fused
+/// dispatch; otherwise `matmul` into `qkv` and `rope_qk_store`.
+#[allow(clippy::too_many_arguments)]
+pub fn qkv_rope_store(
+    rec: &mut Recorder,
+    a: AttnShape,
+    x: &wgpu::Buffer,
+    w: &Bf16Matrix,
+    qkv: &wgpu::Buffer,
+    cos_sin: &wgpu::Buffer,
+    q_out: &wgpu::Buffer,
+    cache: &[KvSegment],
+) {
+    let d = a.head_dim;
+    if let ([s], [seg], true) = (&w.slices[..], cache, a.n_tokens <= 4 && d % 2 == 0 && w.cols % 2 == 0) {
+        let bias = s.buffers.get(1);
+        let blocks = (a.n_q_heads + 2 * a.n_kv_heads) * (d / 2).div_ceil(4);
+        let (gx, gy) = rec.gpu.grid_2d(blocks);
+        rec.reads(w.rows as u64 * w.cols as u64 * 2 + a.n_tokens as u64 * w.cols as u64 * 4);
+        rec.dispatch(
+            &MATVEC_QKV_ROPE,
+            &[a.n_tokens, w.cols, w.cols, bias.is_some() as u32, a.n_q_heads, a.n_kv_heads, d, a.pos0, a.ring],
+            &[x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), q_out, cos_sin, &seg.k, &seg.v],
+            [gx, gy, a.n_tokens],
+        );
+        return;
+    }
+    let io = MatmulIo { n_tokens: a.n_tokens, x_offset: 0, x_stride: w.cols, y_stride: w.rows, y_offset: 0, accumulate: false };
+    matmul(rec, x, w, qkv, io);
+    rope_qk_store(rec, a, qkv, cos_sin, q_out, cache);
+}
+
+/// Whether a whole GQA group fits one workgroup of `attn_partial_gqa` (64 invocations split
+/// evenly over the group's query heads, at most 16 heads, 2048 query values and 32 output
+/// values per invocation): gpt-oss's 8 heads of 64 dims do.
+fn gqa_fits(a: AttnShape) -> bool {
+    let group = a.n_q_heads / a.n_kv_heads;
+    group > 1 && group <= 16 && 64 % group == 0 && group * a.head_dim <= 2048 && a.head_dim.div_ceil(64 / group) <= 32
 }
 
 /// Number of partial results `attention` writes per (token, head) at most.
@@ -182,8 +237,7 @@ const ATTN_TARGET_PARTS: u32 = 16;
 /// Attention of a chunk's queries over the cache (which already holds the chunk's keys).
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     a: AttnShape,
     q: &wgpu::Buffer,
     cache: &[KvSegment],
@@ -196,15 +250,15 @@ pub fn attention(
     let n_parts = attention_max_parts(cache.len() as u32);
     let mut part = 0;
     let scale = (1.0 / (a.head_dim as f64).sqrt()) as f32;
+    let gqa = gqa_fits(a);
     for seg in cache {
         let used = n_written.saturating_sub(seg.start).min(seg.slots);
         if used == 0 {
             continue;
         }
         let splits = used.div_ceil(split_len);
-        gpu.dispatch(
-            enc,
-            &ATTN_PARTIAL,
+        rec.reads(used as u64 * a.n_kv_heads as u64 * a.head_dim as u64 * 8);
+        rec.dispatch(if gqa { &ATTN_PARTIAL_GQA } else { &ATTN_PARTIAL },
             &[
                 a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim,
                 a.pos0, a.ring, a.window, seg.start,
@@ -212,14 +266,12 @@ pub fn attention(
                 n_parts, scale.to_bits(),
             ],
             &[q, &seg.k, &seg.v, partials],
-            [a.n_q_heads, a.n_tokens, splits],
+            [if gqa { a.n_kv_heads } else { a.n_q_heads }, a.n_tokens, splits],
         );
         part += splits;
     }
     debug_assert!(part <= n_parts);
-    gpu.dispatch(
-        enc,
-        &ATTN_MERGE,
+    rec.dispatch(&ATTN_MERGE,
         &[a.n_tokens, a.n_q_heads, a.head_dim, n_parts, part],
         &[partials, sinks, out],
         [a.n_q_heads, a.n_tokens, 1],
@@ -229,8 +281,7 @@ pub fn attention(
 /// Router top-k: expert ids [T, k] and their softmax weights [T, k] from router logits [T, E].
 #[allow(clippy::too_many_arguments)]
 pub fn topk_softmax(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     n_tokens: u32,
     n_experts: u32,
     k: u32,
@@ -238,7 +289,57 @@ pub fn topk_softmax(
     ids: &wgpu::Buffer,
     weights: &wgpu::Buffer,
 ) {
-    gpu.dispatch(enc, &TOPK_SOFTMAX, &[n_tokens, n_experts, k], &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
+    rec.dispatch(&TOPK_SOFTMAX, &[n_tokens, n_experts, k], &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
+}
+
+/// Buffers of the MoE routing step of one layer.
+pub struct RouteIo<'a> {
+    /// The residual stream [T, hidden] (read).
+    pub x: &'a wgpu::Buffer,
+    /// RMSNorm(x) [T, hidden] (written: the experts' input).
+    pub normed: &'a wgpu::Buffer,
+    /// Router logits [T, n_experts] (scratch of the unfused path).
+    pub logits: &'a wgpu::Buffer,
+    /// Chosen experts [T, k] and their weights [T, k] (written).
+    pub ids: &'a wgpu::Buffer,
+    pub weights: &'a wgpu::Buffer,
+}
+
+/// The MLP's RMSNorm, router and top-k softmax. One fused dispatch when the router sits in
+/// one binding (always, at real sizes); otherwise rmsnorm, a sliced mat-vec and top-k.
+#[allow(clippy::too_many_arguments)]
+pub fn moe_route(rec: &mut Recorder, n_tokens: u32, norm_weight: &wgpu::Buffer, eps: f32, router: &Bf16Matrix, k: u32, io: RouteIo) {
+    let (h, e) = (router.cols, router.rows);
+    if router.slices.len() == 1 && e <= 256 && h % 2 == 0 {
+        let s = &router.slices[0];
+        let bias = s.buffers.get(1);
+        let (gx, gy) = rec.gpu.grid_2d(n_tokens);
+        rec.reads(n_tokens as u64 * h as u64 * 8 + router.rows as u64 * h as u64 * 2);
+        rec.dispatch(
+            &ROUTE,
+            &[n_tokens, h, e, k, eps.to_bits(), bias.is_some() as u32],
+            &[io.x, norm_weight, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), io.normed, io.ids, io.weights],
+            [gx, gy, 1],
+        );
+        return;
+    }
+    rmsnorm(rec, io.x, 0, n_tokens, h, norm_weight, eps, io.normed);
+    let mio = MatmulIo { n_tokens, x_offset: 0, x_stride: h, y_stride: e, y_offset: 0, accumulate: false };
+    matmul(rec, io.normed, router, io.logits, mio);
+    topk_softmax(rec, n_tokens, e, k, io.logits, io.ids, io.weights);
+}
+
+/// From this many tokens on, expert kernels run grouped by expert: one workgroup per (expert,
+/// rows) serves all tokens routed there, reading those weights once instead of once per token.
+pub const GROUPED_MIN_TOKENS: u32 = 8;
+
+/// The grid of an expert kernel: per (rows, slot, token), or per (rows, expert) when grouped.
+fn expert_grid(w: &Mxfp4Experts, n_tokens: u32, k: u32) -> [u32; 3] {
+    if n_tokens >= GROUPED_MIN_TOKENS {
+        [w.rows_per_expert.div_ceil(4), w.n_experts, 1]
+    } else {
+        [w.rows_per_expert.div_ceil(4), k, n_tokens]
+    }
 }
 
 /// The clamped-SwiGLU activation parameters of the expert MLP.
@@ -251,8 +352,7 @@ pub struct Swiglu {
 /// a[t, slot] = SwiGLU(W_gate_up[e] . x[t] + b) for the expert e chosen for each (token, slot).
 #[allow(clippy::too_many_arguments)]
 pub fn expert_gate_up(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     n_tokens: u32,
     k: u32,
     x: &wgpu::Buffer,
@@ -261,13 +361,15 @@ pub fn expert_gate_up(
     act: Swiglu,
     out: &wgpu::Buffer,
 ) {
+    let per_slice = n_tokens as u64 * k as u64 * w.rows_per_expert as u64 * (w.cols as u64 * 17 / 32 + 4) / w.slices.len() as u64;
     for s in &w.slices {
-        gpu.dispatch(
-            enc,
-            &EXPERT_GATE_UP_SWIGLU,
+        rec.reads(per_slice);
+        let kernel = if n_tokens >= GROUPED_MIN_TOKENS { &EXPERT_GATE_UP_SWIGLU_GROUPED } else { &EXPERT_GATE_UP_SWIGLU };
+        let grid = expert_grid(w, n_tokens, k);
+        rec.dispatch(kernel,
             &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits()],
             &[x, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
-            [w.rows_per_expert.div_ceil(4), k, n_tokens],
+            grid,
         );
     }
 }
@@ -275,8 +377,7 @@ pub fn expert_gate_up(
 /// y[t, slot] = W_down[e] . a[t, slot] + b for the expert e chosen for each (token, slot).
 #[allow(clippy::too_many_arguments)]
 pub fn expert_down(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     n_tokens: u32,
     k: u32,
     a: &wgpu::Buffer,
@@ -285,21 +386,48 @@ pub fn expert_down(
     out: &wgpu::Buffer,
 ) {
     for s in &w.slices {
-        gpu.dispatch(
-            enc,
-            &EXPERT_DOWN,
+        let kernel = if n_tokens >= GROUPED_MIN_TOKENS { &EXPERT_DOWN_GROUPED } else { &EXPERT_DOWN };
+        let grid = expert_grid(w, n_tokens, k);
+        rec.dispatch(kernel,
             &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0],
             &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
-            [w.rows_per_expert.div_ceil(4), k, n_tokens],
+            grid,
         );
     }
+}
+
+/// residual[t] += sum_slot weights[t, slot] * (W_down[e] . a[t, slot] + b): one fused dispatch
+/// when all experts sit in one binding; otherwise `expert_down` into `y` and `expert_accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub fn expert_down_accumulate(
+    rec: &mut Recorder,
+    n_tokens: u32,
+    k: u32,
+    a: &wgpu::Buffer,
+    ids: &wgpu::Buffer,
+    w: &Mxfp4Experts,
+    weights: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+) {
+    if let ([s], true) = (&w.slices[..], n_tokens < GROUPED_MIN_TOKENS) {
+        rec.reads(n_tokens as u64 * k as u64 * w.rows_per_expert as u64 * (w.cols as u64 * 17 / 32 + 4));
+        rec.dispatch(
+            &EXPERT_DOWN_ACCUMULATE,
+            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0],
+            &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], residual, weights],
+            [w.rows_per_expert.div_ceil(4), n_tokens, 1],
+        );
+        return;
+    }
+    expert_down(rec, n_tokens, k, a, ids, w, y);
+    expert_accumulate(rec, n_tokens, k, w.rows_per_expert, y, weights, residual);
 }
 
 /// residual[t] += sum_slot weights[t, slot] * y[t, slot].
 #[allow(clippy::too_many_arguments)]
 pub fn expert_accumulate(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     n_tokens: u32,
     k: u32,
     hidden: u32,
@@ -307,10 +435,48 @@ pub fn expert_accumulate(
     weights: &wgpu::Buffer,
     residual: &wgpu::Buffer,
 ) {
-    gpu.dispatch(enc, &EXPERT_ACCUMULATE, &[n_tokens, k, hidden], &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
+    rec.dispatch(&EXPERT_ACCUMULATE, &[n_tokens, k, hidden], &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
 }
 
 /// out[0] = argmax of logits[offset .. offset + n].
-pub fn argmax(gpu: &Gpu, enc: &mut wgpu::CommandEncoder, logits: &wgpu::Buffer, offset: u32, n: u32, out: &wgpu::Buffer) {
-    gpu.dispatch(enc, &ARGMAX, &[n, offset], &[logits, out], [1, 1, 1]);
+pub fn argmax(rec: &mut Recorder, logits: &wgpu::Buffer, offset: u32, n: u32, out: &wgpu::Buffer) {
+    rec.dispatch(&ARGMAX, &[n, offset], &[logits, out], [1, 1, 1]);
+}
+
+/// What `fill_random` writes.
+#[derive(Clone, Copy, Debug)]
+pub enum Fill {
+    /// bf16 pairs uniform in base ± scale.
+    Bf16 { base: f32, scale: f32 },
+    /// f32 uniform in base ± scale.
+    F32 { base: f32, scale: f32 },
+    /// Random bits (MXFP4 blocks).
+    Bits,
+    /// E8M0 scale bytes between 2^-9 and 2^-6.
+    Mxfp4Scales,
+}
+
+/// Fills the first `bytes` (a multiple of 4) of `buf` with pseudo-random contents keyed by `seed`.
+pub fn fill_random(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, fill: Fill, seed: u32) {
+    let n_words = (bytes / 4) as u32;
+    let (kind, base, scale) = match fill {
+        Fill::Bf16 { base, scale } => (0, base, scale),
+        Fill::F32 { base, scale } => (1, base, scale),
+        Fill::Bits => (2, 0.0, 0.0),
+        Fill::Mxfp4Scales => (3, 0.0, 0.0),
+    };
+    let (gx, gy) = rec.gpu.grid_2d(n_words.div_ceil(256));
+    rec.dispatch(&FILL_RANDOM, &[n_words, kind, seed, base.to_bits(), scale.to_bits()], &[buf], [gx, gy, 1]);
+}
+
+/// Reads the first `bytes` (a multiple of 16) of `buf` once: strided across the grid
+/// (`blocked` false, the GPU layout) or a contiguous block per invocation (`blocked` true).
+pub fn read_bandwidth(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, sink: &wgpu::Buffer, blocked: bool) {
+    let n_vec4 = (bytes / 16) as u32;
+    // Enough invocations to fill any GPU; blocks of 64 KiB per invocation for CPU drivers.
+    let groups = if blocked { n_vec4.div_ceil(256 * 4096) } else { n_vec4.div_ceil(256 * 16) }.clamp(1, 65535);
+    let (gx, gy) = rec.gpu.grid_2d(groups);
+    let kernel = if blocked { &READ_BANDWIDTH_BLOCKED } else { &READ_BANDWIDTH };
+    rec.reads(bytes);
+    rec.dispatch(kernel, &[n_vec4, gx * gy * 256], &[buf, sink], [gx, gy, 1]);
 }

@@ -3,7 +3,7 @@
 //! as `sampling::sample_cpu`; the algorithm is documented in `crate::sampling`.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Kernel};
+use crate::gpu::{Gpu, Kernel, Recorder};
 use crate::sampling::{self, SamplingParams};
 
 kernel!(SAMPLE_PREP, "sample.wgsl", "sample_prep");
@@ -46,8 +46,7 @@ impl SampleScratch {
 /// the same token).
 #[allow(clippy::too_many_arguments)]
 pub fn sample(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     logits: &wgpu::Buffer,
     logits_offset: u32,
     n_vocab: u32,
@@ -58,14 +57,13 @@ pub fn sample(
     scratch: &SampleScratch,
     out: &wgpu::Buffer,
 ) -> Result<()> {
-    sample_at(gpu, enc, logits, logits_offset, n_vocab, penalties, n_penalties, params, step, scratch, out, 0)
+    sample_at(rec, logits, logits_offset, n_vocab, penalties, n_penalties, params, step, scratch, out, 0)
 }
 
 /// [`sample`] writing the token to `out[out_index]` (several draws recorded into one encoder).
 #[allow(clippy::too_many_arguments)]
 pub fn sample_at(
-    gpu: &Gpu,
-    enc: &mut wgpu::CommandEncoder,
+    rec: &mut Recorder,
     logits: &wgpu::Buffer,
     logits_offset: u32,
     n_vocab: u32,
@@ -102,10 +100,8 @@ pub fn sample_at(
     }
     let d = params.derive(n_vocab, step);
     let groups = n_vocab.div_ceil(CHUNK);
-    let (gx, gy) = gpu.grid_2d(groups);
-    gpu.dispatch(
-        enc,
-        &SAMPLE_PREP,
+    let (gx, gy) = rec.gpu.grid_2d(groups);
+    rec.dispatch(&SAMPLE_PREP,
         &[
             n_vocab,
             logits_offset,
@@ -119,9 +115,7 @@ pub fn sample_at(
         &[logits, penalties, &scratch.z, &scratch.group_max],
         [gx, gy, 1],
     );
-    gpu.dispatch(
-        enc,
-        &SAMPLE_SELECT,
+    rec.dispatch(&SAMPLE_SELECT,
         &[n_vocab, groups, d.greedy as u32, d.top_k, d.top_p24, d.t_cap, d.rnd, out_index],
         &[&scratch.z, &scratch.group_max, &scratch.tables, out],
         [1, 1, 1],

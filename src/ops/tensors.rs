@@ -64,7 +64,36 @@ impl Bf16Matrix {
     }
 }
 
+impl Bf16Matrix {
+    /// A zeroed matrix sliced like `upload`, for weights written on the GPU.
+    pub fn allocate(gpu: &Gpu, name: &str, rows: u32, cols: u32, bias: bool) -> Result<Self> {
+        let row_bytes = cols as u64 * 2;
+        let mut slices = Vec::new();
+        for (r0, r1) in plan_slices(name, rows as u64, row_bytes, 1, gpu.max_binding)? {
+            let mut buffers = vec![gpu.storage(name, (r1 - r0) as u64 * row_bytes)];
+            if bias {
+                buffers.push(gpu.storage(name, (r1 - r0) as u64 * 4));
+            }
+            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
+        }
+        Ok(Bf16Matrix { rows, cols, slices })
+    }
+}
+
 impl Mxfp4Experts {
+    /// Zeroed experts sliced like `upload`, for weights written on the GPU.
+    pub fn allocate(gpu: &Gpu, name: &str, n_experts: u32, rows_per_expert: u32, cols: u32, granule: u32) -> Result<Self> {
+        let rows = n_experts as u64 * rows_per_expert as u64;
+        let (bb, sb) = (cols as u64 / 2, cols as u64 / 32);
+        let mut slices = Vec::new();
+        for (r0, r1) in plan_slices(name, rows, bb, granule as u64, gpu.max_binding)? {
+            let n = (r1 - r0) as u64;
+            let buffers = vec![gpu.storage(name, n * bb), gpu.storage(name, n * sb), gpu.storage(name, n * 4)];
+            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
+        }
+        Ok(Mxfp4Experts { n_experts, rows_per_expert, cols, slices })
+    }
+
     /// Uploads expert matrices from their MXFP4 blocks (cols/2 bytes per row), scales (cols/32
     /// bytes per row) and f32 biases, all over the flattened (expert, row) index. `granule`
     /// keeps that many rows together in a slice (2 for interleaved gate/up).

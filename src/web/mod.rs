@@ -13,8 +13,8 @@ use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role, StreamParser};
-use crate::engine::{generate, Finish, GenerateOptions};
+use crate::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
+use crate::engine::{generate, ChatOptions, ChatTurn, Finish, GenerateOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::loader::{header_len, parse_index, Header, INDEX_FILE, SINGLE_FILE};
 use crate::models::gpt_oss::{weights::Upload, Config, GptOss, Output, Session, Want};
@@ -89,7 +89,8 @@ fn report(v: impl serde::Serialize) -> JsValue {
 
 struct Loaded {
     model: Arc<GptOss>,
-    tokenizer: Option<Tokenizer>,
+    /// The model with its tokenizer, when the directory has one (chat needs it).
+    engine: Option<crate::engine::Engine>,
     /// Session of the raw entry points (`generateIds`, `logits`).
     raw: Option<Session>,
     /// Session of `chat`, which keeps its cache between turns.
@@ -444,13 +445,7 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
     let cfg = Config::from_json(&String::from_utf8_lossy(&config)).map_err(|e| err(format!("config.json: {e}")))?;
     let tokenizer = match bytes("tokenizer.json").await? {
         None => None,
-        Some(b) => {
-            let t = Tokenizer::from_bytes(&b).map_err(|e| err(format!("tokenizer.json: {e}")))?;
-            if t.vocab_size() > cfg.vocab_size as usize {
-                return Err(err(format!("tokenizer.json: {} tokens, more than the model's vocab_size {}", t.vocab_size(), cfg.vocab_size)));
-            }
-            Some(t)
-        }
+        Some(b) => Some(Tokenizer::from_bytes(&b).map_err(|e| err(format!("tokenizer.json: {e}")))?),
     };
     let (names, shards) = match bytes(INDEX_FILE).await? {
         Some(b) => {
@@ -503,6 +498,10 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
     let probe = gpu.storage("probe", 4);
     gpu.read(&probe, 0, 4).await.map_err(err)?;
     let model = GptOss::from_weights(gpu.clone(), cfg, weights);
+    let engine = match tokenizer {
+        Some(t) => Some(crate::engine::Engine::new(model.clone(), t).map_err(|e| err(format!("tokenizer.json: {e}")))?),
+        None => None,
+    };
     let cfg = &model.cfg;
     let out = types::ModelReport {
         source: where_,
@@ -515,10 +514,10 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
         layers: cfg.num_hidden_layers,
         hidden_size: cfg.hidden_size,
         experts: cfg.num_local_experts,
-        has_tokenizer: tokenizer.is_some(),
+        has_tokenizer: engine.is_some(),
         max_binding_bytes: gpu.max_binding,
     };
-    *inner.loaded.borrow_mut() = Some(Loaded { model, tokenizer, raw: None, chat: None });
+    *inner.loaded.borrow_mut() = Some(Loaded { model, engine, raw: None, chat: None });
     progress(&on_progress, "done", total as f64, total as f64, "");
     Ok(report(out))
 }
@@ -564,47 +563,39 @@ async fn chat(inner: &Rc<Inner>, request: JsValue, on_event: JsValue) -> Result<
     if conv.messages.is_empty() {
         return Err(err("chat: the request has no messages"));
     }
-    let sampling = req.gen.sampling()?;
-    let mut session = take_session(inner, true)?;
-    let result = async {
+    let opts = ChatOptions { max_tokens: req.gen.max_tokens, sampling: req.gen.sampling()? };
+    let engine = {
         let l = inner.loaded.borrow();
-        let loaded = l.as_ref().ok_or_else(|| err("no model loaded"))?;
-        let tok = loaded.tokenizer.as_ref().ok_or_else(|| {
+        let loaded = l.as_ref().ok_or_else(|| err("no model loaded: call load() first"))?;
+        loaded.engine.clone().ok_or_else(|| {
             err("this model directory has no tokenizer.json: chat needs it (generateIds and logits work without)")
-        })?;
-        let prompt = conv.render_for_completion(tok).map_err(err)?;
-        let room = session.context() as usize;
-        if prompt.len() >= room {
-            return Err(err(format!("the conversation ({} tokens) no longer fits the context of {room} tokens; start a new chat", prompt.len())));
-        }
-        let mut stop = vec![tok.special("<|return|>").map_err(err)?, tok.special("<|call|>").map_err(err)?];
-        stop.extend(&req.gen.stop);
-        let opts = GenerateOptions { max_tokens: req.gen.max_tokens.min((room - prompt.len()) as u32), sampling, stop };
-        let mut parser = StreamParser::new(tok).map_err(err)?;
-        inner.cancel.store(false, Ordering::SeqCst);
-        let send = |ev: &Event| {
-            let js = match ev {
-                Event::Delta { channel, text } => {
-                    obj(&[("type", "delta".into()), ("channel", channel.as_deref().unwrap_or("final").into()), ("text", text.into())])
-                }
-                Event::ToolCall { recipient, arguments, .. } => {
-                    obj(&[("type", "toolCall".into()), ("recipient", recipient.into()), ("arguments", arguments.into())])
-                }
-                Event::Error(m) => obj(&[("type", "warning".into()), ("message", m.into())]),
-                _ => return,
-            };
-            emit(&on_event, js);
-        };
-        let mut on_token = |id: u32| -> crate::Result<bool> {
-            for ev in parser.push(id)? {
-                send(&ev);
+        })?
+    };
+    let mut session = take_session(inner, true)?;
+    inner.cancel.store(false, Ordering::SeqCst);
+    let result = async {
+        let mut turn = ChatTurn::new(&engine, &session, &conv, &opts).map_err(err)?;
+        while !turn.is_done() {
+            if inner.cancel.load(Ordering::SeqCst) {
+                turn.cancel();
             }
-            Ok(true)
-        };
-        let (stats, finish) = generate(&mut session, &prompt, &opts, &inner.cancel, &mut on_token).await.map_err(err)?;
-        for ev in parser.finish().map_err(err)? {
-            send(&ev);
+            for ev in turn.step(&mut session, 1).await.map_err(err)? {
+                let js = match &ev {
+                    Event::Delta { channel, text } => obj(&[
+                        ("type", "delta".into()),
+                        ("channel", channel.as_deref().unwrap_or("final").into()),
+                        ("text", text.into()),
+                    ]),
+                    Event::ToolCall { recipient, arguments, .. } => {
+                        obj(&[("type", "toolCall".into()), ("recipient", recipient.into()), ("arguments", arguments.into())])
+                    }
+                    Event::Error(m) => obj(&[("type", "warning".into()), ("message", m.into())]),
+                    _ => continue,
+                };
+                emit(&on_event, js);
+            }
         }
+        let stats = turn.stats();
         let usage = types::ChatUsage {
             prompt_tokens: stats.prompt_tokens,
             cached_tokens: stats.cached_tokens,
@@ -613,10 +604,10 @@ async fn chat(inner: &Rc<Inner>, request: JsValue, on_event: JsValue) -> Result<
             decode_seconds: stats.decode_time.as_secs_f64(),
             tokens_per_second: stats.decode_tok_s(),
             prefill_tokens_per_second: stats.prefill_tok_s(),
-            finish: match finish {
-                Finish::Stop(_) => "stop",
-                Finish::MaxTokens => "length",
-                Finish::Cancelled => "aborted",
+            finish: match turn.finish() {
+                Some(Finish::Stop(_)) => "stop",
+                Some(Finish::Cancelled) => "aborted",
+                Some(Finish::MaxTokens) | None => "length",
             },
         };
         emit(&on_event, obj(&[("type", "usage".into()), ("usage", report(&usage))]));

@@ -173,8 +173,11 @@ console.log('\n# module: fixtures, cache, errors');
   check(summary.first.report.bytesDownloaded > 0, `first load reports ${summary.first.report.bytesDownloaded} bytes downloaded`);
 
   // Reload the page: the model comes from Cache Storage; the server sees no model request.
+  console.log('reloading the page');
   await open();
+  console.log('reloaded');
   await page.evaluate(async () => { window.engine = await window.wgpt.Engine.create(); });
+  console.log('engine created');
   mark = srv.log.length;
   summary.cached = await fixtureChecks(page, 'tiny', { maxBindingBytes: 2048 }, 'tiny (2 KiB bindings, after reload)');
   const again = modelRequests(mark, 'tiny');

@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{DispatchCache, Gpu, Profiler, Recorder};
 use crate::ops::sample::SampleScratch;
 use crate::sampling::{penalty_pairs_for, SamplingParams};
-use crate::ops::{self, AttnShape, KvSegment, MatmulIo, Swiglu};
+use crate::ops::{self, AttnShape, KvSegment, MatmulIo, RouteIo, Swiglu};
 
 pub mod config;
 pub mod rope;
+pub mod synthetic;
 pub mod weights;
 
 pub use config::Config;
@@ -111,6 +112,9 @@ pub struct Session {
     caches: Vec<Vec<KvSegment>>,
     rings: Vec<u32>,
     s: Scratch,
+    /// Kernel parameters and bind groups reused from one pass to the next.
+    dispatch: DispatchCache,
+    profiler: Option<Profiler>,
 }
 
 impl Session {
@@ -178,7 +182,27 @@ impl Session {
             sampler: None,
         };
         gpu.take_error()?;
-        Ok(Session { model, ctx, chunk: t, pos: 0, history: Vec::new(), caches, rings, s })
+        Ok(Session { model, ctx, chunk: t, pos: 0, history: Vec::new(), caches, rings, s, dispatch: DispatchCache::new(), profiler: None })
+    }
+
+    /// Dispatches, submits and GPU objects created by this session's passes so far.
+    pub fn record_stats(&self) -> crate::gpu::RecordStats {
+        self.dispatch.stats
+    }
+
+    /// Times every dispatch of the following passes on the GPU (when the adapter can).
+    /// Returns false when it cannot.
+    pub fn enable_profiling(&mut self, max_dispatches: u32) -> bool {
+        self.profiler = Profiler::new(&self.model.gpu, max_dispatches);
+        self.profiler.is_some()
+    }
+
+    /// GPU timings of the dispatches since the last call (empty without profiling).
+    pub async fn take_timings(&mut self) -> Result<Vec<crate::gpu::Timing>> {
+        match &mut self.profiler {
+            Some(p) => p.collect(&self.model.gpu).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Tokens already in the cache.
@@ -193,6 +217,18 @@ impl Session {
     /// Tokens per prefill pass actually used (the request, bounded by binding limits).
     pub fn chunk(&self) -> u32 {
         self.chunk
+    }
+
+    /// Moves to position `pos` as if `pos` tokens (id 0) had been fed, without computing their
+    /// keys and values (the cache keeps whatever it holds). Benchmarks use it to measure decode
+    /// at a given depth; text generated after it is meaningless.
+    pub fn fast_forward(&mut self, pos: u32) -> Result<()> {
+        if pos >= self.ctx {
+            return Err(Error::Input(format!("position {pos} is outside the context of {} tokens", self.ctx)));
+        }
+        self.pos = pos;
+        self.history.resize(pos as usize, 0);
+        Ok(())
     }
 
     /// Forgets the sequence (the cache is overwritten from position 0).
@@ -305,7 +341,7 @@ impl Session {
         let (cfg, gpu, w, s) = (&m.cfg, &*m.gpu, &m.weights, &self.s);
         let n = tokens.len() as u32;
         let (h, hq, hkv, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
-        let (e, k, v) = (cfg.num_local_experts, cfg.num_experts_per_tok, cfg.vocab_size);
+        let (k, v) = (cfg.num_experts_per_tok, cfg.vocab_size);
         let eps = cfg.rms_norm_eps;
         gpu.write(&s.tokens, 0, bytemuck::cast_slice(tokens));
         gpu.write(&s.cos_sin, 0, bytemuck::cast_slice(&m.rope.cos_sin(self.pos, n)));
@@ -319,9 +355,9 @@ impl Session {
         };
         let act = Swiglu { alpha: cfg.swiglu_alpha, limit: cfg.swiglu_limit };
 
-        let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
-        let enc = &mut encoder;
-        ops::embed(gpu, enc, &s.tokens, n, &w.embed, &s.x);
+        let mut recorder = Recorder::profiled(gpu, &mut self.dispatch, self.profiler.as_mut());
+        let rec = &mut recorder;
+        ops::embed(rec, &s.tokens, n, &w.embed, &s.x);
         for (l, layer) in w.layers.iter().enumerate() {
             let a = AttnShape {
                 n_tokens: n,
@@ -332,45 +368,46 @@ impl Session {
                 ring: self.rings[l],
                 window: if cfg.is_sliding(l) { cfg.sliding_window } else { 0 },
             };
-            ops::rmsnorm(gpu, enc, &s.x, 0, n, h, &layer.attn_norm, eps, &s.xn);
-            ops::matmul(gpu, enc, &s.xn, &layer.qkv, &s.qkv, io(h, cfg.qkv_width(), false));
-            ops::rope_qk_store(gpu, enc, a, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
-            ops::attention(gpu, enc, a, &s.q, &self.caches[l], &layer.sinks, &s.partials, &s.attn);
-            ops::matmul(gpu, enc, &s.attn, &layer.o, &s.x, io(hq * d, h, true));
-            ops::rmsnorm(gpu, enc, &s.x, 0, n, h, &layer.mlp_norm, eps, &s.xn);
-            ops::matmul(gpu, enc, &s.xn, &layer.router, &s.router, io(h, e, false));
-            ops::topk_softmax(gpu, enc, n, e, k, &s.router, &s.ids, &s.weights);
-            ops::expert_gate_up(gpu, enc, n, k, &s.xn, &s.ids, &layer.gate_up, act, &s.act);
-            ops::expert_down(gpu, enc, n, k, &s.act, &s.ids, &layer.down, &s.y);
-            ops::expert_accumulate(gpu, enc, n, k, h, &s.y, &s.weights, &s.x);
+            ops::rmsnorm(rec, &s.x, 0, n, h, &layer.attn_norm, eps, &s.xn);
+            ops::qkv_rope_store(rec, a, &s.xn, &layer.qkv, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
+            ops::attention(rec, a, &s.q, &self.caches[l], &layer.sinks, &s.partials, &s.attn);
+            ops::matmul(rec, &s.attn, &layer.o, &s.x, io(hq * d, h, true));
+            let route = RouteIo { x: &s.x, normed: &s.xn, logits: &s.router, ids: &s.ids, weights: &s.weights };
+            ops::moe_route(rec, n, &layer.mlp_norm, eps, &layer.router, k, route);
+            ops::expert_gate_up(rec, n, k, &s.xn, &s.ids, &layer.gate_up, act, &s.act);
+            ops::expert_down_accumulate(rec, n, k, &s.act, &s.ids, &layer.down, &s.weights, &s.y, &s.x);
         }
         let rows = if want == Want::AllLogits { n } else { 1 };
         let mut logits_readback = None;
         if head {
             let first = n - rows;
-            ops::rmsnorm(gpu, enc, &s.x, first, rows, h, &w.norm, eps, &s.xn);
+            ops::rmsnorm(rec, &s.x, first, rows, h, &w.norm, eps, &s.xn);
             let head_io = MatmulIo { n_tokens: rows, x_offset: 0, x_stride: h, y_stride: v, y_offset: 0, accumulate: false };
-            ops::matmul(gpu, enc, &s.xn, &w.lm_head, &s.logits, head_io);
+            ops::matmul(rec, &s.xn, &w.lm_head, &s.logits, head_io);
             match want {
-                Want::Argmax => ops::argmax(gpu, enc, &s.logits, 0, v, &s.token_out),
+                Want::Argmax => ops::argmax(rec, &s.logits, 0, v, &s.token_out),
                 Want::Sample(params) => {
                     let (scratch, pairs, n_pairs) = s.sampler.as_ref().expect("prepared above");
                     let step = (self.pos + n) as u64;
-                    ops::sample::sample(gpu, enc, &s.logits, 0, v, pairs, *n_pairs, params, step, scratch, &s.token_out)?;
+                    ops::sample::sample(rec, &s.logits, 0, v, pairs, *n_pairs, params, step, scratch, &s.token_out)?;
                 }
                 Want::AllLogits | Want::LastLogits => {}
             }
             // The result is copied out in this same command buffer: one submit per pass.
             match want {
-                Want::Argmax | Want::Sample(_) => enc.copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback, 0, 4),
+                Want::Argmax | Want::Sample(_) => {
+                    rec.encoder().copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback, 0, 4);
+                    rec.note_readback(4);
+                }
                 Want::AllLogits | Want::LastLogits => {
                     let staging = gpu.staging("logits readback", rows as u64 * v as u64 * 4);
-                    enc.copy_buffer_to_buffer(&s.logits, 0, &staging, 0, staging.size());
+                    rec.encoder().copy_buffer_to_buffer(&s.logits, 0, &staging, 0, staging.size());
+                    rec.note_readback(staging.size());
                     logits_readback = Some(staging);
                 }
             }
         }
-        gpu.queue.submit([encoder.finish()]);
+        recorder.submit();
         self.pos += n;
         self.history.extend_from_slice(tokens);
         if !head {
