@@ -60,7 +60,8 @@ async function start() {
   try {
     const a = await call('create');
     const limit = fmtBytes(a.limits.maxStorageBufferBindingSize);
-    $('adapter').textContent = `GPU: ${a.name || 'unnamed adapter'} (${a.backend}) · binding limit ${limit} · buffer limit ${fmtBytes(a.limits.maxBufferSize)}${a.features.includes('SHADER_F16') ? ' · f16' : ''}`;
+    const soft = a.browser && a.browser.isFallback ? ', software fallback: slow' : '';
+    $('adapter').textContent = `GPU: ${a.name}${soft} (WebGPU) · binding limit ${limit} · buffer limit ${fmtBytes(a.limits.maxBufferSize)}${a.features.includes('SHADER_F16') ? ' · f16' : ''}`;
     state.ready = true;
   } catch (e) {
     $('adapter').textContent = `Cannot run here: ${e.message}`;

@@ -99,6 +99,8 @@ struct Loaded {
 
 struct Inner {
     gpu: RefCell<Arc<Gpu>>,
+    /// What the browser says about the adapter (wgpu's web backend leaves the name empty).
+    browser_info: types::BrowserAdapter,
     loaded: RefCell<Option<Loaded>>,
     busy: RefCell<Option<&'static str>>,
     cancel: Arc<AtomicBool>,
@@ -256,9 +258,11 @@ impl Engine {
     pub async fn create(#[wasm_bindgen(unchecked_param_type = "CreateOptions | undefined")] options: JsValue) -> Result<Engine, JsValue> {
         let opts: CreateOptions = to_json("Engine.create options", &options)?;
         let gpu = open_gpu(opts.max_binding_bytes).await?;
+        let browser_info = browser_adapter().await;
         Ok(Engine {
             inner: Rc::new(Inner {
                 gpu: RefCell::new(Arc::new(gpu)),
+                browser_info,
                 loaded: RefCell::new(None),
                 busy: RefCell::new(None),
                 cancel: Arc::new(AtomicBool::new(false)),
@@ -270,7 +274,7 @@ impl Engine {
     #[wasm_bindgen(unchecked_return_type = "AdapterReport")]
     pub fn adapter(&self) -> JsValue {
         let gpu = self.inner.gpu.borrow().clone();
-        report(types::adapter_report(&gpu))
+        report(types::adapter_report(&gpu, &self.inner.browser_info))
     }
 
     /// Loads a model directory: `source` is the base URL of a directory in the Hugging Face hub
@@ -367,6 +371,21 @@ impl Engine {
     pub async fn clear_cache() -> Result<JsValue, JsValue> {
         js_clear_cache().await.map_err(|e| js_err("cache", e))
     }
+}
+
+/// `navigator.gpu.requestAdapter()`'s `info` and fallback flag (empty when unavailable).
+async fn browser_adapter() -> types::BrowserAdapter {
+    let mut out = types::BrowserAdapter::default();
+    let nav = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
+    let gpu = get(&nav, "gpu");
+    let Ok(adapter) = call_async(&gpu, "requestAdapter", &[]).await else { return out };
+    let info = get(&adapter, "info");
+    let s = |k: &str| get(&info, k).as_string().unwrap_or_default();
+    out.vendor = s("vendor");
+    out.architecture = s("architecture");
+    out.description = s("description");
+    out.is_fallback = get(&info, "isFallbackAdapter").as_bool().or_else(|| get(&adapter, "isFallbackAdapter").as_bool()).unwrap_or(false);
+    out
 }
 
 fn take_session(inner: &Inner, chat: bool) -> Result<Session, JsValue> {

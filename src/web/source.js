@@ -16,6 +16,12 @@ function pieceKey(url, i) {
   return u.toString();
 }
 
+function absentKey(url) {
+  const u = new URL(url);
+  u.searchParams.set('wgpt-absent', '1');
+  return u.toString();
+}
+
 function metaKey(url) {
   const u = new URL(url);
   u.searchParams.set('wgpt-meta', '1');
@@ -89,15 +95,20 @@ class UrlSource {
     return resp;
   }
 
-  // Whole small file (config.json, tokenizer.json, the index), cached as one piece; null on 404.
+  // Whole small file (config.json, tokenizer.json, the index), cached as one piece; null on 404
+  // (remembered too, so a reload asks the server nothing).
   async bytes(name) {
     const url = this.url(name);
     if (this.cache) {
       const hit = await this.cache.match(url);
       if (hit) return new Uint8Array(await hit.arrayBuffer());
+      if (name !== 'config.json' && (await this.cache.match(absentKey(url)))) return null;
     }
     const resp = await this.fetchOk(url);
-    if (resp.status === 404) return null;
+    if (resp.status === 404) {
+      if (name !== 'config.json') await this.cachePut(absentKey(url), '', { 'content-length': '0' });
+      return null;
+    }
     if (!resp.ok) throw httpError(url, resp);
     const buf = new Uint8Array(await resp.arrayBuffer());
     await this.cachePut(url, buf, { 'content-length': String(buf.length) });
@@ -396,6 +407,7 @@ export async function cacheInfo() {
     const u = new URL(req.url);
     const isPiece = u.searchParams.has('wgpt-piece');
     const isMeta = u.searchParams.has('wgpt-meta');
+    if (u.searchParams.has('wgpt-absent')) continue;
     u.searchParams.delete('wgpt-piece');
     u.searchParams.delete('wgpt-meta');
     const key = u.toString();

@@ -12,7 +12,8 @@ export interface CreateOptions {
   maxBindingBytes?: number;
 }
 export interface AdapterReport {
-  name: string; vendor: number; device: number; backend: string; driver: string; driverInfo: string;
+  name: string; browser: { vendor: string; architecture: string; description: string; isFallback: boolean };
+  vendor: number; device: number; backend: string; driver: string; driverInfo: string;
   features: string[];
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxComputeInvocationsPerWorkgroup: number;
             maxStorageBuffersPerShaderStage: number; minStorageBufferOffsetAlignment: number;
@@ -78,6 +79,7 @@ pub struct Limits {
 #[serde(rename_all = "camelCase")]
 pub struct AdapterReport {
     name: String,
+    browser: BrowserAdapter,
     vendor: u32,
     device: u32,
     backend: String,
@@ -88,10 +90,26 @@ pub struct AdapterReport {
     max_binding_bytes: u64,
 }
 
-pub fn adapter_report(gpu: &Gpu) -> AdapterReport {
+/// The browser's own description of the adapter.
+#[derive(Serialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserAdapter {
+    pub vendor: String,
+    pub architecture: String,
+    pub description: String,
+    pub is_fallback: bool,
+}
+
+pub fn adapter_report(gpu: &Gpu, browser: &BrowserAdapter) -> AdapterReport {
     let l = &gpu.limits;
+    let name = [&gpu.info.name, &browser.description, &format!("{} {}", browser.vendor, browser.architecture)]
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "WebGPU adapter".into());
     AdapterReport {
-        name: gpu.info.name.clone(),
+        name,
+        browser: browser.clone(),
         vendor: gpu.info.vendor,
         device: gpu.info.device,
         backend: format!("{:?}", gpu.info.backend),

@@ -179,13 +179,13 @@ console.log('\n# module: fixtures, cache, errors');
   await page.evaluate(async () => { window.engine = await window.wgpt.Engine.create(); });
   console.log('engine created');
   mark = srv.log.length;
-  summary.cached = await fixtureChecks(page, 'tiny', { maxBindingBytes: 2048 }, 'tiny (2 KiB bindings, after reload)');
+  summary.cached = await fixtureChecks(page, 'tiny', { maxBindingBytes: 8192 }, 'tiny (8 KiB bindings, after reload)');
   const again = modelRequests(mark, 'tiny');
   check(again.length === 0, `reload: no request for the model's files reached the server (${again.map((e) => e.path).join(', ') || 'none'})`);
   check(summary.cached.report.bytesFromCache === summary.cached.report.bytes, 'reload: every weight byte came from the cache');
-  check(summary.cached.report.maxBindingBytes === 2048, 'maxBindingBytes splits tensors to 2 KiB bindings');
+  check(summary.cached.report.maxBindingBytes === 8192, 'maxBindingBytes splits tensors to 8 KiB bindings');
 
-  summary.sharded = await fixtureChecks(page, 'tiny-sharded', { maxBindingBytes: 3000 }, 'tiny-sharded (index + 3 shards, 3000-byte bindings)');
+  summary.sharded = await fixtureChecks(page, 'tiny-sharded', { maxBindingBytes: 6000 }, 'tiny-sharded (index + 3 shards, 6000-byte bindings)');
 
   const cacheInfo = await page.evaluate(() => window.wgpt.Engine.cacheInfo());
   check(cacheInfo.bytes >= summary.first.report.bytes, `cacheInfo: ${cacheInfo.bytes} bytes cached`);
