@@ -185,6 +185,8 @@ async function send(text) {
     note.textContent = `error: ${e.message}`;
     box.append(note);
   } finally {
+    // A stopped answer that never left the reasoning shows no empty answer line.
+    if (!answer && reasoning.textContent) final.hidden = true;
     state.busy = false;
     refreshControls();
   }
