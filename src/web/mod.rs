@@ -254,7 +254,7 @@ const DEFAULT_CTX: u32 = 4096;
 impl Engine {
     /// Opens the browser's WebGPU adapter and device. Fails with a clear message when WebGPU is
     /// missing or no adapter is available.
-    #[wasm_bindgen(unchecked_return_type = "Promise<Engine>")]
+    #[wasm_bindgen(unchecked_return_type = "Engine")]
     pub async fn create(#[wasm_bindgen(unchecked_param_type = "CreateOptions | undefined")] options: JsValue) -> Result<Engine, JsValue> {
         let opts: CreateOptions = to_json("Engine.create options", &options)?;
         let gpu = open_gpu(opts.max_binding_bytes).await?;
@@ -361,13 +361,13 @@ impl Engine {
     }
 
     /// What the browser's cache holds (bytes per file) and the storage estimate.
-    #[wasm_bindgen(js_name = cacheInfo, unchecked_return_type = "Promise<CacheInfo>")]
+    #[wasm_bindgen(js_name = cacheInfo, unchecked_return_type = "CacheInfo")]
     pub async fn cache_info() -> Result<JsValue, JsValue> {
         js_cache_info().await.map_err(|e| js_err("cache", e))
     }
 
     /// Deletes every cached model file.
-    #[wasm_bindgen(js_name = clearCache, unchecked_return_type = "Promise<boolean>")]
+    #[wasm_bindgen(js_name = clearCache, unchecked_return_type = "boolean")]
     pub async fn clear_cache() -> Result<JsValue, JsValue> {
         js_clear_cache().await.map_err(|e| js_err("cache", e))
     }
@@ -512,10 +512,11 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
         downloaded += as_f64(&get(&stream, "downloaded"));
     }
     let weights = up.finish(&gpu).map_err(err)?;
-    gpu.take_error().map_err(err)?;
-    // Buffers are written once the queue runs: wait for it so the load time is honest.
+    // Buffers are written once the queue runs: wait for it so the load time is honest and the
+    // device's errors (out of memory) have arrived.
     let probe = gpu.storage("probe", 4);
     gpu.read(&probe, 0, 4).await.map_err(err)?;
+    gpu.take_error().map_err(|e| err(format!("the model does not fit this adapter: {e}")))?;
     let model = GptOss::from_weights(gpu.clone(), cfg, weights);
     let engine = match tokenizer {
         Some(t) => Some(crate::engine::Engine::new(model.clone(), t).map_err(|e| err(format!("tokenizer.json: {e}")))?),
