@@ -128,7 +128,7 @@ impl Planner<'_> {
     }
 
     fn copy(&mut self, t: &TensorEntry, byte0: u64, byte1: u64, buf: &wgpu::Buffer, offset: u64) -> Result<()> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(Error::tensor(&t.name, format!("rows of this width cannot be stacked at byte offset {offset} (not a multiple of 4)")));
         }
         let range = t.range.start + byte0..t.range.start + byte1;
