@@ -14,6 +14,7 @@ use web_time::{Duration, Instant};
 
 use crate::chat::harmony::{Conversation, Event, Message, StopReason, StreamParser};
 use crate::error::{Error, Result};
+use crate::models::gpt_oss::weights::Upload;
 use crate::models::gpt_oss::{GptOss, Output, Session, Want};
 use crate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
@@ -729,16 +730,22 @@ impl Engine {
         Self::load(gpu, &dir, &mut |done, total| progress(LoadEvent::Upload { done, total }))
     }
 
-    /// Loads from any tensor source (a streamed download, a browser `File`): the config, the
-    /// weights and the tokenizer are given by the caller.
-    pub fn from_source(
+    /// Loads from bytes the caller streams (a download, a browser `File`, an archive): `header`
+    /// lists the checkpoint's files and tensors (parsed from the files' first bytes, see
+    /// [`crate::loader::Header`]), and `feed` pushes each file's bytes, in file order, into the
+    /// upload plan it is given, on the device it is given ([`Upload::feed`]). The weights go to
+    /// the GPU as they arrive; the checkpoint is never whole in memory.
+    pub fn from_stream(
         gpu: Arc<crate::gpu::Gpu>,
         cfg: crate::models::gpt_oss::Config,
-        source: &dyn crate::loader::TensorSource,
+        header: &crate::loader::Header,
         tokenizer: Tokenizer,
-        progress: crate::models::gpt_oss::weights::Progress,
+        feed: &mut dyn FnMut(&mut Upload, &crate::gpu::Gpu) -> Result<()>,
     ) -> Result<Engine> {
-        Self::new(GptOss::from_source(gpu, cfg, source, progress)?, tokenizer)
+        let mut upload = Upload::plan(&gpu, &cfg, header)?;
+        feed(&mut upload, &gpu)?;
+        let weights = upload.finish(&gpu)?;
+        Self::new(GptOss::from_weights(gpu, cfg, weights), tokenizer)
     }
 
     /// A [`Chat`] with a KV cache of `ctx` tokens.

@@ -110,4 +110,6 @@ pub mod tokenizer;
 pub mod hub;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 pub use error::{Error, Result};

@@ -139,6 +139,18 @@ enum Cmd {
         #[arg(long)]
         date: Option<String>,
     },
+    /// Serve the browser page and a model directory on 127.0.0.1 (build the page with web/build.sh).
+    Web {
+        /// A model directory, or a Hugging Face repo id (downloaded first).
+        #[arg(long)]
+        model: String,
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8088)]
+        port: u16,
+        /// The page's folder (default: web/ of this source tree).
+        #[arg(long)]
+        web_dir: Option<PathBuf>,
+    },
     /// Token ids of the text on stdin, as a JSON array (ordinary text: no control tokens).
     Tokenize {
         /// tokenizer.json (or .json.gz); gpt-oss's o200k_harmony when omitted.
@@ -168,6 +180,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Bench(args) => cli::bench::bench(&args, gpu, load),
         Cmd::Tokenize { tokenizer, jsonl } => cli::text::tokenize(tokenizer.as_deref(), jsonl),
         Cmd::Render { messages, reasoning, date } => cli::text::render(&messages, &reasoning, date),
+        Cmd::Web { model, port, web_dir } => cli::web::serve(&resolve(&model)?, port, web_dir.as_deref()),
         Cmd::Run { args, place, chat } => {
             let (model, prompt) = match args.as_slice() {
                 [prompt] => (DEFAULT_MODEL.to_string(), prompt.clone()),

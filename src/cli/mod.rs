@@ -3,3 +3,4 @@
 pub mod bench;
 pub mod chat;
 pub mod text;
+pub mod web;

@@ -1,35 +1,18 @@
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
-use crate::loader::TensorSource;
-
-/// One tensor of a checkpoint: where its bytes are and what they are.
-#[derive(Clone, Debug)]
-pub struct TensorEntry {
-    pub name: String,
-    pub dtype: Dtype,
-    pub shape: Vec<usize>,
-    file: usize,
-    range: Range<usize>,
-}
+use crate::loader::{header_len, parse_index, Header, INDEX_FILE, SINGLE_FILE};
 
 /// A Hugging Face checkpoint directory: `model.safetensors`, or `model.safetensors.index.json`
-/// naming the shard of every tensor. Header offsets are validated against the file sizes.
+/// naming the shard of every tensor, memory-mapped so that weights go from the page cache to
+/// the GPU without a copy of the checkpoint in host memory.
 pub struct Checkpoint {
     pub dir: PathBuf,
+    pub header: Header,
     files: Vec<Mmap>,
-    tensors: BTreeMap<String, TensorEntry>,
-}
-
-#[derive(serde::Deserialize)]
-struct Index {
-    weight_map: BTreeMap<String, String>,
 }
 
 impl Checkpoint {
@@ -37,94 +20,50 @@ impl Checkpoint {
         if !dir.is_dir() {
             return Err(Error::checkpoint(dir, "not a model directory (expected config.json and safetensors files)"));
         }
-        let index_path = dir.join("model.safetensors.index.json");
-        let single = dir.join("model.safetensors");
-        let mut ckpt = Checkpoint { dir: dir.to_path_buf(), files: Vec::new(), tensors: BTreeMap::new() };
+        let index_path = dir.join(INDEX_FILE);
+        let single = dir.join(SINGLE_FILE);
+        let mut ckpt = Checkpoint { dir: dir.to_path_buf(), header: Header::default(), files: Vec::new() };
         if index_path.exists() {
             let text = std::fs::read_to_string(&index_path).map_err(|e| Error::io(&index_path, e))?;
-            let index: Index = serde_json::from_str(&text)
-                .map_err(|e| Error::checkpoint(&index_path, format!("not a safetensors index: {e}")))?;
-            if index.weight_map.is_empty() {
-                return Err(Error::checkpoint(&index_path, "weight_map is empty"));
-            }
-            let shards: BTreeSet<&String> = index.weight_map.values().collect();
-            let mut file_of = BTreeMap::new();
-            for shard in shards {
-                if shard.contains('/') || shard.contains('\\') || shard.starts_with('.') {
-                    return Err(Error::checkpoint(&index_path, format!("shard name {shard:?} is not a plain file name")));
-                }
+            let shards = parse_index(&text).map_err(|e| in_dir(dir, e))?;
+            for shard in shards.keys() {
                 let path = dir.join(shard);
                 if !path.exists() {
-                    return Err(Error::checkpoint(&path, "shard named in model.safetensors.index.json is missing"));
+                    return Err(Error::checkpoint(&path, format!("shard named in {INDEX_FILE} is missing")));
                 }
-                file_of.insert(shard.clone(), ckpt.add_file(&path)?);
+                ckpt.add_file(&path, shard)?;
             }
-            for (name, shard) in &index.weight_map {
-                let entry = ckpt.tensors.get(name).filter(|e| e.file == file_of[shard]);
-                if entry.is_none() {
-                    return Err(Error::checkpoint(
-                        dir.join(shard),
-                        format!("tensor {name} is listed in the index for this shard but the shard does not hold it"),
-                    ));
-                }
-            }
+            ckpt.header.check_index(&shards).map_err(|e| in_dir(dir, e))?;
         } else if single.exists() {
-            ckpt.add_file(&single)?;
+            ckpt.add_file(&single, SINGLE_FILE)?;
         } else {
-            return Err(Error::checkpoint(dir, "no model.safetensors or model.safetensors.index.json"));
+            return Err(Error::checkpoint(dir, format!("no {SINGLE_FILE} or {INDEX_FILE}")));
         }
         Ok(ckpt)
     }
 
-    fn add_file(&mut self, path: &Path) -> Result<usize> {
+    fn add_file(&mut self, path: &Path, name: &str) -> Result<()> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the map is read-only; a file changed underneath us gives wrong weights, not UB in safe code
         // beyond what any reader of a concurrently-modified file sees.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let (header_len, meta) = SafeTensors::read_metadata(&map)
-            .map_err(|e| Error::checkpoint(path, format!("invalid safetensors file ({} bytes): {e}", map.len())))?;
-        let data_start = 8 + header_len;
-        let idx = self.files.len();
-        for (name, info) in meta.tensors() {
-            if self.tensors.contains_key(&name) {
-                return Err(Error::checkpoint(path, format!("tensor {name} appears in more than one file")));
-            }
-            let (a, b) = info.data_offsets;
-            self.tensors.insert(
-                name.clone(),
-                TensorEntry { name, dtype: info.dtype, shape: info.shape.clone(), file: idx, range: data_start + a..data_start + b },
-            );
-        }
+        let size = map.len() as u64;
+        let n = header_len(name, &map, size).map_err(|e| in_dir(self.dir.as_path(), e))?;
+        self.header.add_file(name, &map[8..8 + n as usize], size).map_err(|e| in_dir(&self.dir, e))?;
         self.files.push(map);
-        Ok(idx)
+        Ok(())
     }
 
-    /// The bytes of `name`, after checking its dtype and shape.
-    fn expect_bytes(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8]> {
-        let t = self
-            .tensors
-            .get(name)
-            .ok_or_else(|| Error::tensor(name, format!("missing from the checkpoint in {}", self.dir.display())))?;
-        if t.dtype != dtype {
-            return Err(Error::tensor(name, format!("dtype is {:?}, expected {:?}", t.dtype, dtype)));
-        }
-        if t.shape != shape {
-            return Err(Error::tensor(name, format!("shape is {:?}, expected {:?} from config.json", t.shape, shape)));
-        }
-        Ok(self.bytes(t))
+    /// The whole bytes of file `i` of the header.
+    pub fn file_bytes(&self, i: usize) -> &[u8] {
+        &self.files[i]
     }
-
-    pub fn bytes(&self, t: &TensorEntry) -> &[u8] {
-        &self.files[t.file][t.range.clone()]
-    }
-
 }
 
-impl TensorSource for Checkpoint {
-    fn expect(&self, name: &str, dtype: Dtype, shape: &[usize]) -> Result<&[u8]> {
-        self.expect_bytes(name, dtype, shape)
-    }
-    fn total_bytes(&self) -> u64 {
-        self.tensors.values().map(|t| t.range.len() as u64).sum()
+/// Errors about a file of the checkpoint name it with its directory.
+fn in_dir(dir: &Path, e: Error) -> Error {
+    match e {
+        Error::Checkpoint { path, message } => Error::Checkpoint { path: dir.join(path), message },
+        other => other,
     }
 }

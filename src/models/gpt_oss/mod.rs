@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::{DispatchCache, Gpu, Profiler, Recorder};
-use crate::loader::TensorSource;
 use crate::ops::sample::SampleScratch;
 use crate::sampling::{penalty_pairs_for, SamplingParams};
 use crate::ops::{self, AttnShape, KvSegment, MatmulIo, RouteIo, Swiglu};
@@ -60,15 +59,15 @@ impl GptOss {
     pub fn load(gpu: Arc<Gpu>, dir: &std::path::Path, progress: weights::Progress) -> Result<Arc<GptOss>> {
         let cfg = Config::from_dir(dir)?;
         let ckpt = crate::loader::Checkpoint::open(dir)?;
-        Self::from_source(gpu, cfg, &ckpt, progress)
+        let weights = Weights::load(&gpu, &cfg, &ckpt, progress)?;
+        Ok(Self::from_weights(gpu, cfg, weights))
     }
 
-    /// Uploads the weights of `cfg` from any tensor source.
+    /// The model from weights already on the GPU (see [`weights::Upload`] for the streamed path).
     /// The model is shared: every session holds a reference to it.
-    pub fn from_source(gpu: Arc<Gpu>, cfg: Config, source: &dyn TensorSource, progress: weights::Progress) -> Result<Arc<GptOss>> {
-        let weights = Weights::load(&gpu, &cfg, source, progress)?;
+    pub fn from_weights(gpu: Arc<Gpu>, cfg: Config, weights: Weights) -> Arc<GptOss> {
         let rope = Rope::new(&cfg);
-        Ok(Arc::new(GptOss { cfg, gpu, weights, rope }))
+        Arc::new(GptOss { cfg, gpu, weights, rope })
     }
 
     /// A new sequence with a KV cache of `ctx` tokens; prompts are processed `chunk` tokens at a

@@ -1,9 +1,13 @@
-//! gpt-oss weights on the GPU, read tensor by tensor from a Hugging Face checkpoint and
-//! validated against the config (name, dtype, shape) before upload.
+//! gpt-oss weights on the GPU. Loading is one implementation for every platform: the checkpoint
+//! header is validated against the config (name, dtype, shape of every tensor) before anything
+//! is allocated, then [`Upload`] maps each tensor's byte range in its file to its GPU
+//! destination(s) — row slices that fit one binding, q/k/v stacked, biases widened to f32 — and
+//! file bytes are written into the buffers as they arrive, in file order. Natively the bytes
+//! come from a memory map; in the browser, chunk by chunk from `fetch()` or a `File`.
 
-use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::loader::{Dtype, TensorSource};
+use crate::error::{Error, Result};
+use crate::gpu::{plan_slices, Gpu, RowSlice};
+use crate::loader::{Dtype, Header, TensorEntry};
 use crate::ops::{Bf16Matrix, Mxfp4Experts};
 
 use super::config::Config;
@@ -35,81 +39,332 @@ pub fn bf16_to_f32(bytes: &[u8]) -> Vec<f32> {
 /// Progress of a load: bytes uploaded so far, of the total.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-struct Reader<'a, 'p> {
-    ckpt: &'a dyn TensorSource,
-    gpu: &'a Gpu,
-    done: u64,
-    total: u64,
-    progress: Progress<'p>,
+/// Every tensor a gpt-oss checkpoint must hold, with its dtype and shape from the config.
+pub fn expected_tensors(cfg: &Config) -> Vec<(String, Dtype, Vec<usize>)> {
+    let (v, h) = (cfg.vocab_size as usize, cfg.hidden_size as usize);
+    let (hq, hkv, d) = (cfg.num_attention_heads as usize, cfg.num_key_value_heads as usize, cfg.head_dim as usize);
+    let (e, i) = (cfg.num_local_experts as usize, cfg.intermediate_size as usize);
+    let bf = Dtype::BF16;
+    let mut t = vec![("model.embed_tokens.weight".to_string(), bf, vec![v, h])];
+    for l in 0..cfg.num_hidden_layers as usize {
+        let p = format!("model.layers.{l}");
+        let x = format!("{p}.mlp.experts");
+        t.extend([
+            (format!("{p}.input_layernorm.weight"), bf, vec![h]),
+            (format!("{p}.self_attn.q_proj.weight"), bf, vec![hq * d, h]),
+            (format!("{p}.self_attn.k_proj.weight"), bf, vec![hkv * d, h]),
+            (format!("{p}.self_attn.v_proj.weight"), bf, vec![hkv * d, h]),
+            (format!("{p}.self_attn.q_proj.bias"), bf, vec![hq * d]),
+            (format!("{p}.self_attn.k_proj.bias"), bf, vec![hkv * d]),
+            (format!("{p}.self_attn.v_proj.bias"), bf, vec![hkv * d]),
+            (format!("{p}.self_attn.o_proj.weight"), bf, vec![h, hq * d]),
+            (format!("{p}.self_attn.o_proj.bias"), bf, vec![h]),
+            (format!("{p}.self_attn.sinks"), bf, vec![hq]),
+            (format!("{p}.post_attention_layernorm.weight"), bf, vec![h]),
+            (format!("{p}.mlp.router.weight"), bf, vec![e, h]),
+            (format!("{p}.mlp.router.bias"), bf, vec![e]),
+            (format!("{x}.gate_up_proj_blocks"), Dtype::U8, vec![e, 2 * i, h / 32, 16]),
+            (format!("{x}.gate_up_proj_scales"), Dtype::U8, vec![e, 2 * i, h / 32]),
+            (format!("{x}.gate_up_proj_bias"), bf, vec![e, 2 * i]),
+            (format!("{x}.down_proj_blocks"), Dtype::U8, vec![e, h, i / 32, 16]),
+            (format!("{x}.down_proj_scales"), Dtype::U8, vec![e, h, i / 32]),
+            (format!("{x}.down_proj_bias"), bf, vec![e, h]),
+        ]);
+    }
+    t.push(("model.norm.weight".to_string(), bf, vec![h]));
+    t.push(("lm_head.weight".to_string(), bf, vec![v, h]));
+    t
 }
 
-impl<'a> Reader<'a, '_> {
-    fn bf16(&mut self, name: &str, shape: &[usize]) -> Result<&'a [u8]> {
-        let b = self.ckpt.expect(name, Dtype::BF16, shape)?;
-        self.advance(b.len());
-        Ok(b)
+/// What to do with one contiguous byte range of a file.
+enum Action {
+    /// Copy the bytes to `buf` at `offset`, as they come (4-byte aligned writes; `carry` holds
+    /// the tail of a chunk that ended off alignment).
+    Copy { buf: wgpu::Buffer, offset: u64, written: u64, carry: Vec<u8> },
+    /// Collect a (small) bf16 tensor, widen it to f32, and write element ranges of it to buffers.
+    Widen { data: Vec<u8>, targets: Vec<(usize, usize, wgpu::Buffer, u64)> },
+}
+
+struct Segment {
+    range: std::ops::Range<u64>,
+    action: Action,
+}
+
+struct FilePlan {
+    name: String,
+    size: u64,
+    /// Next byte expected (bytes come in file order).
+    next: u64,
+    segments: Vec<Segment>,
+    /// First segment not yet complete.
+    cursor: usize,
+}
+
+/// An upload in progress: the weights' buffers are allocated, and file bytes fed in file order
+/// are written into them.
+pub struct Upload {
+    weights: Weights,
+    files: Vec<FilePlan>,
+    done: u64,
+    total: u64,
+}
+
+/// Builds the segments of a bf16 matrix made of `parts` stacked by rows (q, k, v), split into
+/// slices that fit one binding; biases (one per part, optional) are widened to f32.
+struct Planner<'a> {
+    gpu: &'a Gpu,
+    header: &'a Header,
+    segments: Vec<Vec<Segment>>,
+}
+
+impl Planner<'_> {
+    fn entry(&self, name: &str) -> &TensorEntry {
+        // Every name was validated before planning.
+        &self.header.tensors[name]
     }
-    fn u8(&mut self, name: &str, shape: &[usize]) -> Result<&'a [u8]> {
-        let b = self.ckpt.expect(name, Dtype::U8, shape)?;
-        self.advance(b.len());
-        Ok(b)
+
+    fn push(&mut self, t: &TensorEntry, range: std::ops::Range<u64>, action: Action) {
+        self.segments[t.file].push(Segment { range, action });
     }
-    fn vector(&mut self, name: &str, len: usize) -> Result<wgpu::Buffer> {
-        let v = bf16_to_f32(self.bf16(name, &[len])?);
-        Ok(self.gpu.storage_with(name, bytemuck::cast_slice(&v)))
+
+    fn copy(&mut self, t: &TensorEntry, byte0: u64, byte1: u64, buf: &wgpu::Buffer, offset: u64) -> Result<()> {
+        if !offset.is_multiple_of(4) {
+            return Err(Error::tensor(&t.name, format!("rows of this width cannot be stacked at byte offset {offset} (not a multiple of 4)")));
+        }
+        let range = t.range.start + byte0..t.range.start + byte1;
+        self.push(t, range, Action::Copy { buf: buf.clone(), offset, written: 0, carry: Vec::new() });
+        Ok(())
     }
-    fn advance(&mut self, n: usize) {
-        self.done += n as u64;
-        (self.progress)(self.done, self.total);
+
+    fn matrix(&mut self, label: &str, cols: u32, parts: &[&str], biases: Option<&[&str]>) -> Result<Bf16Matrix> {
+        let row_bytes = cols as u64 * 2;
+        let part_rows: Vec<u64> = parts.iter().map(|p| self.entry(p).shape[0] as u64).collect();
+        let rows: u64 = part_rows.iter().sum();
+        let mut slices = Vec::new();
+        for (r0, r1) in plan_slices(label, rows, row_bytes, 1, self.gpu.max_binding)? {
+            let w = self.gpu.storage(label, (r1 - r0) as u64 * row_bytes);
+            let bias = biases.map(|_| self.gpu.storage(label, (r1 - r0) as u64 * 4));
+            let mut start = 0u64;
+            for (pi, part) in parts.iter().enumerate() {
+                let (a, b) = ((r0 as u64).max(start), (r1 as u64).min(start + part_rows[pi]));
+                if a < b {
+                    let t = self.entry(part).clone();
+                    self.copy(&t, (a - start) * row_bytes, (b - start) * row_bytes, &w, (a - r0 as u64) * row_bytes)?;
+                }
+                start += part_rows[pi];
+            }
+            let mut buffers = vec![w];
+            buffers.extend(bias);
+            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
+        }
+        if let Some(biases) = biases {
+            let mut start = 0u64;
+            for (pi, name) in biases.iter().enumerate() {
+                let n = part_rows[pi];
+                let targets = slices
+                    .iter()
+                    .filter_map(|s| {
+                        let (a, b) = ((s.row_start as u64).max(start), (s.row_end as u64).min(start + n));
+                        (a < b).then(|| ((a - start) as usize, (b - start) as usize, s.buffers[1].clone(), (a - s.row_start as u64) * 4))
+                    })
+                    .collect();
+                self.widen(name, targets);
+                start += n;
+            }
+        }
+        Ok(Bf16Matrix { rows: rows as u32, cols, slices })
+    }
+
+    fn widen(&mut self, name: &str, targets: Vec<(usize, usize, wgpu::Buffer, u64)>) {
+        let t = self.entry(name).clone();
+        let len = (t.range.end - t.range.start) as usize;
+        self.push(&t, t.range.clone(), Action::Widen { data: Vec::with_capacity(len), targets });
+    }
+
+    fn vector(&mut self, name: &str) -> wgpu::Buffer {
+        let n = self.entry(name).shape[0];
+        let buf = self.gpu.storage(name, n as u64 * 4);
+        self.widen(name, vec![(0, n, buf.clone(), 0)]);
+        buf
+    }
+
+    fn experts(&mut self, prefix: &str, n_experts: u32, rows_per_expert: u32, cols: u32, granule: u32) -> Result<Mxfp4Experts> {
+        let (blocks, scales, bias) = (format!("{prefix}_blocks"), format!("{prefix}_scales"), format!("{prefix}_bias"));
+        let rows = n_experts as u64 * rows_per_expert as u64;
+        let (bb, sb) = (cols as u64 / 2, cols as u64 / 32);
+        let (tb, ts) = (self.entry(&blocks).clone(), self.entry(&scales).clone());
+        let mut slices = Vec::new();
+        let mut targets = Vec::new();
+        for (r0, r1) in plan_slices(&blocks, rows, bb, granule as u64, self.gpu.max_binding)? {
+            let (a, b) = (r0 as u64, r1 as u64);
+            let blk = self.gpu.storage(&blocks, (b - a) * bb);
+            self.copy(&tb, a * bb, b * bb, &blk, 0)?;
+            let scl = self.gpu.storage(&scales, (b - a) * sb);
+            self.copy(&ts, a * sb, b * sb, &scl, 0)?;
+            let bias_buf = self.gpu.storage(&bias, (b - a) * 4);
+            targets.push((a as usize, b as usize, bias_buf.clone(), 0));
+            slices.push(RowSlice { row_start: r0, row_end: r1, buffers: vec![blk, scl, bias_buf] });
+        }
+        self.widen(&bias, targets);
+        Ok(Mxfp4Experts { n_experts, rows_per_expert, cols, slices })
+    }
+}
+
+impl Upload {
+    /// Validates the checkpoint's tensors against the config, allocates the weights' buffers
+    /// and plans where every byte of every file goes.
+    pub fn plan(gpu: &Gpu, cfg: &Config, header: &Header) -> Result<Upload> {
+        for (name, dtype, shape) in expected_tensors(cfg) {
+            header.expect(&name, dtype, &shape)?;
+        }
+        let (h, hq, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim);
+        let (e, i) = (cfg.num_local_experts, cfg.intermediate_size);
+        let mut p = Planner { gpu, header, segments: header.files.iter().map(|_| Vec::new()).collect() };
+        let embed = p.matrix("model.embed_tokens.weight", h, &["model.embed_tokens.weight"], None)?;
+        let mut layers = Vec::new();
+        for l in 0..cfg.num_hidden_layers as usize {
+            let a = format!("model.layers.{l}.self_attn");
+            let n = |s: &str| format!("{a}.{s}");
+            let attn_norm = p.vector(&format!("model.layers.{l}.input_layernorm.weight"));
+            let qkv = p.matrix(
+                &n("qkv"),
+                h,
+                &[&n("q_proj.weight"), &n("k_proj.weight"), &n("v_proj.weight")],
+                Some(&[&n("q_proj.bias"), &n("k_proj.bias"), &n("v_proj.bias")]),
+            )?;
+            let o = p.matrix(&n("o_proj.weight"), hq * d, &[&n("o_proj.weight")], Some(&[&n("o_proj.bias")]))?;
+            let sinks = p.vector(&n("sinks"));
+            let mlp_norm = p.vector(&format!("model.layers.{l}.post_attention_layernorm.weight"));
+            let m = format!("model.layers.{l}.mlp");
+            let router = p.matrix(&format!("{m}.router.weight"), h, &[&format!("{m}.router.weight")], Some(&[&format!("{m}.router.bias")]))?;
+            let gate_up = p.experts(&format!("{m}.experts.gate_up_proj"), e, 2 * i, h, 2)?;
+            let down = p.experts(&format!("{m}.experts.down_proj"), e, h, i, 1)?;
+            layers.push(Layer { attn_norm, qkv, o, sinks, mlp_norm, router, gate_up, down });
+        }
+        let norm = p.vector("model.norm.weight");
+        let lm_head = p.matrix("lm_head.weight", h, &["lm_head.weight"], None)?;
+        gpu.take_error()?;
+        let mut files = Vec::new();
+        for (f, mut segments) in header.files.iter().zip(p.segments) {
+            segments.sort_by_key(|s| s.range.start);
+            // Bytes outside every segment (the header, unused tensors) are skipped.
+            files.push(FilePlan { name: f.name.clone(), size: f.size, next: 0, segments, cursor: 0 });
+        }
+        let total = header.files.iter().map(|f| f.size).sum();
+        Ok(Upload { weights: Weights { embed, layers, norm, lm_head }, files, done: 0, total })
+    }
+
+    /// Bytes of the files fed so far, and in all.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.done, self.total)
+    }
+
+    /// Feeds the next bytes of file `file` (the files of the header, in their order), which must
+    /// start where the previous chunk of that file ended.
+    pub fn feed(&mut self, gpu: &Gpu, file: usize, bytes: &[u8]) -> Result<()> {
+        let f = self.files.get_mut(file).ok_or_else(|| Error::Input(format!("no file {file} in this checkpoint")))?;
+        let (start, end) = (f.next, f.next + bytes.len() as u64);
+        if end > f.size {
+            return Err(Error::checkpoint(&f.name, format!("more bytes than the {} the file should have", f.size)));
+        }
+        while f.cursor < f.segments.len() {
+            let seg = &mut f.segments[f.cursor];
+            if seg.range.start >= end && !seg.range.is_empty() {
+                break;
+            }
+            let (a, b) = (seg.range.start.max(start), seg.range.end.min(end));
+            if a < b {
+                let piece = &bytes[(a - start) as usize..(b - start) as usize];
+                let complete = b == seg.range.end;
+                match &mut seg.action {
+                    Action::Copy { buf, offset, written, carry } => {
+                        write_aligned(gpu, buf, *offset, written, carry, piece, complete);
+                    }
+                    Action::Widen { data, targets } => {
+                        data.extend_from_slice(piece);
+                        if complete {
+                            let v = bf16_to_f32(data);
+                            for (e0, e1, buf, off) in targets.iter() {
+                                gpu.write(buf, *off, bytemuck::cast_slice(&v[*e0..*e1]));
+                            }
+                            *data = Vec::new();
+                        }
+                    }
+                }
+            }
+            if seg.range.end <= end {
+                f.cursor += 1;
+            } else {
+                break;
+            }
+        }
+        f.next = end;
+        self.done += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Checks that every file arrived whole and returns the weights.
+    pub fn finish(self, gpu: &Gpu) -> Result<Weights> {
+        for f in &self.files {
+            if f.next != f.size || f.cursor != f.segments.len() {
+                return Err(Error::checkpoint(&f.name, format!("truncated: {} of {} bytes arrived", f.next, f.size)));
+            }
+        }
+        gpu.queue.submit([]);
+        gpu.wait()?;
+        Ok(self.weights)
+    }
+}
+
+/// Writes `piece` (the next bytes of a destination) 4-byte aligned, holding back an unaligned tail
+/// until more bytes come or the destination is complete (then padded with zeros).
+fn write_aligned(gpu: &Gpu, buf: &wgpu::Buffer, offset: u64, written: &mut u64, carry: &mut Vec<u8>, mut piece: &[u8], complete: bool) {
+    if !carry.is_empty() {
+        let take = (4 - carry.len()).min(piece.len());
+        carry.extend_from_slice(&piece[..take]);
+        piece = &piece[take..];
+        if carry.len() == 4 {
+            gpu.queue.write_buffer(buf, offset + *written, carry);
+            *written += 4;
+            carry.clear();
+        }
+    }
+    let aligned = piece.len() & !3;
+    if aligned > 0 {
+        gpu.queue.write_buffer(buf, offset + *written, &piece[..aligned]);
+        *written += aligned as u64;
+    }
+    carry.extend_from_slice(&piece[aligned..]);
+    if complete && !carry.is_empty() {
+        carry.resize(4, 0);
+        gpu.queue.write_buffer(buf, offset + *written, carry);
+        *written += 4;
+        carry.clear();
     }
 }
 
 impl Weights {
-    pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &dyn TensorSource, progress: Progress) -> Result<Weights> {
-        let total = ckpt.total_bytes();
-        let mut r = Reader { ckpt, gpu, done: 0, total, progress };
-        let (v, h) = (cfg.vocab_size as usize, cfg.hidden_size as usize);
-        let (hq, hkv, d) = (cfg.num_attention_heads as usize, cfg.num_key_value_heads as usize, cfg.head_dim as usize);
-        let (e, i) = (cfg.num_local_experts as usize, cfg.intermediate_size as usize);
-
-        let embed = Bf16Matrix::upload(gpu, "model.embed_tokens.weight", h as u32, &[r.bf16("model.embed_tokens.weight", &[v, h])?], None)?;
-        let mut layers = Vec::new();
-        for l in 0..cfg.num_hidden_layers as usize {
-            let p = format!("model.layers.{l}");
-            let attn_norm = r.vector(&format!("{p}.input_layernorm.weight"), h)?;
-            let q = r.bf16(&format!("{p}.self_attn.q_proj.weight"), &[hq * d, h])?;
-            let k = r.bf16(&format!("{p}.self_attn.k_proj.weight"), &[hkv * d, h])?;
-            let vv = r.bf16(&format!("{p}.self_attn.v_proj.weight"), &[hkv * d, h])?;
-            let mut qkv_bias = bf16_to_f32(r.bf16(&format!("{p}.self_attn.q_proj.bias"), &[hq * d])?);
-            qkv_bias.extend(bf16_to_f32(r.bf16(&format!("{p}.self_attn.k_proj.bias"), &[hkv * d])?));
-            qkv_bias.extend(bf16_to_f32(r.bf16(&format!("{p}.self_attn.v_proj.bias"), &[hkv * d])?));
-            let qkv = Bf16Matrix::upload(gpu, &format!("{p}.self_attn.qkv"), h as u32, &[q, k, vv], Some(&qkv_bias))?;
-            let o_w = r.bf16(&format!("{p}.self_attn.o_proj.weight"), &[h, hq * d])?;
-            let o_b = bf16_to_f32(r.bf16(&format!("{p}.self_attn.o_proj.bias"), &[h])?);
-            let o = Bf16Matrix::upload(gpu, &format!("{p}.self_attn.o_proj.weight"), (hq * d) as u32, &[o_w], Some(&o_b))?;
-            let sinks = r.vector(&format!("{p}.self_attn.sinks"), hq)?;
-            let mlp_norm = r.vector(&format!("{p}.post_attention_layernorm.weight"), h)?;
-            let rw = r.bf16(&format!("{p}.mlp.router.weight"), &[e, h])?;
-            let rb = bf16_to_f32(r.bf16(&format!("{p}.mlp.router.bias"), &[e])?);
-            let router = Bf16Matrix::upload(gpu, &format!("{p}.mlp.router.weight"), h as u32, &[rw], Some(&rb))?;
-
-            let x = format!("{p}.mlp.experts");
-            let gub = r.u8(&format!("{x}.gate_up_proj_blocks"), &[e, 2 * i, h / 32, 16])?;
-            let gus = r.u8(&format!("{x}.gate_up_proj_scales"), &[e, 2 * i, h / 32])?;
-            let gubias = bf16_to_f32(r.bf16(&format!("{x}.gate_up_proj_bias"), &[e, 2 * i])?);
-            let gate_up =
-                Mxfp4Experts::upload(gpu, &format!("{x}.gate_up_proj_blocks"), e as u32, 2 * i as u32, h as u32, gub, gus, &gubias, 2)?;
-            let db = r.u8(&format!("{x}.down_proj_blocks"), &[e, h, i / 32, 16])?;
-            let ds = r.u8(&format!("{x}.down_proj_scales"), &[e, h, i / 32])?;
-            let dbias = bf16_to_f32(r.bf16(&format!("{x}.down_proj_bias"), &[e, h])?);
-            let down = Mxfp4Experts::upload(gpu, &format!("{x}.down_proj_blocks"), e as u32, h as u32, i as u32, db, ds, &dbias, 1)?;
-            layers.push(Layer { attn_norm, qkv, o, sinks, mlp_norm, router, gate_up, down });
-            gpu.take_error()?;
+    /// Loads the weights from a memory-mapped checkpoint through the same plan as the streamed
+    /// path, in pieces, letting the queue drain now and then so host staging memory stays bounded.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &crate::loader::Checkpoint, progress: Progress) -> Result<Weights> {
+        const PIECE: usize = 16 << 20;
+        const DRAIN_EVERY: u64 = 256 << 20;
+        let mut up = Upload::plan(gpu, cfg, &ckpt.header)?;
+        let mut since_drain = 0u64;
+        for i in 0..ckpt.header.files.len() {
+            for piece in ckpt.file_bytes(i).chunks(PIECE) {
+                up.feed(gpu, i, piece)?;
+                since_drain += piece.len() as u64;
+                if since_drain >= DRAIN_EVERY {
+                    gpu.queue.submit([]);
+                    gpu.wait()?;
+                    since_drain = 0;
+                }
+                let (done, total) = up.progress();
+                progress(done, total);
+            }
         }
-        let norm = r.vector("model.norm.weight", h)?;
-        let lm_head = Bf16Matrix::upload(gpu, "lm_head.weight", h as u32, &[r.bf16("lm_head.weight", &[v, h])?], None)?;
-        gpu.queue.submit([]);
-        gpu.wait()?;
-        Ok(Weights { embed, layers, norm, lm_head })
+        up.finish(gpu)
     }
 }

@@ -1,0 +1,332 @@
+// Browser tests: real headless Chromium with WebGPU (SwiftShader on machines without a GPU).
+//   node web/tests/run.mjs            (after web/build.sh; chat models come from
+//                                      `cargo run --example scripted_chat_model -- target/web-models`)
+// 1. The wasm module loads the tiny fixtures over HTTP from 127.0.0.1: logits match the
+//    transformers references within 1e-3, greedy ids equal the reference continuations, with
+//    whole tensors and with bindings forced down to a few KiB.
+// 2. A reload loads from Cache Storage: the server sees no second download.
+// 3. Bad sources give clear errors; an interrupted download resumes.
+// 4. The page (engine in a worker): load, chat with a streamed answer, stop; a screenshot is
+//    saved to target/web-artifacts/chat.png.
+// Exits non-zero on any failure.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from './server.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const web = path.resolve(here, '..');
+const repo = path.resolve(web, '..');
+const fixtures = path.join(repo, 'tests/fixtures');
+const chatModels = process.env.WGPT_WEB_MODELS || path.join(repo, 'target/web-models');
+const artifacts = process.env.WGPT_WEB_ARTIFACTS || path.join(repo, 'target/web-artifacts');
+const TOL = 1e-3;
+
+let failures = 0;
+const timings = {};
+function check(cond, what) {
+  if (cond) {
+    console.log(`  ok   ${what}`);
+  } else {
+    console.log(`  FAIL ${what}`);
+    failures++;
+  }
+}
+
+if (!fs.existsSync(path.join(web, 'pkg/wgpt_bg.wasm'))) {
+  console.error('web/pkg is missing: build it with web/build.sh');
+  process.exit(2);
+}
+
+const models = {
+  tiny: path.join(fixtures, 'tiny'),
+  'tiny-sharded': path.join(fixtures, 'tiny-sharded'),
+  final: path.join(chatModels, 'final'),
+  analysis: path.join(chatModels, 'analysis'),
+};
+const srv = await startServer({ webRoot: web, models });
+console.log(`serving ${web} on ${srv.origin}`);
+
+const args = [
+  '--enable-unsafe-webgpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  '--disable-default-apps',
+  '--disable-extensions',
+];
+if (process.getuid && process.getuid() === 0) args.push('--no-sandbox');
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+async function launch() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wgpt-chromium-'));
+  const ctx = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args });
+  return { ctx, dir };
+}
+
+// In-page helpers, installed with page.evaluate.
+const helpers = () => {
+  window.parseNpy = (buf) => {
+    const b = new Uint8Array(buf);
+    const hlen = b[8] | (b[9] << 8);
+    const header = new TextDecoder().decode(b.subarray(10, 10 + hlen));
+    if (!header.includes("'<f4'")) throw new Error('expected float32 npy: ' + header);
+    const start = 10 + hlen;
+    return new Float32Array(buf.slice(start));
+  };
+  window.runCases = async (base, maxGreedy = Infinity) => {
+    const cases = await (await fetch(base + 'reference/cases.json')).json();
+    const out = [];
+    for (const c of cases.cases) {
+      const ids = Uint32Array.from(c.prompt.concat(c.continuation));
+      const t0 = performance.now();
+      const logits = await window.engine.logits(ids);
+      const tLogits = performance.now() - t0;
+      const want = window.parseNpy(await (await fetch(base + 'reference/' + c.logits)).arrayBuffer());
+      let maxDiff = 0;
+      let bad = logits.length !== want.length;
+      for (let i = 0; i < Math.min(logits.length, want.length); i++) {
+        const d = Math.abs(logits[i] - want[i]);
+        if (!(d <= maxDiff)) maxDiff = d; // NaN propagates as a failure
+        if (Number.isNaN(d)) bad = true;
+      }
+      const t1 = performance.now();
+      // Greedy decoding is one forward per token: with many small bindings only the shorter cases run.
+      const greedy = c.continuation.length <= maxGreedy;
+      const got = greedy ? Array.from(await window.engine.generateIds(Uint32Array.from(c.prompt), { maxTokens: c.continuation.length, greedy: true })) : null;
+      const tGen = performance.now() - t1;
+      out.push({ name: c.name, maxDiff, bad, lengths: [logits.length, want.length], got, want: c.continuation, tLogits, tGen });
+    }
+    return out;
+  };
+};
+
+async function fixtureChecks(page, name, options, label, maxGreedy = Infinity) {
+  const base = `${srv.origin}/models/${name}/`;
+  const t0 = Date.now();
+  const res = await page.evaluate(
+    async ({ base, options, maxGreedy }) => {
+      const progress = [];
+      const report = await window.engine.load(base, (p) => progress.push(p), options);
+      const cases = await window.runCases(base, maxGreedy ?? Infinity);
+      return { report, progress, cases };
+    },
+    { base, options, maxGreedy: Number.isFinite(maxGreedy) ? maxGreedy : null },
+  );
+  timings[label] = (Date.now() - t0) / 1000;
+  const r = res.report;
+  console.log(`${label}: loaded ${r.bytes} bytes in ${r.seconds.toFixed(3)} s (${r.bytesFromCache} from cache), binding ${r.maxBindingBytes} bytes`);
+  check(res.progress.some((p) => p.phase === 'weights' && p.loaded === p.total && p.total === r.bytes), `${label}: progress reaches the total`);
+  let worst = 0;
+  let genTokens = 0;
+  let genMs = 0;
+  for (const c of res.cases) {
+    check(!c.bad && c.lengths[0] === c.lengths[1], `${label}/${c.name}: logits shape ${c.lengths[0]} = reference ${c.lengths[1]}`);
+    check(c.maxDiff <= TOL, `${label}/${c.name}: max |dlogit| ${c.maxDiff.toExponential(2)} <= ${TOL}`);
+    worst = Math.max(worst, c.maxDiff);
+    if (c.got === null) continue;
+    check(JSON.stringify(c.got) === JSON.stringify(c.want), `${label}/${c.name}: greedy ids ${JSON.stringify(c.got)} = reference`);
+    genTokens += c.want.length;
+    genMs += c.tGen;
+  }
+  console.log(`${label}: max |dlogit| ${worst.toExponential(3)}; greedy ${genTokens} tokens in ${(genMs / 1000).toFixed(2)} s (${((genTokens * 1000) / genMs).toFixed(1)} tok/s incl. prefill)`);
+  return { report: r, worst, tokS: (genTokens * 1000) / genMs };
+}
+
+function modelRequests(from, name) {
+  return srv.log.slice(from).filter((e) => e.path.startsWith(`/models/${name}/`) && !e.path.includes('/reference/'));
+}
+
+const summary = {};
+
+// ---------------------------------------------------------------------------------------------
+console.log('\n# module: fixtures, cache, errors');
+{
+  const t0 = Date.now();
+  const { ctx } = await launch();
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' && !/404/.test(m.text())) console.log('  [page]', m.text()); });
+  page.on('pageerror', (e) => console.log('  [page error]', e.message));
+  const open = async () => {
+    await page.goto(`${srv.origin}/tests/harness.html`);
+    await page.waitForFunction(() => window.ready || window.initError, null, { timeout: 60000 });
+    const initError = await page.evaluate(() => window.initError);
+    if (initError) throw new Error('module init failed: ' + initError);
+    await page.evaluate(helpers);
+  };
+  await open();
+  const adapter = await page.evaluate(async () => {
+    window.engine = await window.wgpt.Engine.create();
+    return window.engine.adapter();
+  });
+  console.log(`adapter: ${adapter.name} (${adapter.backend}), binding limit ${adapter.limits.maxStorageBufferBindingSize}, features [${adapter.features.join(', ')}]`);
+  summary.adapter = adapter;
+  check(adapter.maxBindingBytes > 0 && adapter.limits.maxStorageBufferBindingSize > 0, 'Engine.create reports the adapter and its limits');
+
+  await page.evaluate(() => window.wgpt.Engine.clearCache());
+  let mark = srv.log.length;
+  summary.first = await fixtureChecks(page, 'tiny', {}, 'tiny (whole tensors, first load)');
+  const first = modelRequests(mark, 'tiny');
+  check(first.some((e) => e.path.endsWith('/model.safetensors') && !e.range && e.status === 200), 'first load downloads model.safetensors');
+  check(summary.first.report.bytesDownloaded > 0, `first load reports ${summary.first.report.bytesDownloaded} bytes downloaded`);
+
+  // Reload the page: the model comes from Cache Storage; the server sees no model request.
+  console.log('reloading the page');
+  await open();
+  console.log('reloaded');
+  await page.evaluate(async () => { window.engine = await window.wgpt.Engine.create(); });
+  console.log('engine created');
+  mark = srv.log.length;
+  summary.cached = await fixtureChecks(page, 'tiny', { maxBindingBytes: 8192 }, 'tiny (8 KiB bindings, after reload)', 10);
+  const again = modelRequests(mark, 'tiny');
+  check(again.length === 0, `reload: no request for the model's files reached the server (${again.map((e) => e.path).join(', ') || 'none'})`);
+  check(summary.cached.report.bytesFromCache === summary.cached.report.bytes, 'reload: every weight byte came from the cache');
+  check(summary.cached.report.maxBindingBytes === 8192, 'maxBindingBytes splits tensors to 8 KiB bindings');
+
+  summary.sharded = await fixtureChecks(page, 'tiny-sharded', { maxBindingBytes: 6000 }, 'tiny-sharded (index + 3 shards, 6000-byte bindings)', 10);
+
+  const cacheInfo = await page.evaluate(() => window.wgpt.Engine.cacheInfo());
+  check(cacheInfo.bytes >= summary.first.report.bytes, `cacheInfo: ${cacheInfo.bytes} bytes cached`);
+
+  // Errors.
+  const loadError = (base, options) =>
+    page.evaluate(async ({ base, options }) => {
+      try {
+        await window.engine.load(base, () => {}, options);
+        return null;
+      } catch (e) {
+        return { isError: e instanceof Error, message: e.message };
+      }
+    }, { base, options });
+  const missing = await loadError(`${srv.origin}/models/nowhere/`);
+  check(missing && missing.isError && /config\.json/.test(missing.message), `missing model directory: ${missing && missing.message}`);
+  const truncated = await loadError(`${srv.origin}/truncated/tiny/`, { cache: false });
+  check(truncated && truncated.isError && /model\.safetensors/.test(truncated.message) && /invalid safetensors/.test(truncated.message), `truncated file: ${truncated && truncated.message}`);
+  const badBinding = await loadError(`${srv.origin}/models/tiny/`, { maxBindingBytes: 16 });
+  check(badBinding && badBinding.isError && /maxBindingBytes/.test(badBinding.message), `binding limit too small: ${badBinding && badBinding.message}`);
+  const busy = await page.evaluate(async (base) => {
+    const a = window.engine.load(base, () => {});
+    try {
+      await window.engine.logits(Uint32Array.from([1, 2]));
+      return 'no error';
+    } catch (e) {
+      return e.message;
+    } finally {
+      await a;
+    }
+  }, `${srv.origin}/models/tiny/`);
+  check(/busy/.test(busy), `a call during a load is refused: ${busy}`);
+  const outOfVocab = await page.evaluate(async () => {
+    try {
+      await window.engine.logits(Uint32Array.from([1, 999999]));
+      return 'no error';
+    } catch (e) {
+      return e.message;
+    }
+  });
+  check(/out of range/.test(outOfVocab), `token id out of range: ${outOfVocab}`);
+
+  // An interrupted download resumes with a Range request instead of starting over.
+  mark = srv.log.length;
+  const flaky = await page.evaluate(async (base) => {
+    const warnings = [];
+    const report = await window.engine.load(base, (p) => { if (p.phase === 'warning') warnings.push(p.message); }, { pieceBytes: 65536 });
+    const cases = await window.runCases(base.replace('/flaky/', '/models/'), 10);
+    return { report, warnings, cases };
+  }, `${srv.origin}/flaky/tiny/`);
+  const flakyLog = srv.log.slice(mark).filter((e) => e.path === '/flaky/tiny/model.safetensors');
+  check(flakyLog.some((e) => e.cut), 'the flaky server cut the first download');
+  check(flakyLog.some((e) => e.range && e.range !== 'bytes=0-65535' && e.status === 206), `resumed with ${flakyLog.filter((e) => e.range).map((e) => e.range).join(', ')}`);
+  check(flaky.warnings.some((w) => /interrupted/.test(w)), `the page is told: ${flaky.warnings[0]}`);
+  check(flaky.cases.every((c) => c.maxDiff <= TOL && (c.got === null || JSON.stringify(c.got) === JSON.stringify(c.want))), 'resumed download gives the right logits and ids');
+
+  await page.evaluate(() => window.wgpt.Engine.clearCache());
+  const cleared = await page.evaluate(() => window.wgpt.Engine.cacheInfo());
+  check(cleared.bytes === 0, `clearCache empties the cache (${cleared.bytes} bytes left)`);
+  await ctx.close();
+  timings['module tests'] = (Date.now() - t0) / 1000;
+}
+
+// ---------------------------------------------------------------------------------------------
+console.log('\n# page: chat in a worker');
+if (!fs.existsSync(path.join(models.final, 'model.safetensors'))) {
+  console.log(`  FAIL chat models missing in ${chatModels}: cargo run --example scripted_chat_model -- ${chatModels}`);
+  failures++;
+} else {
+  const t0 = Date.now();
+  const { ctx } = await launch();
+  const page = await ctx.newPage();
+  await page.setViewportSize({ width: 1200, height: 800 });
+  page.on('pageerror', (e) => console.log('  [page error]', e.message));
+  await page.goto(`${srv.origin}/`);
+  await page.waitForFunction(() => /GPU:|Cannot run/.test(document.getElementById('adapter').textContent), null, { timeout: 60000 });
+  const adapterText = await page.textContent('#adapter');
+  check(/^GPU: /.test(adapterText), `page shows the adapter: ${adapterText}`);
+
+  const loadModel = async (name) => {
+    await page.fill('#url', `/models/${name}/`);
+    await page.click('#load-url');
+    await page.waitForFunction(() => /Loaded|failed/.test(document.getElementById('load-status').textContent), null, { timeout: 120000 });
+    return page.textContent('#load-status');
+  };
+  const tLoad = Date.now();
+  const status = await loadModel('final');
+  timings['page: load 51 MB chat model'] = (Date.now() - tLoad) / 1000;
+  check(/^Loaded/.test(status), `page loads the model: ${status.split('\n')[0]}`);
+  check(Number(await page.getAttribute('#progress', 'value')) === 1, 'progress bar is full');
+  check(/cached/.test(await page.textContent('#cache-status')), `cache status: ${await page.textContent('#cache-status')}`);
+
+  // Type a message; the answer streams; stop it.
+  await page.fill('#temperature', '0');
+  await page.fill('#input', 'Say hello');
+  await page.click('#send');
+  await page.waitForFunction(() => (document.querySelector('.msg.assistant .final')?.textContent || '').includes('Hello from wgpt!'), null, { timeout: 120000 });
+  const early = await page.textContent('.msg.assistant .final');
+  await page.waitForFunction((n) => (document.querySelector('.msg.assistant .final')?.textContent || '').length > n + 10, early.length, { timeout: 120000 });
+  const later = await page.textContent('.msg.assistant .final');
+  check(later.startsWith(early) && later.length > early.length, `the answer streams: ${JSON.stringify(later.slice(0, 60))}…`);
+  check(await page.isEnabled('#stop'), 'stop is enabled while answering');
+  await page.click('#stop');
+  await page.waitForFunction(() => /tok\/s/.test(document.getElementById('stats').textContent) && !/generating/.test(document.getElementById('stats').textContent), null, { timeout: 60000 });
+  const stats = await page.textContent('#stats');
+  check(/stopped/.test(stats), `stop ends the answer: ${stats}`);
+  check(!(await page.isEnabled('#stop')) && (await page.isEnabled('#send')), 'after stop: send enabled, stop disabled');
+  const afterStop = await page.textContent('.msg.assistant .final');
+  await page.waitForTimeout(500);
+  check((await page.textContent('.msg.assistant .final')) === afterStop, 'no text arrives after stop');
+  fs.mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, 'chat.png') });
+  console.log(`  screenshot: ${path.join(artifacts, 'chat.png')}`);
+
+  // Reasoning goes to a collapsible block.
+  const status2 = await loadModel('analysis');
+  check(/^Loaded/.test(status2), 'page loads the reasoning model');
+  await page.fill('#input', 'Think about colours');
+  await page.click('#send');
+  await page.waitForFunction(() => (document.querySelector('details.reasoning .text')?.textContent || '').includes('colours'), null, { timeout: 120000 });
+  await page.click('#stop');
+  await page.waitForFunction(() => /stopped/.test(document.getElementById('stats').textContent), null, { timeout: 60000 });
+  const reasoning = await page.textContent('details.reasoning .text');
+  check(/Thinking about colours/.test(reasoning), `reasoning shown in its block: ${JSON.stringify(reasoning.slice(0, 50))}…`);
+  check((await page.textContent('.msg.assistant .final')) === '', 'no reasoning text leaks into the answer');
+  await page.click('details.reasoning summary');
+  await page.screenshot({ path: path.join(artifacts, 'reasoning.png') });
+  await ctx.close();
+  timings['page tests'] = (Date.now() - t0) / 1000;
+}
+
+await srv.close();
+console.log('\ntimings (s):', JSON.stringify(timings));
+if (summary.first) {
+  console.log(`fixture load: ${summary.first.report.seconds.toFixed(3)} s over the network, ${summary.cached.report.seconds.toFixed(3)} s from the cache; greedy ${summary.first.tokS.toFixed(1)} tok/s; max |dlogit| ${Math.max(summary.first.worst, summary.cached.worst, summary.sharded.worst).toExponential(3)}`);
+}
+if (failures) {
+  console.log(`\n${failures} check(s) FAILED`);
+  process.exit(1);
+}
+console.log('\nall browser checks passed');
