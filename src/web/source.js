@@ -198,10 +198,16 @@ class UrlStream {
         return;
       } catch (e) {
         this.resp = null;
-        if (++attempt > RETRIES || /HTTP 4\d\d/.test(e.message)) throw e;
+        if (/HTTP 4\d\d/.test(e.message)) throw e;
+        if (++attempt > RETRIES) throw this.stopped(e.message);
         await new Promise((r) => setTimeout(r, 250 * attempt));
       }
     }
+  }
+
+  stopped(why) {
+    const kept = this.src.cache && !this.src.cacheBroken ? 'The part already received is cached: load again to resume.' : 'Load again to retry.';
+    return new Error(`download of ${this.url} stopped at ${mib(this.pos)} of ${mib(this.size)} (${why}). ${kept}`);
   }
 
   async readAtLeast(n) {
@@ -264,12 +270,7 @@ class UrlStream {
         const why = r.error ? r.error.message : 'the connection closed early';
         this.reader = null;
         this.resp = null;
-        if (++attempt > RETRIES) {
-          throw new Error(
-            `download of ${this.url} stopped at ${mib(this.pos)} of ${mib(this.size)} (${why}). ` +
-              `The part already received is cached: load again to resume.`,
-          );
-        }
+        if (++attempt > RETRIES) throw this.stopped(why);
         this.src.notify({ phase: 'warning', message: `download interrupted (${why}); resuming at ${mib(this.pos)}` });
         await new Promise((res) => setTimeout(res, 250 * attempt));
         await this.startNetwork();

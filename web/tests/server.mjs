@@ -1,7 +1,8 @@
 // A static HTTP server for the browser tests, on 127.0.0.1: the page (web/), model directories
 // under /models/NAME/, HTTP Range, and a log of every request. Fault routes check error paths:
 // /truncated/NAME/ serves model.safetensors cut short, /flaky/NAME/ drops the connection of the
-// first full download of a safetensors file part-way.
+// first full download of a safetensors file part-way; /broken/NAME/ drops every large response
+// of a safetensors file (after 600 kB the first time, then at once) until /control/heal.
 
 import http from 'node:http';
 import fs from 'node:fs';
@@ -22,6 +23,7 @@ const TYPES = {
 export async function startServer({ webRoot, models }) {
   const log = [];
   const flakyDone = new Set();
+  let broken = true;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     const entry = { method: req.method, path: url.pathname, range: req.headers.range || null, status: 0 };
@@ -33,9 +35,13 @@ export async function startServer({ webRoot, models }) {
     };
     let file = null;
     let mode = 'plain';
+    if (url.pathname === '/control/heal') {
+      broken = false;
+      return send(200, 'healed');
+    }
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (parts.some((p) => p === '..' || p.includes('\\'))) return send(400, 'bad path');
-    if (['models', 'truncated', 'flaky'].includes(parts[0]) && parts.length >= 3) {
+    if (['models', 'truncated', 'flaky', 'broken'].includes(parts[0]) && parts.length >= 3) {
       const dir = models[parts[1]];
       if (!dir) return send(404, 'no such model');
       file = path.join(dir, ...parts.slice(2));
@@ -68,12 +74,16 @@ export async function startServer({ webRoot, models }) {
     res.writeHead(status, headers);
     if (req.method === 'HEAD') return res.end();
     const stream = fs.createReadStream(file, { start, end });
-    if (mode === 'flaky' && isWeights && !m && !flakyDone.has(file)) {
-      // Drop the connection after ~40% of the file, once.
+    const cutFlaky = mode === 'flaky' && isWeights && !m && !flakyDone.has(file);
+    const cutBroken = mode === 'broken' && isWeights && broken && end - start + 1 > 100000;
+    if (cutFlaky || cutBroken) {
+      // Drop the connection part-way: after ~40% of the file once (flaky); after 600 kB the first
+      // time, then at once (broken).
+      const again = flakyDone.has(file);
       flakyDone.add(file);
       entry.cut = true;
       let sent = 0;
-      const cutAt = Math.floor(size * 0.4);
+      const cutAt = cutFlaky ? Math.floor(size * 0.4) : again ? 0 : 600000;
       stream.on('data', (chunk) => {
         if (sent + chunk.length >= cutAt) {
           res.write(chunk.subarray(0, cutAt - sent));
