@@ -86,9 +86,11 @@ export async function startServer({ webRoot, models }) {
       const cutAt = cutFlaky ? Math.floor(size * 0.4) : again ? 0 : 600000;
       stream.on('data', (chunk) => {
         if (sent + chunk.length >= cutAt) {
-          res.write(chunk.subarray(0, cutAt - sent));
+          // Drop the connection only once the bytes before the cut have left this process and
+          // the client has had time to read them: a destroy right after the write would discard
+          // them, and the client would see a cut at 0.
           stream.destroy();
-          res.destroy();
+          res.write(chunk.subarray(0, cutAt - sent), () => setTimeout(() => res.destroy(), 300));
           return;
         }
         sent += chunk.length;
