@@ -44,28 +44,8 @@ fn write_rows(gpu: &Gpu, buf: &wgpu::Buffer, parts: &[&[u8]], row_bytes: usize, 
 }
 
 impl Bf16Matrix {
-    /// Uploads a bf16 matrix given as row-major byte parts stacked by rows (e.g. q, k, v),
-    /// with an optional f32 bias per row.
-    pub fn upload(gpu: &Gpu, name: &str, cols: u32, parts: &[&[u8]], bias: Option<&[f32]>) -> Result<Self> {
-        let row_bytes = cols as usize * 2;
-        let rows = parts.iter().map(|p| p.len() / row_bytes).sum::<usize>();
-        let mut slices = Vec::new();
-        for (r0, r1) in plan_slices(name, rows as u64, row_bytes as u64, 1, gpu.max_binding)? {
-            let n = (r1 - r0) as usize;
-            let w = gpu.storage(name, (n * row_bytes) as u64);
-            write_rows(gpu, &w, parts, row_bytes, r0 as usize, r1 as usize);
-            let mut buffers = vec![w];
-            if let Some(b) = bias {
-                buffers.push(gpu.storage_with(name, bytemuck::cast_slice(&b[r0 as usize..r1 as usize])));
-            }
-            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
-        }
-        Ok(Bf16Matrix { rows: rows as u32, cols, slices })
-    }
-}
-
-impl Bf16Matrix {
-    /// A zeroed matrix sliced like `upload`, for weights written on the GPU.
+    /// A zeroed matrix split by rows into slices that each fit one binding (weights are then
+    /// written from a checkpoint, from host data or on the GPU).
     pub fn allocate(gpu: &Gpu, name: &str, rows: u32, cols: u32, bias: bool) -> Result<Self> {
         let row_bytes = cols as u64 * 2;
         let mut slices = Vec::new();
@@ -78,10 +58,26 @@ impl Bf16Matrix {
         }
         Ok(Bf16Matrix { rows, cols, slices })
     }
+
+    /// Uploads a bf16 matrix given as row-major byte parts stacked by rows (e.g. q, k, v),
+    /// with an optional f32 bias per row.
+    pub fn upload(gpu: &Gpu, name: &str, cols: u32, parts: &[&[u8]], bias: Option<&[f32]>) -> Result<Self> {
+        let row_bytes = cols as usize * 2;
+        let rows = parts.iter().map(|p| p.len() / row_bytes).sum::<usize>();
+        let m = Self::allocate(gpu, name, rows as u32, cols, bias.is_some())?;
+        for s in &m.slices {
+            write_rows(gpu, &s.buffers[0], parts, row_bytes, s.row_start as usize, s.row_end as usize);
+            if let Some(b) = bias {
+                gpu.write(&s.buffers[1], 0, bytemuck::cast_slice(&b[s.row_start as usize..s.row_end as usize]));
+            }
+        }
+        Ok(m)
+    }
 }
 
 impl Mxfp4Experts {
-    /// Zeroed experts sliced like `upload`, for weights written on the GPU.
+    /// Zeroed experts split over the flattened (expert, row) index into slices that each fit one
+    /// binding; `granule` keeps that many rows together in a slice (2 for interleaved gate/up).
     pub fn allocate(gpu: &Gpu, name: &str, n_experts: u32, rows_per_expert: u32, cols: u32, granule: u32) -> Result<Self> {
         let rows = n_experts as u64 * rows_per_expert as u64;
         let (bb, sb) = (cols as u64 / 2, cols as u64 / 32);
@@ -95,8 +91,7 @@ impl Mxfp4Experts {
     }
 
     /// Uploads expert matrices from their MXFP4 blocks (cols/2 bytes per row), scales (cols/32
-    /// bytes per row) and f32 biases, all over the flattened (expert, row) index. `granule`
-    /// keeps that many rows together in a slice (2 for interleaved gate/up).
+    /// bytes per row) and f32 biases, all over the flattened (expert, row) index.
     #[allow(clippy::too_many_arguments)]
     pub fn upload(
         gpu: &Gpu,
@@ -109,19 +104,15 @@ impl Mxfp4Experts {
         bias: &[f32],
         granule: u32,
     ) -> Result<Self> {
-        let rows = (n_experts * rows_per_expert) as usize;
+        let x = Self::allocate(gpu, name, n_experts, rows_per_expert, cols, granule)?;
         let (bb, sb) = (cols as usize / 2, cols as usize / 32);
-        let mut slices = Vec::new();
-        for (r0, r1) in plan_slices(name, rows as u64, bb as u64, granule as u64, gpu.max_binding)? {
-            let (a, b) = (r0 as usize, r1 as usize);
-            let blk = gpu.storage(name, ((b - a) * bb) as u64);
-            gpu.upload(&blk, 0, &blocks[a * bb..b * bb]);
-            let scl = gpu.storage(name, ((b - a) * sb) as u64);
-            gpu.upload(&scl, 0, &scales[a * sb..b * sb]);
-            let bias = gpu.storage_with(name, bytemuck::cast_slice(&bias[a..b]));
-            slices.push(RowSlice { row_start: r0, row_end: r1, buffers: vec![blk, scl, bias] });
+        for s in &x.slices {
+            let (a, b) = (s.row_start as usize, s.row_end as usize);
+            gpu.upload(&s.buffers[0], 0, &blocks[a * bb..b * bb]);
+            gpu.upload(&s.buffers[1], 0, &scales[a * sb..b * sb]);
+            gpu.write(&s.buffers[2], 0, bytemuck::cast_slice(&bias[a..b]));
         }
-        Ok(Mxfp4Experts { n_experts, rows_per_expert, cols, slices })
+        Ok(x)
     }
 }
 

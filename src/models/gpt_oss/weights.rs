@@ -6,7 +6,7 @@
 //! come from a memory map; in the browser, chunk by chunk from `fetch()` or a `File`.
 
 use crate::error::{Error, Result};
-use crate::gpu::{plan_slices, Gpu, RowSlice};
+use crate::gpu::Gpu;
 use crate::loader::{Dtype, Header, TensorEntry};
 use crate::ops::{Bf16Matrix, Mxfp4Experts};
 
@@ -140,28 +140,25 @@ impl Planner<'_> {
         let row_bytes = cols as u64 * 2;
         let part_rows: Vec<u64> = parts.iter().map(|p| self.entry(p).shape[0] as u64).collect();
         let rows: u64 = part_rows.iter().sum();
-        let mut slices = Vec::new();
-        for (r0, r1) in plan_slices(label, rows, row_bytes, 1, self.gpu.max_binding)? {
-            let w = self.gpu.storage(label, (r1 - r0) as u64 * row_bytes);
-            let bias = biases.map(|_| self.gpu.storage(label, (r1 - r0) as u64 * 4));
+        let m = Bf16Matrix::allocate(self.gpu, label, rows as u32, cols, biases.is_some())?;
+        for s in &m.slices {
+            let (r0, r1) = (s.row_start as u64, s.row_end as u64);
             let mut start = 0u64;
             for (pi, part) in parts.iter().enumerate() {
-                let (a, b) = ((r0 as u64).max(start), (r1 as u64).min(start + part_rows[pi]));
+                let (a, b) = (r0.max(start), r1.min(start + part_rows[pi]));
                 if a < b {
                     let t = self.entry(part).clone();
-                    self.copy(&t, (a - start) * row_bytes, (b - start) * row_bytes, &w, (a - r0 as u64) * row_bytes)?;
+                    self.copy(&t, (a - start) * row_bytes, (b - start) * row_bytes, &s.buffers[0], (a - r0) * row_bytes)?;
                 }
                 start += part_rows[pi];
             }
-            let mut buffers = vec![w];
-            buffers.extend(bias);
-            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
         }
         if let Some(biases) = biases {
             let mut start = 0u64;
             for (pi, name) in biases.iter().enumerate() {
                 let n = part_rows[pi];
-                let targets = slices
+                let targets = m
+                    .slices
                     .iter()
                     .filter_map(|s| {
                         let (a, b) = ((s.row_start as u64).max(start), (s.row_end as u64).min(start + n));
@@ -172,7 +169,7 @@ impl Planner<'_> {
                 start += n;
             }
         }
-        Ok(Bf16Matrix { rows: rows as u32, cols, slices })
+        Ok(m)
     }
 
     fn widen(&mut self, name: &str, targets: Vec<(usize, usize, wgpu::Buffer, u64)>) {
@@ -190,23 +187,18 @@ impl Planner<'_> {
 
     fn experts(&mut self, prefix: &str, n_experts: u32, rows_per_expert: u32, cols: u32, granule: u32) -> Result<Mxfp4Experts> {
         let (blocks, scales, bias) = (format!("{prefix}_blocks"), format!("{prefix}_scales"), format!("{prefix}_bias"));
-        let rows = n_experts as u64 * rows_per_expert as u64;
         let (bb, sb) = (cols as u64 / 2, cols as u64 / 32);
         let (tb, ts) = (self.entry(&blocks).clone(), self.entry(&scales).clone());
-        let mut slices = Vec::new();
+        let x = Mxfp4Experts::allocate(self.gpu, &blocks, n_experts, rows_per_expert, cols, granule)?;
         let mut targets = Vec::new();
-        for (r0, r1) in plan_slices(&blocks, rows, bb, granule as u64, self.gpu.max_binding)? {
-            let (a, b) = (r0 as u64, r1 as u64);
-            let blk = self.gpu.storage(&blocks, (b - a) * bb);
-            self.copy(&tb, a * bb, b * bb, &blk, 0)?;
-            let scl = self.gpu.storage(&scales, (b - a) * sb);
-            self.copy(&ts, a * sb, b * sb, &scl, 0)?;
-            let bias_buf = self.gpu.storage(&bias, (b - a) * 4);
-            targets.push((a as usize, b as usize, bias_buf.clone(), 0));
-            slices.push(RowSlice { row_start: r0, row_end: r1, buffers: vec![blk, scl, bias_buf] });
+        for s in &x.slices {
+            let (a, b) = (s.row_start as u64, s.row_end as u64);
+            self.copy(&tb, a * bb, b * bb, &s.buffers[0], 0)?;
+            self.copy(&ts, a * sb, b * sb, &s.buffers[1], 0)?;
+            targets.push((a as usize, b as usize, s.buffers[2].clone(), 0));
         }
         self.widen(&bias, targets);
-        Ok(Mxfp4Experts { n_experts, rows_per_expert, cols, slices })
+        Ok(x)
     }
 }
 
