@@ -14,33 +14,33 @@ use web_time::{Duration, Instant};
 
 use crate::chat::harmony::{Conversation, Event, Message, StopReason, StreamParser};
 use crate::error::{Error, Result};
-use crate::models::gpt_oss::weights::Upload;
-use crate::models::gpt_oss::{GptOss, Output, Session, Want};
+use crate::models::gpt_oss::checkpoint::Upload;
+use crate::models::{Model, Output, Session, Want};
 use crate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
 
 /// A model on the GPU and the tokenizer that goes with it. Cloning is cheap and shares both.
 #[derive(Clone)]
 pub struct Engine {
-    pub model: Arc<GptOss>,
+    pub model: Arc<Model>,
     pub tokenizer: Tokenizer,
 }
 
 impl Engine {
     /// Loads `config.json`, the safetensors weights and `tokenizer.json` from a model directory.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(gpu: std::sync::Arc<crate::gpu::Gpu>, dir: &std::path::Path, progress: crate::models::gpt_oss::weights::Progress) -> Result<Engine> {
+    pub fn load(gpu: std::sync::Arc<crate::gpu::Gpu>, dir: &std::path::Path, progress: crate::models::weights::Progress) -> Result<Engine> {
         let tok_path = dir.join("tokenizer.json");
         if !tok_path.exists() {
             return Err(Error::checkpoint(&tok_path, "missing: text generation needs the model's tokenizer.json"));
         }
         let tokenizer = Tokenizer::from_file(&tok_path)?;
-        let model = GptOss::load(gpu, dir, progress)?;
+        let model = Model::load(gpu, dir, progress)?;
         Self::new(model, tokenizer)
     }
 
     /// Pairs a loaded model with its tokenizer, checking that they fit together.
-    pub fn new(model: Arc<GptOss>, tokenizer: Tokenizer) -> Result<Engine> {
+    pub fn new(model: Arc<Model>, tokenizer: Tokenizer) -> Result<Engine> {
         if tokenizer.vocab_size() > model.cfg.vocab_size as usize {
             return Err(Error::Input(format!(
                 "the tokenizer has {} tokens, more than the model's vocab_size {}",
@@ -51,7 +51,7 @@ impl Engine {
         Ok(Engine { model, tokenizer })
     }
 
-    /// A new conversation's KV cache of `ctx` tokens (see [`GptOss::session`]).
+    /// A new conversation's KV cache of `ctx` tokens (see [`Model::session`]).
     pub fn session(&self, ctx: u32, chunk: u32) -> Result<Session> {
         self.model.session(ctx, chunk)
     }
@@ -582,7 +582,7 @@ impl Chat {
     /// A new conversation with a KV cache of `ctx` tokens, greedy decoding and up to 2048
     /// tokens per answer (see [`Chat::set_options`]).
     pub fn new(engine: &Engine, ctx: u32) -> Result<Chat> {
-        Ok(Self::with_session(engine, engine.session(ctx, crate::models::gpt_oss::DEFAULT_CHUNK)?))
+        Ok(Self::with_session(engine, engine.session(ctx, crate::models::DEFAULT_CHUNK)?))
     }
 
     /// A new conversation in a session opened by the caller (its context and prefill chunk: a
@@ -737,7 +737,7 @@ impl Engine {
     /// the GPU as they arrive; the checkpoint is never whole in memory.
     pub fn from_stream(
         gpu: Arc<crate::gpu::Gpu>,
-        cfg: crate::models::gpt_oss::Config,
+        cfg: crate::models::Config,
         header: &crate::loader::Header,
         tokenizer: Tokenizer,
         feed: &mut dyn FnMut(&mut Upload, &crate::gpu::Gpu) -> Result<()>,
@@ -745,7 +745,7 @@ impl Engine {
         let mut upload = Upload::plan(&gpu, &cfg, header)?;
         feed(&mut upload, &gpu)?;
         let weights = upload.finish(&gpu)?;
-        Self::new(GptOss::from_weights(gpu, cfg, weights), tokenizer)
+        Self::new(Model::from_weights(gpu, cfg, weights), tokenizer)
     }
 
     /// A [`Chat`] with a KV cache of `ctx` tokens.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use wgpt::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
 use wgpt::engine::{ChatOptions, ChatTurn, Engine, Finish, Stats};
-use wgpt::models::gpt_oss::Session;
+use wgpt::models::Session;
 use wgpt::sampling::SamplingParams;
 
 /// Options shared by `run` and `chat`.

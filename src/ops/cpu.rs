@@ -65,6 +65,22 @@ pub fn rope(v: &[f32], cos_sin: &[f32]) -> Vec<f32> {
     out
 }
 
+/// RoPE of one head with interleaved pairs (x[2i], x[2i+1]) (llama as stored in GGUF).
+pub fn rope_interleaved(v: &[f32], cos_sin: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; v.len()];
+    for i in 0..v.len() / 2 {
+        let (c, s) = (cos_sin[2 * i], cos_sin[2 * i + 1]);
+        out[2 * i] = v[2 * i] * c - v[2 * i + 1] * s;
+        out[2 * i + 1] = v[2 * i + 1] * c + v[2 * i] * s;
+    }
+    out
+}
+
+/// silu(gate) * up, element-wise.
+pub fn silu_mul(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect()
+}
+
 /// Attention of queries q [T, Hq, D] at positions pos0.. over keys/values [N, Hkv, D] at
 /// positions 0..N (N >= pos0 + T), with per-head sinks and an optional window (0 = none).
 #[allow(clippy::too_many_arguments)]

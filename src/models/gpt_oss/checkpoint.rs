@@ -1,4 +1,4 @@
-//! gpt-oss weights on the GPU. Loading is one implementation for every platform: the checkpoint
+//! The gpt-oss safetensors checkpoint on the GPU. Loading is one implementation for every platform: the checkpoint
 //! header is validated against the config (name, dtype, shape of every tensor) before anything
 //! is allocated, then [`Upload`] maps each tensor's byte range in its file to its GPU
 //! destination(s) — row slices that fit one binding, q/k/v stacked, biases widened to f32 — and
@@ -10,34 +10,9 @@ use crate::gpu::Gpu;
 use crate::loader::{Dtype, Header, TensorEntry};
 use crate::ops::{Bf16Matrix, Mxfp4Experts};
 
-use super::config::Config;
 
-pub struct Layer {
-    pub attn_norm: wgpu::Buffer,
-    /// q, k and v projections stacked by rows, with their biases.
-    pub qkv: Bf16Matrix,
-    pub o: Bf16Matrix,
-    pub sinks: wgpu::Buffer,
-    pub mlp_norm: wgpu::Buffer,
-    pub router: Bf16Matrix,
-    pub gate_up: Mxfp4Experts,
-    pub down: Mxfp4Experts,
-}
-
-pub struct Weights {
-    pub embed: Bf16Matrix,
-    pub layers: Vec<Layer>,
-    pub norm: wgpu::Buffer,
-    pub lm_head: Bf16Matrix,
-}
-
-/// bf16 little-endian bytes to f32 values.
-pub fn bf16_to_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect()
-}
-
-/// Progress of a load: bytes uploaded so far, of the total.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+use crate::models::config::Config;
+use crate::models::weights::{bf16_to_f32, Layer, Linear, Mlp, Progress, Qkv, Weights};
 
 /// Every tensor a gpt-oss checkpoint must hold, with its dtype and shape from the config.
 pub fn expected_tensors(cfg: &Config) -> Vec<(String, Dtype, Vec<usize>)> {
@@ -231,7 +206,15 @@ impl Upload {
             let router = p.matrix(&format!("{m}.router.weight"), h, &[&format!("{m}.router.weight")], Some(&[&format!("{m}.router.bias")]))?;
             let gate_up = p.experts(&format!("{m}.experts.gate_up_proj"), e, 2 * i, h, 2)?;
             let down = p.experts(&format!("{m}.experts.down_proj"), e, h, i, 1)?;
-            layers.push(Layer { attn_norm, qkv, o, sinks, mlp_norm, router, gate_up, down });
+            layers.push(Layer {
+                attn_norm,
+                qkv: Qkv::Stacked(Linear::Bf16(qkv)),
+                qk_norm: None,
+                o: Linear::Bf16(o),
+                sinks,
+                mlp_norm,
+                mlp: Mlp::Moe { router, gate_up, down },
+            });
         }
         let norm = p.vector("model.norm.weight");
         let lm_head = p.matrix("lm_head.weight", h, &["lm_head.weight"], None)?;
@@ -243,6 +226,7 @@ impl Upload {
             files.push(FilePlan { name: f.name.clone(), size: f.size, next: 0, segments, cursor: 0 });
         }
         let total = header.files.iter().map(|f| f.size).sum();
+        let (embed, lm_head) = (Linear::Bf16(embed), Some(Linear::Bf16(lm_head)));
         Ok(Upload { weights: Weights { embed, layers, norm, lm_head }, files, done: 0, total })
     }
 
@@ -335,28 +319,26 @@ fn write_aligned(gpu: &Gpu, buf: &wgpu::Buffer, offset: u64, written: &mut u64, 
     }
 }
 
-impl Weights {
-    /// Loads the weights from a memory-mapped checkpoint through the same plan as the streamed
-    /// path, in pieces, letting the queue drain now and then so host staging memory stays bounded.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &crate::loader::Checkpoint, progress: Progress) -> Result<Weights> {
-        const PIECE: usize = 16 << 20;
-        const DRAIN_EVERY: u64 = 256 << 20;
-        let mut up = Upload::plan(gpu, cfg, &ckpt.header)?;
-        let mut since_drain = 0u64;
-        for i in 0..ckpt.header.files.len() {
-            for piece in ckpt.file_bytes(i).chunks(PIECE) {
-                up.feed(gpu, i, piece)?;
-                since_drain += piece.len() as u64;
-                if since_drain >= DRAIN_EVERY {
-                    gpu.queue.submit([]);
-                    gpu.wait()?;
-                    since_drain = 0;
-                }
-                let (done, total) = up.progress();
-                progress(done, total);
+/// Loads the weights from a memory-mapped checkpoint through the same plan as the streamed
+/// path, in pieces, letting the queue drain now and then so host staging memory stays bounded.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &crate::loader::Checkpoint, progress: Progress) -> Result<Weights> {
+    const PIECE: usize = 16 << 20;
+    const DRAIN_EVERY: u64 = 256 << 20;
+    let mut up = Upload::plan(gpu, cfg, &ckpt.header)?;
+    let mut since_drain = 0u64;
+    for i in 0..ckpt.header.files.len() {
+        for piece in ckpt.file_bytes(i).chunks(PIECE) {
+            up.feed(gpu, i, piece)?;
+            since_drain += piece.len() as u64;
+            if since_drain >= DRAIN_EVERY {
+                gpu.queue.submit([]);
+                gpu.wait()?;
+                since_drain = 0;
             }
+            let (done, total) = up.progress();
+            progress(done, total);
         }
-        up.finish(gpu)
     }
+    up.finish(gpu)
 }
