@@ -8,6 +8,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod safetensors;
+pub mod stream;
 #[cfg(not(target_arch = "wasm32"))]
 pub use self::safetensors::Checkpoint;
 
