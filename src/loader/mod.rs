@@ -6,6 +6,7 @@
 //! ([`Checkpoint`]); in the browser from `fetch()` or a `File`, chunk by chunk, so the model is
 //! never whole in memory.
 
+pub mod gguf;
 #[cfg(not(target_arch = "wasm32"))]
 mod safetensors;
 pub mod stream;
