@@ -4,8 +4,8 @@
 //   matvec_*: decode, y[t, r] (+)= x[t] . W[r] + bias[r] for up to 4 tokens; a workgroup takes
 //             MV_ROWS rows and spreads their 8-value chunks over its invocations, so adjacent
 //             invocations read adjacent bytes whatever the row length.
-//   matmat_*: prefill, tiles of 32 tokens x 64 rows: each weight chunk is dequantized once per
-//             tile into workgroup memory and used by all 32 tokens.
+//   matmat_*: prefill, tiles of 64 tokens x 64 rows: each weight chunk is dequantized once per
+//             tile into workgroup memory and used by all 64 tokens.
 //   embed_*:  out[t] = W[tokens[t]] for the tokens that fall in this slice of rows.
 //
 // WGSL has no generics: every entry point passes its type's constant to a shared body, and
@@ -297,29 +297,36 @@ fn matvec_body(qt: u32, lid: u32, group: u32) {
 }
 
 // ---- prefill ----
-const TM: u32 = 32u; // tokens per tile
+const TM: u32 = 64u; // tokens per tile
 const TN: u32 = 64u; // rows per tile
-const TK: u32 = 32u; // columns per step: 4 chunks of 8
-var<workgroup> xs: array<f32, 1024>;  // TM * TK
-var<workgroup> ws: array<f32, 2112>;  // TN * (TK + 1), padded against bank conflicts
+const TK: u32 = 16u; // columns per step: 2 chunks of 8 per row
+// Column k of the tile: xs[k * XS + i] holds tokens 4i .. 4i + 4, ws[k * 16 + i] rows 4i .. 4i + 4.
+// xs rows are padded by one vector so that the transposing writes spread over the banks.
+const XS: u32 = 17u;
+var<workgroup> xs: array<vec4<f32>, 272>; // TK * XS
+var<workgroup> ws: array<vec4<f32>, 256>; // TK * TN / 4
 
-// 256 invocations as 16 x 16: invocation (lx, ly) computes rows lx + 16i of tokens ly + 16j.
+// 256 invocations as 16 x 16: invocation (lx, ly) computes rows 4lx .. 4lx + 4 of tokens
+// 4ly .. 4ly + 4, two vector loads from workgroup memory per 16 multiply-adds.
 fn matmat_body(qt: u32, lx: u32, ly: u32, wid: vec3<u32>) {
     let li = ly * 16u + lx;
     let n0 = wid.x * TN;
     let m0 = wid.y * TM;
-    var acc = array<vec4<f32>, 2>(vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < p.cols; k0 += TK) {
-        // One chunk of 8 weights per invocation: adjacent invocations take adjacent chunks.
-        let n = li / 4u;
-        let kc = (li % 4u) * 8u;
-        var wv = V8(vec4<f32>(0.0), vec4<f32>(0.0));
-        if (n0 + n < p.rows && k0 + kc < p.cols) { wv = deq8(qt, n0 + n, k0 + kc); }
-        let wb = n * (TK + 1u) + kc;
-        for (var k = 0u; k < 4u; k++) {
-            ws[wb + k] = wv.a[k];
-            ws[wb + 4u + k] = wv.b[k];
+        // Weights: invocations 0..128 each dequantize one chunk of 8 (adjacent invocations take
+        // adjacent chunks of a row, then the next row).
+        if (li < TN * TK / 8u) {
+            let n = li / 2u;
+            let kc = (li % 2u) * 8u;
+            var wv = V8(vec4<f32>(0.0), vec4<f32>(0.0));
+            if (n0 + n < p.rows && k0 + kc < p.cols) { wv = deq8(qt, n0 + n, k0 + kc); }
+            for (var k = 0u; k < 4u; k++) {
+                ws[(kc + k) * 16u + n / 4u][n % 4u] = wv.a[k];
+                ws[(kc + 4u + k) * 16u + n / 4u][n % 4u] = wv.b[k];
+            }
         }
+        // Inputs: 16 consecutive columns of a token per 16 invocations.
         for (var i = 0u; i < 4u; i++) {
             let idx = li + i * 256u;
             let m = idx / TK;
@@ -328,25 +335,25 @@ fn matmat_body(qt: u32, lx: u32, ly: u32, wid: vec3<u32>) {
             if (m0 + m < p.n_tokens && k0 + k < p.cols) {
                 v = x[p.x_offset + (m0 + m) * p.x_stride + k0 + k];
             }
-            xs[idx] = v;
+            xs[k * XS + m / 4u][m % 4u] = v;
         }
         workgroupBarrier();
         for (var k = 0u; k < TK; k++) {
-            let a0 = xs[ly * TK + k];
-            let a1 = xs[(ly + 16u) * TK + k];
-            let wk = vec4<f32>(ws[lx * (TK + 1u) + k], ws[(lx + 16u) * (TK + 1u) + k],
-                               ws[(lx + 32u) * (TK + 1u) + k], ws[(lx + 48u) * (TK + 1u) + k]);
-            acc[0] += a0 * wk;
-            acc[1] += a1 * wk;
+            let a = xs[k * XS + ly];
+            let b = ws[k * 16u + lx];
+            acc[0] += a.x * b;
+            acc[1] += a.y * b;
+            acc[2] += a.z * b;
+            acc[3] += a.w * b;
         }
         workgroupBarrier();
     }
-    for (var j = 0u; j < 2u; j++) {
-        let t = m0 + ly + 16u * j;
+    for (var i = 0u; i < 4u; i++) {
+        let t = m0 + ly * 4u + i;
         if (t < p.n_tokens) {
-            for (var i = 0u; i < 4u; i++) {
-                let r = n0 + lx + 16u * i;
-                if (r < p.rows) { store(t, r, acc[j][i]); }
+            for (var j = 0u; j < 4u; j++) {
+                let r = n0 + lx * 4u + j;
+                if (r < p.rows) { store(t, r, acc[i][j]); }
             }
         }
     }

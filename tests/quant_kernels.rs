@@ -130,16 +130,18 @@ fn check(what: &str, got: &[f32], want: &[f32], scale: &[f32]) {
     eprintln!("{what}: max rel err {worst:.2e} over {} values", got.len());
 }
 
-fn matmul_case(t: QType, limit: Option<u64>, rows: usize, seed: u64) {
+/// `add`: with a bias and accumulating into y (else y is overwritten with x . W alone).
+fn matmul_case(t: QType, limit: Option<u64>, rows: usize, seed: u64, add: bool) {
     let g = gpu(limit);
     let mut rng = StdRng::seed_from_u64(seed);
     let cols = cols_for(t);
     let data = random_matrix(&mut rng, t, rows, cols);
     let bias = randn(&mut rng, rows, 1.0);
-    let m = QMatrix::upload(&g, "w", t, cols as u32, &data, Some(&bias)).unwrap();
+    let m = QMatrix::upload(&g, "w", t, cols as u32, &data, add.then_some(&bias[..])).unwrap();
     assert_eq!(m.slices.len() > 1, limit.is_some(), "{}: slices", t.name());
     let w = cpu::dequantize(t, &data, rows * cols).unwrap();
-    for n in [1usize, 3, 17, 40] {
+    // Decode (up to 4 tokens), one prefill tile of tokens (17, 40) and two (70).
+    for n in [1usize, 3, 17, 40, 70] {
         // Inputs start one row in (x_offset) with a wider stride; outputs land in the middle
         // of wider rows (y_offset), added to what is there.
         let (x_stride, y_stride, y_off) = (cols + 3, rows + 5, 2);
@@ -153,26 +155,26 @@ fn matmul_case(t: QType, limit: Option<u64>, rows: usize, seed: u64) {
             x_stride: x_stride as u32,
             y_stride: y_stride as u32,
             y_offset: y_off as u32,
-            accumulate: true,
+            accumulate: add,
         };
         let mut rec = Recorder::new(&g);
         qmatmul(&mut rec, &xb, &m, &yb, io);
         rec.submit();
         g.wait().unwrap();
         let xs: Vec<f32> = (0..n).flat_map(|i| x[(i + 1) * x_stride..][..cols].to_vec()).collect();
-        let prod = cpu::qmatmul(t, &data, Some(&bias), rows, cols, &xs).unwrap();
+        let prod = cpu::qmatmul(t, &data, add.then_some(&bias[..]), rows, cols, &xs).unwrap();
         let mut want = y0.clone();
         let mut scale = vec![0f32; want.len()];
         for i in 0..n {
             for r in 0..rows {
                 let k = i * y_stride + y_off + r;
-                want[k] += prod[i * rows + r];
+                want[k] = prod[i * rows + r] + if add { y0[k] } else { 0.0 };
                 let abs: f64 = (0..cols).map(|c| (xs[i * cols + c] as f64 * w[r * cols + c] as f64).abs()).sum();
-                scale[k] = abs as f32 + bias[r].abs() + y0[k].abs();
+                scale[k] = abs as f32 + if add { bias[r].abs() + y0[k].abs() } else { 0.0 };
             }
         }
         let got = read_f32(&g, &yb, n * y_stride);
-        check(&format!("qmatmul {} {rows}x{cols} n={n} limit={limit:?}", t.name()), &got, &want, &scale);
+        check(&format!("qmatmul {} {rows}x{cols} n={n} limit={limit:?} add={add}", t.name()), &got, &want, &scale);
     }
 }
 
@@ -211,10 +213,10 @@ fn small_limit(t: QType, rows: usize) -> u64 {
 
 fn all_cases(t: QType) {
     // 37 rows: not a multiple of the 4 rows of a decode workgroup or the 64 of a prefill tile.
-    matmul_case(t, None, 37, 1);
-    matmul_case(t, Some(small_limit(t, 37)), 37, 2);
-    // More rows than one prefill tile.
-    matmul_case(t, None, 70, 3);
+    matmul_case(t, None, 37, 1, true);
+    matmul_case(t, Some(small_limit(t, 37)), 37, 2, true);
+    // More rows than one prefill tile; no bias, y overwritten.
+    matmul_case(t, None, 70, 3, false);
     embed_case(t, None, 4);
     embed_case(t, Some(small_limit(t, 23)), 5);
 }

@@ -181,7 +181,7 @@ const MATVEC_MAX_TOKENS: u32 = 4;
 const MATVEC_ROWS: u32 = 4;
 /// Rows and tokens per mat-mat tile (`TN`, `TM`).
 const TILE_ROWS: u32 = 64;
-const TILE_TOKENS: u32 = 32;
+const TILE_TOKENS: u32 = 64;
 
 /// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r] with W dequantized on the fly, one dispatch per slice.
 pub fn qmatmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &QMatrix, y: &wgpu::Buffer, io: MatmulIo) {
