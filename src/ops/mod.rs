@@ -17,8 +17,10 @@ macro_rules! kernel {
 }
 
 pub mod cpu;
+pub mod quant;
 pub mod sample;
 mod tensors;
+pub use quant::{qembed, qmatmul, QMatrix, QType};
 pub use tensors::{Bf16Matrix, KvSegment, Mxfp4Experts};
 
 kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather");
@@ -48,7 +50,7 @@ kernel!(READ_BANDWIDTH_BLOCKED, "bandwidth.wgsl", "read_bandwidth_blocked");
 
 /// Every kernel, for shader validation and translation tests.
 pub fn all_kernels() -> Vec<Kernel> {
-    CORE_KERNELS.iter().chain(sample::KERNELS).copied().collect()
+    CORE_KERNELS.iter().chain(sample::KERNELS).copied().chain(quant::kernels()).collect()
 }
 
 const CORE_KERNELS: &[Kernel] = &[
