@@ -22,6 +22,8 @@ linear layer is y = x @ W.T with W [out, in].
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from gguf import GGUFReader
 from gguf.quants import dequantize
@@ -166,3 +168,22 @@ class GgufModel:
 def top2_margin(row) -> float:
     s = np.sort(np.asarray(row, dtype=np.float64))
     return float(s[-1] - s[-2])
+
+
+def dump_json(obj, indent: int = 1) -> str:
+    """JSON with one item per line, except that lists of numbers (or of such lists) stay on one line."""
+
+    def flat(o):
+        return isinstance(o, list) and all(
+            isinstance(x, (int, float, bool, type(None))) or (isinstance(x, list) and flat(x)) for x in o)
+
+    def enc(o, level):
+        pad, inner = " " * (indent * level), " " * (indent * (level + 1))
+        if isinstance(o, dict) and o:
+            items = [f"{inner}{json.dumps(k)}: {enc(v, level + 1)}" for k, v in o.items()]
+            return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        if isinstance(o, list) and o and not flat(o):
+            return "[\n" + ",\n".join(inner + enc(v, level + 1) for v in o) + "\n" + pad + "]"
+        return json.dumps(o, ensure_ascii=False)
+
+    return enc(obj, 0) + "\n"

@@ -43,6 +43,7 @@ N_THREADS = 2
 N_GEN = 32
 
 sys.path.insert(0, str(HERE))
+from gguf_numpy import dump_json  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------
 # Tokenizer corpus
@@ -121,12 +122,14 @@ def cmd_tokenize(args):
 # Chat cases
 # ----------------------------------------------------------------------------------------------
 
+# Prompts chosen (from a handful tried) so that llama.cpp's greedy steps have clear top-1 margins;
+# "capital" answers, emits <|im_end|> and goes on (decoding never stops at EOS here).
 CASES = [
-    ("capital", [{"role": "user", "content": "What is the capital of France?"}]),
+    ("capital", [{"role": "user", "content": "What is the capital of France? Answer in one word."}]),
     ("code", [{"role": "user", "content": "Write a Python function that returns the square of a number."}]),
     ("system", [
-        {"role": "system", "content": "You are a concise assistant. Answer in one sentence."},
-        {"role": "user", "content": "Why is the sky blue?"},
+        {"role": "system", "content": "You are a pirate. Always talk like a pirate."},
+        {"role": "user", "content": "Where is the treasure?"},
     ]),
     ("multiturn", [
         {"role": "user", "content": "Hi! My name is Ada."},
@@ -134,6 +137,7 @@ CASES = [
         {"role": "user", "content": "List three colors of the rainbow."},
     ]),
 ]
+TOPK = 32
 
 
 def gguf_chat_template(model: str) -> tuple[str, dict]:
@@ -163,10 +167,22 @@ def render_chat(tmpl: str, special: dict, messages) -> str:
     return env.from_string(tmpl).render(messages=messages, add_generation_prompt=True, **special)
 
 
-def positions_for(P: int) -> list[int]:
-    inside = sorted({0, 1, P // 4, P // 2, (3 * P) // 4, P - 2})
-    gen = [P + i for i in (0, 1, 7, 15, N_GEN - 2)]  # inputs = generated tokens 0, 1, 7, 15, 30
-    return sorted({p for p in inside if 0 <= p < P - 1} | {P - 1} | set(gen))
+def positions_for(P: int) -> tuple[list[int], list[int]]:
+    """(full-row positions, top-k positions). Full float32 rows (49152 wide) are kept for two
+    positions only, to keep the fixture small: the last prompt position (prefill) and the last
+    generated input (decode at the longest context). Elsewhere the top-k ids and logits."""
+    full = [P - 1, P + N_GEN - 2]
+    inside = {0, 1, P // 4, P // 2, (3 * P) // 4, P - 2}
+    gen = {P + i for i in (0, 1, 7, 15)}  # inputs = generated tokens 0, 1, 7, 15
+    return full, sorted((inside | gen) - set(full))
+
+
+def topk_rows(rows, k=TOPK):
+    out = []
+    for r in rows:
+        idx = np.argsort(-np.asarray(r, dtype=np.float64), kind="stable")[:k]
+        out.append([[int(i), round(float(r[i]), 5)] for i in idx])
+    return out
 
 
 def llama_greedy(llm, prompt, n):
@@ -233,7 +249,7 @@ def cmd_cases(args):
         prompt = [int(i) for i in llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)]
         P = len(prompt)
         cont, scores = llama_greedy(llm, prompt, N_GEN)
-        pos = positions_for(P)
+        pos, tk_pos = positions_for(P)
         lc = scores[pos]
         np.save(OUT / f"logits_{name}.npy", lc.astype("<f4"))
         margins = [top2_margin(scores[P - 1 + i]) for i in range(N_GEN)]
@@ -244,6 +260,7 @@ def cmd_cases(args):
         # and its own greedy continuation
         full = ref.forward(prompt + cont[:-1])
         ex = full[pos]
+        tk_d = np.abs(full[tk_pos] - scores[tk_pos].astype(np.float64)).max()
         np.save(OUT / f"exact_{name}.npy", ex.astype("<f4"))
         ex_cont, _, ex_steps = ref.greedy(prompt, N_GEN)
         ex_margins = [top2_margin(r) for r in ex_steps]
@@ -261,6 +278,10 @@ def cmd_cases(args):
             "continuation": cont,
             "continuation_text": llm.detokenize(cont).decode("utf-8", errors="replace"),
             "positions": pos,
+            "topk_positions": tk_pos,
+            "topk_llamacpp": topk_rows(scores[tk_pos]),
+            "topk_exact": topk_rows(full[tk_pos]),
+            "max_abs_diff_exact_vs_llamacpp_topk_positions": float(tk_d),
             "logits": f"logits_{name}.npy",
             "exact_logits": f"exact_{name}.npy",
             "top2_margins": [round(m, 5) for m in margins],
@@ -271,7 +292,11 @@ def cmd_cases(args):
             "max_abs_diff_exact_vs_llamacpp": float(d.max()),
             "mean_abs_diff_exact_vs_llamacpp": float(d.mean()),
             "corr_exact_vs_llamacpp": corr,
-            "argmax_agree_positions": int(sum(int(np.argmax(ex[i]) == np.argmax(lc[i])) for i in range(len(pos)))),
+            "all_rows": {  # every position of prompt + continuation[:-1]
+                "rows": int(len(full)),
+                "max_abs_diff": float(np.abs(full - scores.astype(np.float64)).max()),
+                "argmax_agree": int((full.argmax(-1) == scores.argmax(-1)).sum()),
+            },
         }
         print(f"{name}: P={P} max|d|={c['max_abs_diff_exact_vs_llamacpp']:.4f} corr={corr:.6f} "
               f"greedy agree {agree}/{N_GEN} min margin {c['min_top2_margin']:.3f}")
@@ -294,9 +319,13 @@ def cmd_cases(args):
         "n_gen": N_GEN,
         "cases": cases,
         "logits_dtype": "float32",
-        "logits_layout": "row r = next-token logits after the token at positions[r] of prompt + continuation",
+        "logits_layout": "row r = next-token logits after the token at positions[r] of prompt + continuation "
+                         "(teacher-forced: the inputs after the prompt are llama.cpp's continuation); "
+                         "topk_*: at topk_positions, the top-k [id, logit] pairs, best first",
+        "topk": TOPK,
         "llamacpp": {"n_threads": N_THREADS, "n_threads_batch": N_THREADS, "n_gpu_layers": 0,
                      "device": "CPU", "n_ctx": 512, "n_batch": 512, "logits_all": True,
+                     "flash_attn": False, "kv_cache": "f16 (llama.cpp default type_k/type_v)",
                      "decode": "prompt in one eval, then one eval per generated token; argmax of the last row"},
         "exact": "float64 numpy forward (tests/reference/gguf_numpy.py) of the gguf-py dequantized tensors; "
                  "exact_<case>.npy from one teacher-forced pass over prompt + llama.cpp continuation",
@@ -306,9 +335,10 @@ def cmd_cases(args):
     prev = OUT / "cases.json"
     if prev.exists():
         old = json.loads(prev.read_text())
-        if "speed" in old:
-            doc["speed"] = old["speed"]
-    prev.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+        for key in ("f32_check", "speed"):  # written by the other subcommands
+            if key in old:
+                doc[key] = old[key]
+    prev.write_text(dump_json(doc))
     print("wrote", prev)
 
 
@@ -363,13 +393,73 @@ def cmd_speed(args):
     path = OUT / "cases.json"
     doc = json.loads(path.read_text()) if path.exists() else {}
     doc["speed"] = speed
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    path.write_text(dump_json(doc))
     print(json.dumps({k: speed[k] for k in ("prompt_tok_s_median", "decode_tok_s_median")}))
+
+
+def cmd_f32check(args):
+    """Rewrite the model with every tensor dequantized to F32 (a temporary file) and run it through
+    llama.cpp with an F32 KV cache: llama.cpp then rounds no activation to 8 or 16 bits, so its
+    logits should equal the float64 numpy forward up to float32 rounding. This checks the numpy
+    reading of the architecture on the real model, apart from quantization noise."""
+    import tempfile
+
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+    from gguf.quants import dequantize
+    from llama_cpp import Llama
+
+    from gguf_numpy import GgufModel
+
+    tmpl, special = gguf_chat_template(args.model)
+    r = GGUFReader(args.model)
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
+        path = str(Path(tmp) / "f32.gguf")
+        w = GGUFWriter(path, r.fields["general.architecture"].contents())
+        for key, f in r.fields.items():
+            if key.startswith("GGUF.") or key == "general.architecture":
+                continue
+            if key == "general.file_type":
+                w.add_file_type(0)  # ALL_F32
+                continue
+            sub = f.types[-1] if f.types[0] == GGUFValueType.ARRAY else None
+            w.add_key_value(key, f.contents(), f.types[0], sub_type=sub)
+        for t in r.tensors:
+            arr = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
+            w.add_tensor(t.name, arr.reshape(tuple(int(n) for n in reversed(t.shape))))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        del r
+        ref = GgufModel(args.model)  # the quantized file: same values as the F32 copy
+        llm = Llama(model_path=path, n_ctx=512, n_batch=512, n_threads=N_THREADS, n_threads_batch=N_THREADS,
+                    n_gpu_layers=0, logits_all=True, seed=0, verbose=False, type_k=0, type_v=0)  # 0 = F32
+        res = []
+        for name, messages in CASES[:2]:
+            text = render_chat(tmpl, special, messages)
+            prompt = [int(i) for i in llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)]
+            cont, scores = llama_greedy(llm, prompt, 8)
+            full = ref.forward(prompt + cont[:-1])
+            ex_cont, _, _ = ref.greedy(prompt, 8)
+            res.append({"case": name, "rows": int(len(full)),
+                        "max_abs_diff": float(np.abs(full - scores.astype(np.float64)).max()),
+                        "greedy_8_agree": ex_cont == cont})
+            print(res[-1])
+        llm.close()
+    out = OUT / "cases.json"
+    doc = json.loads(out.read_text())
+    doc["f32_check"] = {
+        "how": "the GGUF with every tensor dequantized to F32, llama.cpp with an F32 KV cache "
+               "(type_k=type_v=F32), 8 greedy tokens, all rows of prompt + continuation vs the float64 numpy forward",
+        "cases": res,
+    }
+    out.write_text(dump_json(doc))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("cmd", choices=["tokenize", "cases", "speed", "all"])
+    ap.add_argument("cmd", choices=["tokenize", "cases", "f32check", "speed", "all"])
+    ap.add_argument("--tmp", default=None, help="folder for f32check's temporary F32 copy (~0.6 GB)")
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--reps", type=int, default=3, help="timed speed runs after the warm-up")
     args = ap.parse_args()
@@ -377,6 +467,8 @@ def main():
         cmd_tokenize(args)
     if args.cmd in ("cases", "all"):
         cmd_cases(args)
+    if args.cmd in ("f32check", "all"):
+        cmd_f32check(args)
     if args.cmd in ("speed", "all"):
         cmd_speed(args)
 

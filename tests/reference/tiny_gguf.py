@@ -54,6 +54,7 @@ from gguf.quants import quantize
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parents[0] / "fixtures" / "gguf-tiny"
 sys.path.insert(0, str(HERE))
+from gguf_numpy import dump_json  # noqa: E402
 
 N_GEN = 16
 SEQ_LENS = (12, 20)
@@ -499,7 +500,7 @@ def main():
                         "max_abs_diff above. f32_weights: the same model with F32 tensors.",
                 "f32_weights": f32_check(name, spec),
             }
-        (OUT / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+        (OUT / f"{name}.json").write_text(dump_json(doc))
         msg = f"{name}: {size} bytes, min margins {[m['min_top2_margin'] for m in meta]}"
         if args.llamacpp:
             msg += (f", llama.cpp max|d| {doc['llamacpp']['max_abs_diff']:.4g} greedy agrees "
