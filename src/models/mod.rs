@@ -11,6 +11,7 @@ use crate::gpu::Gpu;
 use crate::sampling::SamplingParams;
 
 pub mod config;
+pub mod gguf;
 pub mod gpt_oss;
 pub mod rope;
 mod session;
@@ -25,6 +26,11 @@ use weights::Weights;
 pub const DEFAULT_CTX: u32 = 4096;
 /// Default number of prompt tokens per prefill pass.
 pub const DEFAULT_CHUNK: u32 = 128;
+
+/// Whether `path` names a GGUF file (by its extension).
+pub fn is_gguf(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
 
 /// A model's weights on the GPU with its configuration. Shared: every session holds a reference.
 pub struct Model {
@@ -55,9 +61,14 @@ pub enum Output {
 }
 
 impl Model {
-    /// Loads a Hugging Face gpt-oss checkpoint directory onto the GPU.
+    /// Loads a model onto the GPU: a Hugging Face gpt-oss checkpoint directory or a GGUF file.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(gpu: Arc<Gpu>, dir: &std::path::Path, progress: weights::Progress) -> Result<Arc<Model>> {
+    pub fn load(gpu: Arc<Gpu>, path: &std::path::Path, progress: weights::Progress) -> Result<Arc<Model>> {
+        if is_gguf(path) {
+            let (g, map) = crate::loader::gguf::Gguf::open(path)?;
+            return gguf::load(gpu, &g, &map, progress);
+        }
+        let dir = path;
         let cfg = Config::from_dir(dir)?;
         let ckpt = crate::loader::Checkpoint::open(dir)?;
         let weights = gpt_oss::checkpoint::load(&gpu, &cfg, &ckpt, progress)?;

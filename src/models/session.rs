@@ -102,7 +102,7 @@ impl Session {
             if bytes > limit {
                 return Err(Error::Gpu(format!("{what} of one token need {bytes} bytes, over the adapter's binding limit {limit}")));
             }
-            t = t.min(limit / bytes);
+            t = t.min(limit / bytes.max(1));
         }
         let t = t as u32;
         let f = |what: &str, per: u64| gpu.storage(what, per * t as u64);

@@ -2,7 +2,7 @@
 //! mixture of experts (gpt-oss) or a dense gated MLP (the Llama family).
 
 use crate::gpu::Recorder;
-use crate::ops::{self, Bf16Matrix, MatmulIo, Mxfp4Experts};
+use crate::ops::{self, Bf16Matrix, MatmulIo, Mxfp4Experts, QMatrix};
 
 /// Progress of a load: bytes uploaded so far, of the total.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
@@ -10,18 +10,22 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 /// A weight matrix [rows, cols] applied as y = W x (+ b).
 pub enum Linear {
     Bf16(Bf16Matrix),
+    /// Any GGUF type (F32, F16, BF16, the block quantizations), decoded in the kernels.
+    Quant(QMatrix),
 }
 
 impl Linear {
     pub fn rows(&self) -> u32 {
         match self {
             Linear::Bf16(m) => m.rows,
+            Linear::Quant(m) => m.rows,
         }
     }
 
     pub fn cols(&self) -> u32 {
         match self {
             Linear::Bf16(m) => m.cols,
+            Linear::Quant(m) => m.cols,
         }
     }
 
@@ -29,6 +33,7 @@ impl Linear {
     pub fn apply(&self, rec: &mut Recorder, x: &wgpu::Buffer, y: &wgpu::Buffer, io: MatmulIo) {
         match self {
             Linear::Bf16(m) => ops::matmul(rec, x, m, y, io),
+            Linear::Quant(m) => ops::qmatmul(rec, x, m, y, io),
         }
     }
 
@@ -36,6 +41,7 @@ impl Linear {
     pub fn gather(&self, rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, out: &wgpu::Buffer) {
         match self {
             Linear::Bf16(m) => ops::embed(rec, tokens, n_tokens, m, out),
+            Linear::Quant(m) => ops::qembed(rec, tokens, n_tokens, m, out),
         }
     }
 }
