@@ -2,14 +2,14 @@
 // the file's raw bytes (blocks of a quantization type), dequantized in registers.
 //
 //   matvec_*: decode, y[t, r] (+)= x[t] . W[r] + bias[r] for up to 4 tokens; a workgroup takes
-//             MV_ROWS rows and spreads their 8-value chunks over its invocations, so adjacent
+//             MV_ROWS rows and spreads their 16-value chunks over its invocations, so adjacent
 //             invocations read adjacent bytes whatever the row length.
 //   matmat_*: prefill, tiles of 64 tokens x 64 rows: each weight chunk is dequantized once per
 //             tile into workgroup memory and used by all 64 tokens.
 //   embed_*:  out[t] = W[tokens[t]] for the tokens that fall in this slice of rows.
 //
 // WGSL has no generics: every entry point passes its type's constant to a shared body, and
-// `deq8` dispatches on it (a uniform branch that compilers fold once the body is inlined).
+// `deq16` dispatches on it (a uniform branch that compilers fold once the body is inlined).
 // Rows are any number of bytes, so blocks are read from `array<u32>` at byte offsets.
 
 // Embedding lookups use n_tokens, cols, row_bytes, row_start and row_end.
@@ -62,96 +62,109 @@ fn word_at(o: u32) -> u32 {
     return (w[i] >> s) | (w[i + 1u] << (32u - s));
 }
 
-// Eight bytes from any byte offset.
-fn bytes8(o: u32) -> vec2<u32> {
-    return vec2<u32>(word_at(o), word_at(o + 4u));
+// Sixteen bytes from any byte offset.
+fn bytes16(o: u32) -> vec4<u32> {
+    return vec4<u32>(word_at(o), word_at(o + 4u), word_at(o + 8u), word_at(o + 12u));
 }
 
-// Nibbles of 8 bytes (4 per word), shifted by `s` (0: low nibbles, 4: high), as 8 values.
-struct V8 { a: vec4<f32>, b: vec4<f32> }
+// 16 consecutive values of a row, 4 per vector.
+alias V16 = array<vec4<f32>, 4>;
 
 const SH: vec4<u32> = vec4<u32>(0u, 8u, 16u, 24u);
 
-fn nibbles(q: vec2<u32>, s: u32) -> V8 {
-    let lo = (vec4<u32>(q.x) >> (SH + vec4<u32>(s))) & vec4<u32>(15u);
-    let hi = (vec4<u32>(q.y) >> (SH + vec4<u32>(s))) & vec4<u32>(15u);
-    return V8(vec4<f32>(lo), vec4<f32>(hi));
+// The nibbles of 16 bytes, shifted by `s` (0: low nibbles, 4: high).
+fn nibbles(q: vec4<u32>, s: u32) -> array<vec4<u32>, 4> {
+    var n: array<vec4<u32>, 4>;
+    for (var i = 0u; i < 4u; i++) { n[i] = (vec4<u32>(q[i]) >> (SH + vec4<u32>(s))) & vec4<u32>(15u); }
+    return n;
 }
 
-fn bytes_u(q: vec2<u32>) -> V8 {
-    return V8(vec4<f32>((vec4<u32>(q.x) >> SH) & vec4<u32>(255u)), vec4<f32>((vec4<u32>(q.y) >> SH) & vec4<u32>(255u)));
+// Bit fields of 16 bytes: bits `s` .. of each byte under `mask`.
+fn fields(q: vec4<u32>, s: u32, mask: u32) -> array<vec4<u32>, 4> {
+    var n: array<vec4<u32>, 4>;
+    for (var i = 0u; i < 4u; i++) { n[i] = (vec4<u32>(q[i]) >> (SH + vec4<u32>(s))) & vec4<u32>(mask); }
+    return n;
 }
 
-// Signed bytes as values.
-fn bytes_i(q: vec2<u32>) -> V8 {
-    let up = vec4<u32>(24u) - SH;
-    let lo = bitcast<vec4<i32>>(vec4<u32>(q.x) << up) >> vec4<u32>(24u);
-    let hi = bitcast<vec4<i32>>(vec4<u32>(q.y) << up) >> vec4<u32>(24u);
-    return V8(vec4<f32>(lo), vec4<f32>(hi));
-}
+// ---- per-type dequantization of 16 consecutive values of a row ----
+// `o` is the byte offset of the values' block; every quantized type keeps one scale for each
+// aligned 16 values at least. In 32-value blocks the first 16 values are the low nibbles of
+// the 16 quant bytes and the next 16 their high nibbles: `s` is 0 or 4 to pick them.
+// In 256-value super-blocks `vi` is the first value's index.
 
-// ---- per-type dequantization of 8 consecutive values of a row ----
-// `row` is relative to the slice, `v0` (a multiple of 8) is the first value's column.
-
-// Float types: values past the end of the row are 0 (their rows need not be multiples of 8).
-fn deq8_float(qt: u32, row: u32, v0: u32) -> V8 {
-    var v = array<f32, 8>();
+// Float types: values past the end of the row are 0 (their rows need not be multiples of 16).
+fn deq16_float(qt: u32, row: u32, v0: u32) -> V16 {
+    var v: V16;
     let e = row * p.cols + v0;
-    for (var k = 0u; k < 8u; k++) {
+    for (var k = 0u; k < 16u; k++) {
+        var f = 0.0;
         if (v0 + k < p.cols) {
             let i = e + k;
             if (qt == F32) {
-                v[k] = bitcast<f32>(w[i]);
+                f = bitcast<f32>(w[i]);
             } else if (qt == F16) {
-                v[k] = f16_at(2u * i);
+                f = f16_at(2u * i);
             } else {
-                v[k] = bitcast<f32>(u16_at(2u * i) << 16u);
+                f = bitcast<f32>(u16_at(2u * i) << 16u);
             }
         }
+        v[k / 4u][k % 4u] = f;
     }
-    return V8(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+    return v;
 }
 
-// 32-value blocks: Q8_0 (f16 d, 32 x i8), Q4_0 (f16 d, 16 bytes: value j in the low nibble of
-// byte j, value j + 16 in its high nibble), Q4_1 (f16 d, f16 m, 16 bytes as Q4_0),
-// MXFP4 (e8m0 exponent, 16 bytes as Q4_0 of doubled E2M1 values).
-fn deq8_q8_0(o: u32, pos: u32) -> V8 {
+// Q8_0: f16 d, 32 x i8; value = q * d.
+fn deq16_q8_0(o: u32, vi: u32) -> V16 {
     let d = f16_at(o);
-    let q = bytes_i(bytes8(o + 2u + pos));
-    return V8(q.a * d, q.b * d);
+    let q = bytes16(o + 2u + vi);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) {
+        v[i] = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q[i]) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u)) * d;
+    }
+    return v;
 }
 
-fn deq8_q4_0(o: u32, pos: u32) -> V8 {
+// Q4_0: f16 d, 16 quant bytes; value = d * (q - 8).
+fn deq16_q4_0(o: u32, s: u32) -> V16 {
     let d = f16_at(o);
-    let q = nibbles(bytes8(o + 2u + pos % 16u), (pos / 16u) * 4u);
-    return V8(d * (q.a - vec4<f32>(8.0)), d * (q.b - vec4<f32>(8.0)));
+    let q = nibbles(bytes16(o + 2u), s);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = d * (vec4<f32>(q[i]) - vec4<f32>(8.0)); }
+    return v;
 }
 
-fn deq8_q4_1(o: u32, pos: u32) -> V8 {
+// Q4_1: f16 d, f16 m, nibbles as Q4_0; value = d * q + m.
+fn deq16_q4_1(o: u32, s: u32) -> V16 {
     let d = f16_at(o);
     let m = f16_at(o + 2u);
-    let q = nibbles(bytes8(o + 4u + pos % 16u), (pos / 16u) * 4u);
-    return V8(d * q.a + vec4<f32>(m), d * q.b + vec4<f32>(m));
+    let q = nibbles(bytes16(o + 4u), s);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = d * vec4<f32>(q[i]) + vec4<f32>(m); }
+    return v;
 }
 
 // Doubled E2M1 magnitudes 0, 1, 2, 3, 4, 6, 8, 12 with the sign in bit 3.
-fn e2m1x2(n: vec4<f32>) -> vec4<f32> {
-    let u = vec4<u32>(n);
+fn e2m1x2(u: vec4<u32>) -> vec4<f32> {
     let m = u & vec4<u32>(7u);
     let big = (vec4<u32>(2u) + (m & vec4<u32>(1u))) << (max(m >> vec4<u32>(1u), vec4<u32>(1u)) - vec4<u32>(1u));
     let mag = vec4<f32>(select(m, big, m >= vec4<u32>(4u)));
     return select(mag, -mag, u > vec4<u32>(8u));
 }
 
-fn deq8_mxfp4(o: u32, pos: u32) -> V8 {
-    // 2^(e - 128): the e8m0 scale halved, matching the doubled values.
+// MXFP4: e8m0 exponent, nibbles as Q4_0 of doubled E2M1 values; value = e2m1x2 * 2^(e - 128)
+// (the e8m0 scale halved, matching the doubled values).
+fn deq16_mxfp4(o: u32, s: u32) -> V16 {
     let e = byte_at(o);
     let d = select(bitcast<f32>((e - 1u) << 23u), bitcast<f32>(0x00200000u << e), e < 2u);
-    let q = nibbles(bytes8(o + 1u + pos % 16u), (pos / 16u) * 4u);
-    return V8(e2m1x2(q.a) * d, e2m1x2(q.b) * d);
+    let q = nibbles(bytes16(o + 1u), s);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = e2m1x2(q[i]) * d; }
+    return v;
 }
 
-// 6-bit scale and min `j` (0..8) of a Q4_K/Q5_K super-block from its 12 packed bytes at `s`.
+// 6-bit scale and min `j` (0..8) of a Q4_K/Q5_K super-block from its 12 packed bytes at `s`:
+// the first four pairs sit in the low 6 bits of bytes 0..8; the others take 4 bits from bytes
+// 8..12 and their top 2 bits from the spare top bits of bytes 0..8.
 fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
     if (j < 4u) {
         return vec2<f32>(f32(byte_at(s + j) & 63u), f32(byte_at(s + j + 4u) & 63u));
@@ -164,75 +177,82 @@ fn scale_min_k4(s: u32, j: u32) -> vec2<f32> {
 
 // 256-value super-blocks. Q4_K: f16 d, f16 dmin, 12 scale bytes, 128 bytes where each 64
 // values take 32 bytes (low nibbles, then high nibbles); value = d*sc * q - dmin*m per 32.
-// Q5_K adds 32 bytes of high bits before the nibbles: bit j of byte l is value 32j + l's.
-fn deq8_q4_k(o: u32, vi: u32) -> V8 {
+fn deq16_q4_k(o: u32, vi: u32) -> V16 {
     let sm = scale_min_k4(o + 4u, vi / 32u);
     let d = f16_at(o) * sm.x;
     let m = f16_at(o + 2u) * sm.y;
-    let q = nibbles(bytes8(o + 16u + (vi / 64u) * 32u + vi % 32u), ((vi / 32u) % 2u) * 4u);
-    return V8(d * q.a - vec4<f32>(m), d * q.b - vec4<f32>(m));
+    let q = nibbles(bytes16(o + 16u + (vi / 64u) * 32u + vi % 32u), ((vi / 32u) % 2u) * 4u);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = d * vec4<f32>(q[i]) - vec4<f32>(m); }
+    return v;
 }
 
-fn deq8_q5_k(o: u32, vi: u32) -> V8 {
+// Q5_K: as Q4_K with 32 bytes of fifth bits before the nibbles: bit j of byte l belongs to
+// value 32j + l.
+fn deq16_q5_k(o: u32, vi: u32) -> V16 {
     let j = vi / 32u;
     let sm = scale_min_k4(o + 4u, j);
     let d = f16_at(o) * sm.x;
     let m = f16_at(o + 2u) * sm.y;
     let l = vi % 32u;
-    let q = nibbles(bytes8(o + 48u + (vi / 64u) * 32u + l), (j % 2u) * 4u);
-    let h = bytes8(o + 16u + l);
-    let hs = SH + vec4<u32>(j);
-    let ha = vec4<f32>(((vec4<u32>(h.x) >> hs) & vec4<u32>(1u)) * 16u);
-    let hb = vec4<f32>(((vec4<u32>(h.y) >> hs) & vec4<u32>(1u)) * 16u);
-    return V8(d * (q.a + ha) - vec4<f32>(m), d * (q.b + hb) - vec4<f32>(m));
+    let q = nibbles(bytes16(o + 48u + (vi / 64u) * 32u + l), (j % 2u) * 4u);
+    let h = fields(bytes16(o + 16u + l), j, 1u);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = d * vec4<f32>(q[i] + h[i] * 16u) - vec4<f32>(m); }
+    return v;
 }
 
 // Q6_K: 128 bytes of low nibbles, 64 bytes of 2-bit high parts, 16 i8 scales (one per 16
 // values), f16 d. Per 128 values: value 32i + l takes the low (i = 0, 1) or high (i = 2, 3)
 // nibble of low byte 32(i % 2) + l and bits 2i of high byte l; q = that 6-bit value - 32.
-fn deq8_q6_k(o: u32, vi: u32) -> V8 {
+fn deq16_q6_k(o: u32, vi: u32) -> V16 {
     let half = vi / 128u;
     let i = (vi % 128u) / 32u;
     let l = vi % 32u;
-    let ql = nibbles(bytes8(o + half * 64u + (i % 2u) * 32u + l), (i / 2u) * 4u);
-    let h = bytes8(o + 128u + half * 32u + l);
-    let hs = SH + vec4<u32>(2u * i);
-    let ha = vec4<f32>(((vec4<u32>(h.x) >> hs) & vec4<u32>(3u)) * 16u);
-    let hb = vec4<f32>(((vec4<u32>(h.y) >> hs) & vec4<u32>(3u)) * 16u);
+    let ql = nibbles(bytes16(o + half * 64u + (i % 2u) * 32u + l), (i / 2u) * 4u);
+    let qh = fields(bytes16(o + 128u + half * 32u + l), 2u * i, 3u);
     let sc = f32(bitcast<i32>(byte_at(o + 192u + vi / 16u) << 24u) >> 24u);
     let d = f16_at(o + 208u) * sc;
-    return V8(d * (ql.a + ha - vec4<f32>(32.0)), d * (ql.b + hb - vec4<f32>(32.0)));
+    var v: V16;
+    for (var k = 0u; k < 4u; k++) { v[k] = d * (vec4<f32>(ql[k] | (qh[k] << vec4<u32>(4u))) - vec4<f32>(32.0)); }
+    return v;
 }
 
-// Values v0 .. v0 + 8 of row `row` of this slice.
-fn deq8(qt: u32, row: u32, v0: u32) -> V8 {
+// Values v0 .. v0 + 16 of row `row` of this slice.
+fn deq16(qt: u32, row: u32, v0: u32) -> V16 {
     let base = row * p.row_bytes;
     switch qt {
-        case Q8_0: { return deq8_q8_0(base + (v0 / 32u) * 34u, v0 % 32u); }
-        case Q4_0: { return deq8_q4_0(base + (v0 / 32u) * 18u, v0 % 32u); }
-        case Q4_1: { return deq8_q4_1(base + (v0 / 32u) * 20u, v0 % 32u); }
-        case Q4_K: { return deq8_q4_k(base + (v0 / 256u) * 144u, v0 % 256u); }
-        case Q5_K: { return deq8_q5_k(base + (v0 / 256u) * 176u, v0 % 256u); }
-        case Q6_K: { return deq8_q6_k(base + (v0 / 256u) * 210u, v0 % 256u); }
-        case MXFP4: { return deq8_mxfp4(base + (v0 / 32u) * 17u, v0 % 32u); }
-        default: { return deq8_float(qt, row, v0); }
+        case Q8_0: { return deq16_q8_0(base + (v0 / 32u) * 34u, v0 % 32u); }
+        case Q4_0: { return deq16_q4_0(base + (v0 / 32u) * 18u, (v0 % 32u) / 4u); }
+        case Q4_1: { return deq16_q4_1(base + (v0 / 32u) * 20u, (v0 % 32u) / 4u); }
+        case Q4_K: { return deq16_q4_k(base + (v0 / 256u) * 144u, v0 % 256u); }
+        case Q5_K: { return deq16_q5_k(base + (v0 / 256u) * 176u, v0 % 256u); }
+        case Q6_K: { return deq16_q6_k(base + (v0 / 256u) * 210u, v0 % 256u); }
+        case MXFP4: { return deq16_mxfp4(base + (v0 / 32u) * 17u, (v0 % 32u) / 4u); }
+        default: { return deq16_float(qt, row, v0); }
     }
 }
 
 // ---- inputs and outputs ----
 
-// x[t, v0 .. v0 + 8], zero past the row's end.
-fn load_x8(t: u32, v0: u32) -> V8 {
+// x[t, v0 .. v0 + 16], zero past the row's end.
+fn load_x16(t: u32, v0: u32) -> V16 {
     let b = p.x_offset + t * p.x_stride + v0;
-    var v = array<f32, 8>();
-    for (var k = 0u; k < 8u; k++) {
-        if (v0 + k < p.cols) { v[k] = x[b + k]; }
+    var v: V16;
+    if (v0 + 16u <= p.cols) {
+        for (var i = 0u; i < 4u; i++) {
+            v[i] = vec4<f32>(x[b + 4u * i], x[b + 4u * i + 1u], x[b + 4u * i + 2u], x[b + 4u * i + 3u]);
+        }
+    } else {
+        for (var k = 0u; k < 16u; k++) {
+            if (v0 + k < p.cols) { v[k / 4u][k % 4u] = x[b + k]; }
+        }
     }
-    return V8(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+    return v;
 }
 
-fn dot8(a: V8, b: V8) -> f32 {
-    return dot(a.a, b.a) + dot(a.b, b.b);
+fn dot16(a: V16, b: V16) -> f32 {
+    return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]);
 }
 
 fn store(t: u32, r: u32, acc: f32) {
@@ -253,7 +273,7 @@ fn matvec_body(qt: u32, lid: u32, group: u32) {
     let row0 = group * MV_ROWS;
     if (row0 >= p.rows) { return; }
     let n_rows = min(MV_ROWS, p.rows - row0);
-    let chunks = (p.cols + 7u) / 8u;
+    let chunks = (p.cols + 15u) / 16u;
     // Partial sums per (row, token); one vector per row keeps every index static.
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -263,10 +283,10 @@ fn matvec_body(qt: u32, lid: u32, group: u32) {
     var j = lid / chunks;
     var c = lid % chunks;
     for (var item = lid; item < n_rows * chunks; item += MV_WG) {
-        let wv = deq8(qt, row0 + j, c * 8u);
+        let wv = deq16(qt, row0 + j, c * 16u);
         var s = vec4<f32>(0.0);
         for (var t = 0u; t < MV_TOKENS; t++) {
-            if (t < p.n_tokens) { s[t] = dot8(wv, load_x8(t, c * 8u)); }
+            if (t < p.n_tokens) { s[t] = dot16(wv, load_x16(t, c * 16u)); }
         }
         switch j {
             case 0u: { acc0 += s; }
@@ -299,7 +319,7 @@ fn matvec_body(qt: u32, lid: u32, group: u32) {
 // ---- prefill ----
 const TM: u32 = 64u; // tokens per tile
 const TN: u32 = 64u; // rows per tile
-const TK: u32 = 16u; // columns per step: 2 chunks of 8 per row
+const TK: u32 = 16u; // columns per step: one chunk of 16 per row
 // Column k of the tile: xs[k * XS + i] holds tokens 4i .. 4i + 4, ws[k * 16 + i] rows 4i .. 4i + 4.
 // xs rows are padded by one vector so that the transposing writes spread over the banks.
 const XS: u32 = 17u;
@@ -314,17 +334,11 @@ fn matmat_body(qt: u32, lx: u32, ly: u32, wid: vec3<u32>) {
     let m0 = wid.y * TM;
     var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < p.cols; k0 += TK) {
-        // Weights: invocations 0..128 each dequantize one chunk of 8 (adjacent invocations take
-        // adjacent chunks of a row, then the next row).
-        if (li < TN * TK / 8u) {
-            let n = li / 2u;
-            let kc = (li % 2u) * 8u;
-            var wv = V8(vec4<f32>(0.0), vec4<f32>(0.0));
-            if (n0 + n < p.rows && k0 + kc < p.cols) { wv = deq8(qt, n0 + n, k0 + kc); }
-            for (var k = 0u; k < 4u; k++) {
-                ws[(kc + k) * 16u + n / 4u][n % 4u] = wv.a[k];
-                ws[(kc + 4u + k) * 16u + n / 4u][n % 4u] = wv.b[k];
-            }
+        // Weights: invocations 0..64 each dequantize the tile's 16 columns of one row.
+        if (li < TN) {
+            var wv: V16;
+            if (n0 + li < p.rows && k0 < p.cols) { wv = deq16(qt, n0 + li, k0); }
+            for (var k = 0u; k < TK; k++) { ws[k * 16u + li / 4u][li % 4u] = wv[k / 4u][k % 4u]; }
         }
         // Inputs: 16 consecutive columns of a token per 16 invocations.
         for (var i = 0u; i < 4u; i++) {
@@ -363,17 +377,16 @@ fn matmat_body(qt: u32, lx: u32, ly: u32, wid: vec3<u32>) {
 @group(0) @binding(1) var<storage, read> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-// Invocation c writes values 8c .. 8c + 8 of token wid.y's row.
+// Invocation c writes values 16c .. 16c + 16 of token wid.y's row.
 fn embed_body(qt: u32, gid: vec3<u32>, wid: vec3<u32>) {
     let t = wid.y;
-    let v0 = gid.x * 8u;
+    let v0 = gid.x * 16u;
     if (t >= p.n_tokens || v0 >= p.cols) { return; }
     let tok = tokens[t];
     if (tok < p.row_start || tok >= p.row_end) { return; }
-    let v = deq8(qt, tok - p.row_start, v0);
-    let vals = array<f32, 8>(v.a.x, v.a.y, v.a.z, v.a.w, v.b.x, v.b.y, v.b.z, v.b.w);
-    for (var k = 0u; k < 8u; k++) {
-        if (v0 + k < p.cols) { out[t * p.cols + v0 + k] = vals[k]; }
+    let v = deq16(qt, tok - p.row_start, v0);
+    for (var k = 0u; k < 16u; k++) {
+        if (v0 + k < p.cols) { out[t * p.cols + v0 + k] = v[k / 4u][k % 4u]; }
     }
 }
 

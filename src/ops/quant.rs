@@ -218,7 +218,7 @@ pub fn qembed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &
         rec.dispatch(embed,
             &[n_tokens, 0, table.cols, 0, 0, 0, 0, 0, row_bytes as u32, s.row_start, s.row_end],
             &[tokens, &s.buffers[0], out],
-            [table.cols.div_ceil(8).div_ceil(64), n_tokens, 1],
+            [table.cols.div_ceil(16).div_ceil(64), n_tokens, 1],
         );
     }
 }
