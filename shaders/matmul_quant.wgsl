@@ -54,17 +54,14 @@ fn f16_at(o: u32) -> f32 {
     return unpack2x16float(u16_at(o)).x;
 }
 
-// Four bytes from any byte offset, little-endian.
-fn word_at(o: u32) -> u32 {
+// Sixteen bytes from any byte offset (five word loads when unaligned).
+fn bytes16(o: u32) -> vec4<u32> {
     let i = o >> 2u;
     let s = (o & 3u) * 8u;
-    if (s == 0u) { return w[i]; }
-    return (w[i] >> s) | (w[i + 1u] << (32u - s));
-}
-
-// Sixteen bytes from any byte offset.
-fn bytes16(o: u32) -> vec4<u32> {
-    return vec4<u32>(word_at(o), word_at(o + 4u), word_at(o + 8u), word_at(o + 12u));
+    let lo = vec4<u32>(w[i], w[i + 1u], w[i + 2u], w[i + 3u]);
+    if (s == 0u) { return lo; }
+    let hi = vec4<u32>(lo.yzw, w[i + 4u]);
+    return (lo >> vec4<u32>(s)) | (hi << vec4<u32>(32u - s));
 }
 
 // 16 consecutive values of a row, 4 per vector.
@@ -79,7 +76,7 @@ fn nibbles(q: vec4<u32>, s: u32) -> array<vec4<u32>, 4> {
     return n;
 }
 
-// Bit fields of 16 bytes: bits `s` .. of each byte under `mask`.
+// Bit fields of 16 bytes: each byte shifted right by `s`, under `mask`.
 fn fields(q: vec4<u32>, s: u32, mask: u32) -> array<vec4<u32>, 4> {
     var n: array<vec4<u32>, 4>;
     for (var i = 0u; i < 4u; i++) { n[i] = (vec4<u32>(q[i]) >> (SH + vec4<u32>(s))) & vec4<u32>(mask); }
