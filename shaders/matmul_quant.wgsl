@@ -2,8 +2,7 @@
 // the file's raw bytes (blocks of a quantization type), dequantized in registers.
 //
 //   matvec_*: decode, y[t, r] (+)= x[t] . W[r] + bias[r] for up to 4 tokens; a workgroup takes
-//             MV_ROWS rows and spreads their 16-value chunks over its invocations, so adjacent
-//             invocations read adjacent bytes whatever the row length.
+//             MV_ROWS rows, its invocations adjacent 16-value chunks of them.
 //   matmat_*: prefill, tiles of 64 tokens x 64 rows: each weight chunk is dequantized once per
 //             tile into workgroup memory and used by all 64 tokens.
 //   embed_*:  out[t] = W[tokens[t]] for the tokens that fall in this slice of rows.
@@ -271,32 +270,25 @@ fn matvec_body(qt: u32, lid: u32, group: u32) {
     if (row0 >= p.rows) { return; }
     let n_rows = min(MV_ROWS, p.rows - row0);
     let chunks = (p.cols + 15u) / 16u;
-    // Partial sums per (row, token); one vector per row keeps every index static.
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    // The workgroup's rows are contiguous: item i is chunk i % chunks of row i / chunks.
-    var j = lid / chunks;
-    var c = lid % chunks;
-    for (var item = lid; item < n_rows * chunks; item += MV_WG) {
-        let wv = deq16(qt, row0 + j, c * 16u);
-        var s = vec4<f32>(0.0);
+    // Partial sums of row j for token t in acc[j][t]. Invocations take every MV_WG-th chunk of
+    // 16 columns: the inputs are read once for all rows, the rows' bytes by adjacent invocations.
+    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var c = lid; c < chunks; c += MV_WG) {
+        var xv: array<V16, 4>;
         for (var t = 0u; t < MV_TOKENS; t++) {
-            if (t < p.n_tokens) { s[t] = dot16(wv, load_x16(t, c * 16u)); }
+            if (t < p.n_tokens) { xv[t] = load_x16(t, c * 16u); }
         }
-        switch j {
-            case 0u: { acc0 += s; }
-            case 1u: { acc1 += s; }
-            case 2u: { acc2 += s; }
-            default: { acc3 += s; }
+        for (var j = 0u; j < MV_ROWS; j++) {
+            if (j < n_rows) {
+                let wv = deq16(qt, row0 + j, c * 16u);
+                for (var t = 0u; t < MV_TOKENS; t++) {
+                    if (t < p.n_tokens) { acc[j][t] += dot16(wv, xv[t]); }
+                }
+            }
         }
-        c += MV_WG;
-        while (c >= chunks) { c -= chunks; j += 1u; }
     }
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var k = 0u; k < MV_ROWS * MV_TOKENS; k++) {
-        red[k * MV_WG + lid] = accs[k / MV_TOKENS][k % MV_TOKENS];
+        red[k * MV_WG + lid] = acc[k / MV_TOKENS][k % MV_TOKENS];
     }
     workgroupBarrier();
     for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
