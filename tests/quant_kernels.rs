@@ -115,6 +115,13 @@ fn allocate_rejects_partial_blocks_and_rows_over_the_binding_limit() {
     assert!(msg.contains("token_embd.weight") && msg.contains("binding"), "{msg}");
     let m = QMatrix::allocate(&g, "ok", QType::Q8_0, 8, 928, true).unwrap();
     assert_eq!(m.slices.len(), 8);
+    let e = m.write(&g, "ok", &[0; 986 * 7]).err().expect("7 rows for 8");
+    assert!(e.to_string().contains("ok") && e.to_string().contains("8 rows"), "{e}");
+    m.write(&g, "ok", &[0; 986 * 8]).unwrap();
+    let e = QMatrix::upload(&g, "half_row", QType::Q4_1, 64, &[0; 60], None).err().expect("1.5 rows");
+    assert!(e.to_string().contains("half_row"), "{e}");
+    let e = QMatrix::upload(&g, "bias", QType::Q4_1, 64, &[0; 80], Some(&[0.0; 3])).err().expect("3 biases for 2 rows");
+    assert!(e.to_string().contains("bias values"), "{e}");
 }
 
 /// The error allowed in y[t, r]: relative to the sum of |x[t, c] * W[r, c]| (the size of the

@@ -103,7 +103,8 @@ impl QType {
 }
 
 /// A weight matrix [rows, cols] of a GGUF type, split by rows. Slice buffers: [the rows' raw
-/// bytes exactly as in the file (row r at (r - row_start) * row_bytes), f32 bias (optional)].
+/// bytes exactly as in the file (row r at (r - row_start) * row_bytes, padded to 4 bytes at the
+/// end), f32 bias (optional)]. `write` fills them from the tensor's bytes.
 pub struct QMatrix {
     pub qtype: QType,
     pub rows: u32,
@@ -144,14 +145,27 @@ impl QMatrix {
             }
         }
         let m = Self::allocate(gpu, name, qtype, rows as u32, cols, bias.is_some())?;
-        for s in &m.slices {
-            let (a, b) = (s.row_start as usize, s.row_end as usize);
-            gpu.write(&s.buffers[0], 0, &bytes[a * row_bytes..b * row_bytes]);
-            if let Some(bias) = bias {
-                gpu.write(&s.buffers[1], 0, bytemuck::cast_slice(&bias[a..b]));
+        m.write(gpu, name, bytes)?;
+        if let Some(bias) = bias {
+            for s in &m.slices {
+                gpu.write(&s.buffers[1], 0, bytemuck::cast_slice(&bias[s.row_start as usize..s.row_end as usize]));
             }
         }
         Ok(m)
+    }
+
+    /// Writes the whole tensor's raw bytes (all rows, as in the file) into the slices. Each
+    /// slice takes its rows in one piece: rows of most types are not 4-byte aligned, and
+    /// buffer writes are.
+    pub fn write(&self, gpu: &Gpu, name: &str, bytes: &[u8]) -> Result<()> {
+        let row_bytes = self.row_bytes() as usize;
+        if bytes.len() != self.rows as usize * row_bytes {
+            return Err(Error::tensor(name, format!("{} bytes for {} rows of {row_bytes} bytes", bytes.len(), self.rows)));
+        }
+        for s in &self.slices {
+            gpu.upload(&s.buffers[0], 0, &bytes[s.row_start as usize * row_bytes..s.row_end as usize * row_bytes]);
+        }
+        Ok(())
     }
 }
 
@@ -218,7 +232,7 @@ pub fn qembed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &
         rec.dispatch(embed,
             &[n_tokens, 0, table.cols, 0, 0, 0, 0, 0, row_bytes as u32, s.row_start, s.row_end],
             &[tokens, &s.buffers[0], out],
-            [table.cols.div_ceil(8).div_ceil(64), n_tokens, 1],
+            [table.cols.div_ceil(16).div_ceil(64), n_tokens, 1],
         );
     }
 }
