@@ -1,3 +1,4 @@
 //! Chat formats: turning conversations into prompt tokens and model output back into messages.
 
 pub mod harmony;
+pub mod template;
