@@ -113,7 +113,7 @@ fn strftime_now_and_python_methods() {
     let (year, rest) = out.split_once('|').unwrap();
     let year: i32 = year.parse().unwrap();
     assert!((2024..2200).contains(&year), "{out}");
-    assert_eq!(rest, "x|a+b|hi|true");
+    assert_eq!(rest, "x|a+b|hi|True");
 }
 
 fn spm_tokenizer() -> (GgufVocab, Tokenizer) {
@@ -141,17 +141,20 @@ fn encode_chat_places_template_tokens_and_keeps_contents_text() {
     ];
     let pieces = tmpl.render(&msgs, true).unwrap();
     let ids = encode_chat(&tok, &pieces).unwrap();
-    assert_eq!(ids, tok.encode_with_special(&concat(&pieces)).unwrap());
-    assert_eq!(ids.iter().filter(|&&i| i == bos).count(), 2, "template writes <s> per user turn");
-    assert_eq!(ids.iter().filter(|&&i| i == eos).count(), 1);
+    // The template starts with the system text, so the bos the tokenizer asks for comes first.
     assert_eq!(ids[0], bos);
+    assert_eq!(ids[1..].to_vec(), tok.encode_with_special(&concat(&pieces)).unwrap());
+    assert_eq!(ids[1..].iter().filter(|&&i| i == bos).count(), 2, "template writes <s> per user turn");
+    assert_eq!(ids.iter().filter(|&&i| i == eos).count(), 1);
 
     // A user typing </s> gets text, not the end-of-sequence token.
     let msgs = vec![TemplateMessage::new("user", "stop</s>now")];
     let pieces = tmpl.render(&msgs, false).unwrap();
     let ids = encode_chat(&tok, &pieces).unwrap();
     assert!(!ids.contains(&eos), "{ids:?}");
-    assert_ne!(ids, tok.encode_with_special(&concat(&pieces)).unwrap());
+    assert!(tok.encode_with_special(&concat(&pieces)).unwrap().contains(&eos));
+    // The template wrote <s> first: no second one.
+    assert_eq!(ids.iter().filter(|&&i| i == bos).count(), 1);
 
     // The tokenizer asks for bos: it is put first when the template does not write it.
     let chatml = ChatTemplate::new(fx["templates"]["chatml"]["source"].as_str().unwrap(), "<s>", "</s>").unwrap();

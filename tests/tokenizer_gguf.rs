@@ -6,7 +6,7 @@
 //! - `gpt2` (byte-level BPE): SmolLM2-135M-Instruct's vocabulary, read from the JSON file named by
 //!   `WGPT_VOCAB_JSON` (written by `tests/reference/dump_gguf_vocab.py` from the GGUF file; the
 //!   vocabulary is the model's and is not committed), against llama.cpp's ids in
-//!   `tests/fixtures/smollm2/tokenize.jsonl`.
+//!   `tests/fixtures/smollm2/tokenize.jsonl` and its chat prompts in `cases.json`.
 
 use std::path::PathBuf;
 
@@ -49,9 +49,10 @@ fn sentencepiece_bpe_encodes_like_sentencepiece() {
             failures.push(format!("{text:?}\n  got  {got:?}\n  want {want:?}"));
             continue;
         }
-        // Decoding gives the text back behind the space that SentencePiece puts in front.
+        // Decoding gives the text back behind the space that SentencePiece puts in front (a
+        // written `▁` reads as the space it stands for, as in llama.cpp).
         let back = tok.decode(&got).unwrap();
-        let expected = if text.is_empty() { String::new() } else { format!(" {text}") };
+        let expected = if text.is_empty() { String::new() } else { format!(" {}", text.replace('▁', " ")) };
         if back != expected {
             failures.push(format!("{text:?} decodes to {back:?}"));
         }
@@ -115,9 +116,7 @@ fn smollm2() -> (GgufVocab, Tokenizer) {
 #[ignore = "needs the SmolLM2 vocabulary: WGPT_VOCAB_JSON=... cargo test --test tokenizer_gguf -- --ignored"]
 fn gpt2_bpe_encodes_like_llama_cpp() {
     let (_, tok) = smollm2();
-    let reference = std::env::var("WGPT_TOKENIZE_JSONL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("tests/fixtures/smollm2/tokenize.jsonl"));
+    let reference = smollm2_fixtures().join("tokenize.jsonl");
     let lines = std::fs::read_to_string(&reference).unwrap_or_else(|e| panic!("{}: {e}", reference.display()));
     let (mut total, mut failures) = (0, Vec::new());
     for line in lines.lines().filter(|l| !l.trim().is_empty()) {
@@ -187,4 +186,36 @@ fn bad_vocabularies_are_clear_errors() {
     v.pre = Some("gpt-2".into());
     v.merges = vec!["nospace".into()];
     assert!(err(&v).contains("nospace"), "{}", err(&v));
+}
+
+/// Folder of llama.cpp's SmolLM2 references (`WGPT_SMOLLM2_FIXTURES` overrides it).
+fn smollm2_fixtures() -> PathBuf {
+    std::env::var("WGPT_SMOLLM2_FIXTURES").map(PathBuf::from).unwrap_or_else(|_| root().join("tests/fixtures/smollm2"))
+}
+
+#[test]
+#[ignore = "needs the SmolLM2 vocabulary: WGPT_VOCAB_JSON=... cargo test --test tokenizer_gguf -- --ignored"]
+fn smollm2_chat_prompts_match_llama_cpp() {
+    use wgpt::chat::template::{concat, encode_chat, ChatTemplate, TemplateMessage};
+    let (vocab, tok) = smollm2();
+    let template = std::fs::read_to_string(root().join("tests/fixtures/chat/templates.json")).unwrap();
+    let template: Value = serde_json::from_str(&template).unwrap();
+    let source = template["templates"]["smollm2"]["source"].as_str().unwrap();
+    let name = |id: Option<u32>| vocab.tokens[id.unwrap() as usize].clone();
+    let tmpl = ChatTemplate::new(source, &name(vocab.bos), &name(vocab.eos)).unwrap();
+    let path = smollm2_fixtures().join("cases.json");
+    let cases: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap();
+    let cases = cases["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    for case in cases {
+        let msgs: Vec<TemplateMessage> = case["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| TemplateMessage::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+            .collect();
+        let pieces = tmpl.render(&msgs, true).unwrap();
+        assert_eq!(concat(&pieces), case["rendered"].as_str().unwrap(), "{}", case["name"]);
+        assert_eq!(encode_chat(&tok, &pieces).unwrap(), ids(&case["prompt"]), "{}", case["name"]);
+    }
 }
