@@ -219,3 +219,24 @@ fn smollm2_chat_prompts_match_llama_cpp() {
         assert_eq!(encode_chat(&tok, &pieces).unwrap(), ids(&case["prompt"]), "{}", case["name"]);
     }
 }
+
+#[test]
+fn sentencepiece_streaming_decode_never_splits_a_character() {
+    use wgpt::tokenizer::TextStream;
+    let (vocab, _) = spm_fixture();
+    let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
+    // Emoji and CJK go through byte fallback here: one character spans several tokens.
+    let text = "emoji 🦀🎉 日本語 naïve";
+    let ids = tok.encode(text).unwrap();
+    assert!(ids.iter().filter(|&&id| vocab.token_types[id as usize] == 6).count() >= 8, "{ids:?}");
+    let mut stream = TextStream::default();
+    let mut out = String::new();
+    for &id in &ids {
+        let piece = stream.push(&tok, id).unwrap();
+        assert!(!piece.contains('\u{FFFD}'), "broken piece {piece:?}");
+        out.push_str(&piece);
+    }
+    out.push_str(&stream.finish(&tok).unwrap());
+    assert_eq!(out, format!(" {text}"));
+    assert!(tok.decode(&[vocab.tokens.len() as u32]).is_err());
+}
