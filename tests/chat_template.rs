@@ -34,8 +34,9 @@ fn renders_like_transformers() {
     for case in cases {
         let name = case["template"].as_str().unwrap();
         let t = &fx["templates"][name];
-        let tmpl = ChatTemplate::new(t["source"].as_str().unwrap(), t["bos"].as_str().unwrap(), t["eos"].as_str().unwrap())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let tmpl =
+            ChatTemplate::new(t["source"].as_str().unwrap(), t["bos"].as_str().unwrap(), t["eos"].as_str().unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         let conv = case["conversation"].as_str().unwrap();
         let msgs = messages(&fx["conversations"][conv]);
         let gen = case["add_generation_prompt"].as_bool().unwrap();

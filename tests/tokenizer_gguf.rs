@@ -108,7 +108,9 @@ fn smollm2() -> (GgufVocab, Tokenizer) {
         .expect("set WGPT_VOCAB_JSON to the output of tests/reference/dump_gguf_vocab.py for SmolLM2-135M-Instruct");
     let vocab: GgufVocab = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!((vocab.model.as_str(), vocab.pre.as_deref()), ("gpt2", Some("smollm")));
+    let start = std::time::Instant::now();
     let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
+    println!("built the {}-token tokenizer in {:?}", vocab.tokens.len(), start.elapsed());
     (vocab, tok)
 }
 
@@ -204,7 +206,9 @@ fn smollm2_chat_prompts_match_llama_cpp() {
     let name = |id: Option<u32>| vocab.tokens[id.unwrap() as usize].clone();
     let tmpl = ChatTemplate::new(source, &name(vocab.bos), &name(vocab.eos)).unwrap();
     let path = smollm2_fixtures().join("cases.json");
-    let cases: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap();
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .unwrap();
     let cases = cases["cases"].as_array().unwrap();
     assert!(!cases.is_empty());
     for case in cases {

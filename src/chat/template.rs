@@ -58,7 +58,7 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.add_filter("tojson", tojson);
-        env.add_template_owned(NAME, source.to_string())
+        env.add_template_owned(NAME, without_generation_tags(source))
             .map_err(|e| Error::Config(format!("chat template: {e:#}")))?;
         Ok(ChatTemplate { env, source: source.to_string(), bos: bos.to_string(), eos: eos.to_string() })
     }
@@ -91,7 +91,8 @@ impl ChatTemplate {
     pub fn render(&self, messages: &[TemplateMessage], add_generation_prompt: bool) -> Result<Vec<Piece>> {
         let real = self.render_raw(messages, add_generation_prompt)?;
         let clash = |s: &str| s.contains(OPEN) || s.contains(CLOSE);
-        if !clash(&self.source) && !clash(&self.bos) && !clash(&self.eos) && !messages.iter().any(|m| clash(&m.content)) {
+        if !clash(&self.source) && !clash(&self.bos) && !clash(&self.eos) && !messages.iter().any(|m| clash(&m.content))
+        {
             let marked: Vec<TemplateMessage> = messages
                 .iter()
                 .enumerate()
@@ -107,6 +108,31 @@ impl ChatTemplate {
         }
         Ok(find_contents(&real, messages))
     }
+}
+
+/// transformers' `{% generation %}` ... `{% endgeneration %}` only marks the assistant's text for
+/// training masks; it renders its body unchanged, so it becomes an `if true` block.
+fn without_generation_tags(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(open) = rest.find("{%") {
+        let Some(end) = rest[open + 2..].find("%}").map(|i| open + 2 + i + 2) else { break };
+        let tag = &rest[open..end];
+        let inner = tag[2..tag.len() - 2].trim_start_matches(['-', '+']).trim_end_matches(['-', '+']).trim();
+        out.push_str(&rest[..open]);
+        // Keep the whitespace-control marks (`{%-`, `-%}`).
+        let left_mark = usize::from(tag[2..].starts_with(['-', '+']));
+        let right_mark = usize::from(tag[..tag.len() - 2].ends_with(['-', '+']));
+        let (left, right) = (&tag[..2 + left_mark], &tag[tag.len() - 2 - right_mark..]);
+        match inner {
+            "generation" => out.push_str(&format!("{left} if true {right}")),
+            "endgeneration" => out.push_str(&format!("{left} endif {right}")),
+            _ => out.push_str(tag),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Pieces of a rendering with markers, the markers replaced by the contents they stand for;
@@ -170,7 +196,12 @@ fn push(pieces: &mut Vec<Piece>, piece: Piece) {
 
 /// The whole text of pieces.
 pub fn concat(pieces: &[Piece]) -> String {
-    pieces.iter().map(|p| match p { Piece::Template(s) | Piece::Content(s) => s.as_str() }).collect()
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Template(s) | Piece::Content(s) => s.as_str(),
+        })
+        .collect()
 }
 
 /// Prompt ids of rendered pieces, as llama.cpp tokenizes a rendered chat (special tokens
@@ -282,15 +313,25 @@ fn write_json(v: &serde_json::Value, indent: Option<usize>, depth: usize, out: &
 
 /// `strftime_now(format)`: the current UTC time (chat templates print today's date).
 fn strftime_now(format: String) -> String {
-    let secs = web_time::SystemTime::now()
-        .duration_since(web_time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs =
+        web_time::SystemTime::now().duration_since(web_time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     strftime(&format, secs)
 }
 
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 /// The C `strftime` directives chat templates use, for a UTC Unix time.
@@ -376,6 +417,15 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
+    }
+
+    #[test]
+    fn generation_tags_render_their_body() {
+        let src = "{% for m in messages %}{%- generation -%} [{{ m.content }}] {%- endgeneration %}{% endfor %}";
+        let converted = without_generation_tags(src);
+        assert_eq!(converted, "{% for m in messages %}{%- if true -%} [{{ m.content }}] {%- endif %}{% endfor %}");
+        let t = ChatTemplate::new(src, "", "").unwrap();
+        assert_eq!(t.render_text(&[TemplateMessage::new("user", "a")], false).unwrap(), "[a]");
     }
 
     #[test]

@@ -96,7 +96,8 @@ const EOG_NAMES: &[&str] = &[
 pub(crate) fn eog_ids<'a>(tokens: impl Iterator<Item = (&'a str, u32)>, eos: Option<u32>) -> Vec<u32> {
     let mut found: Vec<(&str, u32)> = tokens.filter(|(t, _)| EOG_NAMES.contains(t)).collect();
     let has = |found: &[(&str, u32)], name: &str| found.iter().any(|(t, _)| *t == name);
-    if (has(&found, "<|return|>") && has(&found, "<|call|>")) || (has(&found, "<|flush|>") && has(&found, "<|calls|>")) {
+    if (has(&found, "<|return|>") && has(&found, "<|call|>")) || (has(&found, "<|flush|>") && has(&found, "<|calls|>"))
+    {
         found.retain(|(t, _)| *t != "<|end|>");
     }
     let mut ids: Vec<u32> = found.into_iter().map(|(_, id)| id).chain(eos).collect();
@@ -204,9 +205,7 @@ fn pre_tokenizer(pre: Option<&str>) -> Result<(Vec<&'static str>, bool)> {
         "bailingmoe" | "bailingmoe2" | "llada-moe" => (vec![BAILINGMOE], false),
         "grok-2" => (vec![QWEN2], false),
         other => {
-            return Err(Error::Tokenizer(format!(
-                "unsupported pre-tokenizer type '{other}' (tokenizer.ggml.pre)"
-            )))
+            return Err(Error::Tokenizer(format!("unsupported pre-tokenizer type '{other}' (tokenizer.ggml.pre)")))
         }
     })
 }
@@ -314,8 +313,8 @@ pub(crate) fn build(v: &GgufVocab) -> Result<Built> {
             )))
         }
     };
-    let mut tokenizer: tokenizers::Tokenizer = serde_json::from_value(json)
-        .map_err(|e| Error::Tokenizer(format!("building the GGUF tokenizer: {e}")))?;
+    let mut tokenizer: tokenizers::Tokenizer =
+        serde_json::from_value(json).map_err(|e| Error::Tokenizer(format!("building the GGUF tokenizer: {e}")))?;
     tokenizer.set_encode_special_tokens(true);
     let eog = eog_ids(texts.iter().enumerate().map(|(i, t)| (t.as_str(), i as u32)), v.eos);
     let specials = texts
@@ -479,8 +478,23 @@ mod tests {
     #[test]
     fn every_known_pre_tokenizer_regex_compiles() {
         for pre in [
-            "default", "llama-bpe", "dbrx", "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon", "smollm",
-            "gpt-2", "qwen2", "qwen35", "bloom", "tekken", "gpt-4o", "chameleon", "seed-coder", "bailingmoe",
+            "default",
+            "llama-bpe",
+            "dbrx",
+            "deepseek-llm",
+            "deepseek-coder",
+            "deepseek-v3",
+            "falcon",
+            "smollm",
+            "gpt-2",
+            "qwen2",
+            "qwen35",
+            "bloom",
+            "tekken",
+            "gpt-4o",
+            "chameleon",
+            "seed-coder",
+            "bailingmoe",
         ] {
             let (regexes, _) = pre_tokenizer(Some(pre)).unwrap();
             for r in regexes {

@@ -62,9 +62,10 @@ impl Tokenizer {
             tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(format!("not a tokenizer.json: {e}")))?;
         inner.set_encode_special_tokens(true);
         let vocab_size = inner.get_vocab_size(true);
-        let special = inner.get_added_tokens_decoder();
-        let eog = gguf::eog_ids(special.iter().filter(|(_, t)| t.special).map(|(id, t)| (t.content.as_str(), *id)), None);
-        let specials = special.iter().filter(|(_, t)| t.special).map(|(id, t)| (t.content.clone(), *id)).collect();
+        let added = inner.get_added_tokens_decoder();
+        let specials: Vec<(String, u32)> =
+            added.iter().filter(|(_, t)| t.special).map(|(id, t)| (t.content.clone(), *id)).collect();
+        let eog = gguf::eog_ids(specials.iter().map(|(t, id)| (t.as_str(), *id)), None);
         let info = Info { bos: None, eos: None, add_bos: false, eog, specials: sort_specials(specials), pieces: None };
         Ok(Tokenizer { inner: Arc::new(inner), vocab_size, info: Arc::new(info) })
     }
@@ -154,9 +155,10 @@ impl Tokenizer {
         };
         let mut bytes = Vec::with_capacity(ids.len() * 4);
         for &id in ids {
+            let n = pieces.len();
             let piece = pieces
                 .get(id as usize)
-                .ok_or_else(|| Error::Tokenizer(format!("token id {id} is outside the vocabulary of {}", pieces.len())))?;
+                .ok_or_else(|| Error::Tokenizer(format!("token id {id} is outside the vocabulary of {n}")))?;
             bytes.extend_from_slice(piece);
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
