@@ -256,6 +256,21 @@ mod tests {
     }
 
     #[test]
+    fn special_text_is_recognised_only_when_asked() {
+        let t = tok();
+        let ids = t.encode_with_special("<|start|>user<|message|>Hi<|end|>").unwrap();
+        let mut want = vec![200006];
+        want.extend(t.encode("user").unwrap());
+        want.push(200008);
+        want.extend(t.encode("Hi").unwrap());
+        want.push(200007);
+        assert_eq!(ids, want);
+        // <|end|> closes a message but does not end generation in harmony.
+        assert_eq!(t.end_of_generation(), vec![199999, 200002, 200012]);
+        assert_eq!((t.bos(), t.eos(), t.add_bos()), (None, None, false));
+    }
+
+    #[test]
     fn streaming_decode_never_splits_a_character() {
         let t = tok();
         let text = "naïve café — 日本語のテキスト 🦀🎉 नमस्ते مرحبا";
