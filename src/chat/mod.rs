@@ -2,3 +2,4 @@
 
 pub mod harmony;
 pub mod plain;
+pub mod template;
