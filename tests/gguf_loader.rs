@@ -367,6 +367,9 @@ fn rejects_bad_magic_and_versions() {
     f.version = 1;
     error_of(&f, "GGUF version 1 is not supported");
     let mut f = sample();
+    f.version = 0;
+    error_of(&f, "GGUF version 0 is not supported");
+    let mut f = sample();
     f.version = 4;
     error_of(&f, "GGUF version 4 is not supported");
     let mut f = sample();

@@ -49,43 +49,36 @@ pub enum MetaArray {
 /// Value type ids of the format, in id order (9 is array).
 const VALUE_TYPES: [&str; 13] = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"];
 
+/// Runs `$e` on the vector inside any [`MetaArray`], bound to `$v`, along with its element type id.
+macro_rules! each_array {
+    ($a:expr, $v:ident, $id:ident => $e:expr) => {
+        match $a {
+            MetaArray::U8($v) => { let $id = 0; $e }
+            MetaArray::I8($v) => { let $id = 1; $e }
+            MetaArray::U16($v) => { let $id = 2; $e }
+            MetaArray::I16($v) => { let $id = 3; $e }
+            MetaArray::U32($v) => { let $id = 4; $e }
+            MetaArray::I32($v) => { let $id = 5; $e }
+            MetaArray::F32($v) => { let $id = 6; $e }
+            MetaArray::Bool($v) => { let $id = 7; $e }
+            MetaArray::Str($v) => { let $id = 8; $e }
+            MetaArray::U64($v) => { let $id = 10; $e }
+            MetaArray::I64($v) => { let $id = 11; $e }
+            MetaArray::F64($v) => { let $id = 12; $e }
+        }
+    };
+}
+
 impl MetaArray {
     pub fn len(&self) -> usize {
-        match self {
-            MetaArray::U8(v) => v.len(),
-            MetaArray::I8(v) => v.len(),
-            MetaArray::U16(v) => v.len(),
-            MetaArray::I16(v) => v.len(),
-            MetaArray::U32(v) => v.len(),
-            MetaArray::I32(v) => v.len(),
-            MetaArray::F32(v) => v.len(),
-            MetaArray::Bool(v) => v.len(),
-            MetaArray::Str(v) => v.len(),
-            MetaArray::U64(v) => v.len(),
-            MetaArray::I64(v) => v.len(),
-            MetaArray::F64(v) => v.len(),
-        }
+        each_array!(self, v, _id => v.len())
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// The element type name, as in error messages ("string", "i32", ...).
     pub fn elem_type_name(&self) -> &'static str {
-        let id = match self {
-            MetaArray::U8(_) => 0,
-            MetaArray::I8(_) => 1,
-            MetaArray::U16(_) => 2,
-            MetaArray::I16(_) => 3,
-            MetaArray::U32(_) => 4,
-            MetaArray::I32(_) => 5,
-            MetaArray::F32(_) => 6,
-            MetaArray::Bool(_) => 7,
-            MetaArray::Str(_) => 8,
-            MetaArray::U64(_) => 10,
-            MetaArray::I64(_) => 11,
-            MetaArray::F64(_) => 12,
-        };
-        VALUE_TYPES[id]
+        each_array!(self, _v, id => VALUE_TYPES[id])
     }
 }
 
@@ -430,7 +423,8 @@ impl Gguf {
         let version = r.u32("version")?;
         match version {
             2 | 3 => {}
-            v if v.swap_bytes() <= 3 => {
+            // A big-endian writer stores the small version number byte-swapped.
+            v if (1..=3).contains(&v.swap_bytes()) => {
                 return Err(r.bad(format!("big-endian GGUF files are not supported (version {})", v.swap_bytes())))
             }
             v => return Err(r.bad(format!("GGUF version {v} is not supported (only versions 2 and 3)"))),
@@ -584,20 +578,6 @@ impl Gguf {
             Some(v) => Err(self.wrong(key, "f32", v)),
         }
     }
-    pub fn get_bool(&self, key: &str) -> Result<Option<bool>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Bool(b)) => Ok(Some(*b)),
-            Some(v) => Err(self.wrong(key, "bool", v)),
-        }
-    }
-    pub fn get_str(&self, key: &str) -> Result<Option<&str>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Str(s)) => Ok(Some(s)),
-            Some(v) => Err(self.wrong(key, "string", v)),
-        }
-    }
     pub fn get_array(&self, key: &str) -> Result<Option<&MetaArray>> {
         match self.get(key) {
             None => Ok(None),
@@ -605,40 +585,39 @@ impl Gguf {
             Some(v) => Err(self.wrong(key, "array", v)),
         }
     }
-    pub fn get_str_array(&self, key: &str) -> Result<Option<&[String]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Array(MetaArray::Str(a))) => Ok(Some(a)),
-            Some(v) => Err(self.wrong(key, "array of string", v)),
-        }
-    }
-    pub fn get_i32_array(&self, key: &str) -> Result<Option<&[i32]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Array(MetaArray::I32(a))) => Ok(Some(a)),
-            Some(v) => Err(self.wrong(key, "array of i32", v)),
-        }
-    }
-    pub fn get_u32_array(&self, key: &str) -> Result<Option<&[u32]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Array(MetaArray::U32(a))) => Ok(Some(a)),
-            Some(v) => Err(self.wrong(key, "array of u32", v)),
-        }
-    }
-    pub fn get_f32_array(&self, key: &str) -> Result<Option<&[f32]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Array(MetaArray::F32(a))) => Ok(Some(a)),
-            Some(v) => Err(self.wrong(key, "array of f32", v)),
-        }
-    }
-
     /// `general.architecture`, which every GGUF model has.
     pub fn architecture(&self) -> Result<&str> {
         self.get_str("general.architecture")?
             .ok_or_else(|| Error::checkpoint(&self.file, "metadata key general.architecture is missing"))
     }
+}
+
+/// Getters for one exact kind of value.
+macro_rules! getters {
+    ($($name:ident: $pat:pat => $out:expr, $t:ty, $expected:literal;)*) => {
+        impl Gguf {
+            $(
+                #[doc = concat!("The value of `key` when it is ", $expected, "; an error naming the key when it is another type.")]
+                pub fn $name(&self, key: &str) -> Result<Option<$t>> {
+                    match self.get(key) {
+                        None => Ok(None),
+                        Some($pat) => Ok(Some($out)),
+                        Some(v) => Err(self.wrong(key, $expected, v)),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+getters! {
+    get_bool: MetaValue::Bool(b) => *b, bool, "bool";
+    get_str: MetaValue::Str(s) => s.as_str(), &str, "string";
+    get_str_array: MetaValue::Array(MetaArray::Str(a)) => a.as_slice(), &[String], "array of string";
+    get_i32_array: MetaValue::Array(MetaArray::I32(a)) => a.as_slice(), &[i32], "array of i32";
+    get_u32_array: MetaValue::Array(MetaArray::U32(a)) => a.as_slice(), &[u32], "array of u32";
+    get_f32_array: MetaValue::Array(MetaArray::F32(a)) => a.as_slice(), &[f32], "array of f32";
+    get_u8_array: MetaValue::Array(MetaArray::U8(a)) => a.as_slice(), &[u8], "array of u8";
 }
 
 /// Validates one tensor info against its type, the alignment and the file size.
