@@ -124,7 +124,8 @@ impl MetaValue {
 pub struct GgmlType(pub u32);
 
 /// ggml's type table: id, name, values per block, bytes per block. Ids missing here were
-/// removed from ggml (4, 5, 31-33, 36-38) and have no size.
+/// removed from ggml (4, 5, 31-33, 36-38) and have no size. Sizes follow ggml's block structs
+/// (Q8_1 is 36 bytes: two halves and 32 quants; the gguf Python package still says 40).
 const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
     (0, "F32", 1, 4),
     (1, "F16", 1, 2),
@@ -373,7 +374,7 @@ impl<'a> Reader<'a> {
             }
             8 => {
                 // Each string takes at least its 8-byte length.
-                let min = count.checked_mul(8).unwrap_or(u64::MAX);
+                let min = count.saturating_mul(8);
                 if min > self.remaining() {
                     return Err(self.bad(format!(
                         "array of {count} strings at offset {} is past the end of the file ({} bytes)",
@@ -489,7 +490,7 @@ impl Gguf {
         let mut tensors = Vec::with_capacity(infos.len());
         for (name, dims, ggml_type, rel) in infos {
             r.ctx = format!("tensor {name}");
-            let t = check_tensor(&r, name, dims, ggml_type, rel, data_start, alignment)?;
+            let t = check_tensor(r, name, dims, ggml_type, rel, data_start, alignment)?;
             tensors.push(t);
         }
         let mut order: Vec<&GgufTensor> = tensors.iter().collect();
@@ -633,11 +634,11 @@ fn check_tensor(r: &Reader, name: String, dims: Vec<u64>, ty: GgmlType, rel: u64
     let Some(n) = n else {
         return Err(r.bad(format!("the element count of dims {dims:?} overflows")));
     };
-    if dims[0] % blck != 0 {
+    if !dims[0].is_multiple_of(blck) {
         return Err(r.bad(format!("ne0 = {} is not a multiple of the {} block size {blck}", dims[0], ty.name())));
     }
     let bytes = (n / blck).checked_mul(size).ok_or_else(|| r.bad(format!("the byte size of dims {dims:?} overflows")))?;
-    if rel % align != 0 {
+    if !rel.is_multiple_of(align) {
         return Err(r.bad(format!("data offset {rel} is not a multiple of the alignment {align}")));
     }
     let offset = data_start.checked_add(rel);
