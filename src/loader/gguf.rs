@@ -49,43 +49,36 @@ pub enum MetaArray {
 /// Value type ids of the format, in id order (9 is array).
 const VALUE_TYPES: [&str; 13] = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"];
 
+/// Runs `$e` on the vector inside any [`MetaArray`], bound to `$v`, along with its element type id.
+macro_rules! each_array {
+    ($a:expr, $v:ident, $id:ident => $e:expr) => {
+        match $a {
+            MetaArray::U8($v) => { let $id = 0; $e }
+            MetaArray::I8($v) => { let $id = 1; $e }
+            MetaArray::U16($v) => { let $id = 2; $e }
+            MetaArray::I16($v) => { let $id = 3; $e }
+            MetaArray::U32($v) => { let $id = 4; $e }
+            MetaArray::I32($v) => { let $id = 5; $e }
+            MetaArray::F32($v) => { let $id = 6; $e }
+            MetaArray::Bool($v) => { let $id = 7; $e }
+            MetaArray::Str($v) => { let $id = 8; $e }
+            MetaArray::U64($v) => { let $id = 10; $e }
+            MetaArray::I64($v) => { let $id = 11; $e }
+            MetaArray::F64($v) => { let $id = 12; $e }
+        }
+    };
+}
+
 impl MetaArray {
     pub fn len(&self) -> usize {
-        match self {
-            MetaArray::U8(v) => v.len(),
-            MetaArray::I8(v) => v.len(),
-            MetaArray::U16(v) => v.len(),
-            MetaArray::I16(v) => v.len(),
-            MetaArray::U32(v) => v.len(),
-            MetaArray::I32(v) => v.len(),
-            MetaArray::F32(v) => v.len(),
-            MetaArray::Bool(v) => v.len(),
-            MetaArray::Str(v) => v.len(),
-            MetaArray::U64(v) => v.len(),
-            MetaArray::I64(v) => v.len(),
-            MetaArray::F64(v) => v.len(),
-        }
+        each_array!(self, v, _id => v.len())
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// The element type name, as in error messages ("string", "i32", ...).
     pub fn elem_type_name(&self) -> &'static str {
-        let id = match self {
-            MetaArray::U8(_) => 0,
-            MetaArray::I8(_) => 1,
-            MetaArray::U16(_) => 2,
-            MetaArray::I16(_) => 3,
-            MetaArray::U32(_) => 4,
-            MetaArray::I32(_) => 5,
-            MetaArray::F32(_) => 6,
-            MetaArray::Bool(_) => 7,
-            MetaArray::Str(_) => 8,
-            MetaArray::U64(_) => 10,
-            MetaArray::I64(_) => 11,
-            MetaArray::F64(_) => 12,
-        };
-        VALUE_TYPES[id]
+        each_array!(self, _v, id => VALUE_TYPES[id])
     }
 }
 
@@ -131,7 +124,8 @@ impl MetaValue {
 pub struct GgmlType(pub u32);
 
 /// ggml's type table: id, name, values per block, bytes per block. Ids missing here were
-/// removed from ggml (4, 5, 31-33, 36-38) and have no size.
+/// removed from ggml (4, 5, 31-33, 36-38) and have no size. Sizes follow ggml's block structs
+/// (Q8_1 is 36 bytes: two halves and 32 quants; the gguf Python package still says 40).
 const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
     (0, "F32", 1, 4),
     (1, "F16", 1, 2),
@@ -380,7 +374,7 @@ impl<'a> Reader<'a> {
             }
             8 => {
                 // Each string takes at least its 8-byte length.
-                let min = count.checked_mul(8).unwrap_or(u64::MAX);
+                let min = count.saturating_mul(8);
                 if min > self.remaining() {
                     return Err(self.bad(format!(
                         "array of {count} strings at offset {} is past the end of the file ({} bytes)",
@@ -430,7 +424,8 @@ impl Gguf {
         let version = r.u32("version")?;
         match version {
             2 | 3 => {}
-            v if v.swap_bytes() <= 3 => {
+            // A big-endian writer stores the small version number byte-swapped.
+            v if (1..=3).contains(&v.swap_bytes()) => {
                 return Err(r.bad(format!("big-endian GGUF files are not supported (version {})", v.swap_bytes())))
             }
             v => return Err(r.bad(format!("GGUF version {v} is not supported (only versions 2 and 3)"))),
@@ -495,7 +490,7 @@ impl Gguf {
         let mut tensors = Vec::with_capacity(infos.len());
         for (name, dims, ggml_type, rel) in infos {
             r.ctx = format!("tensor {name}");
-            let t = check_tensor(&r, name, dims, ggml_type, rel, data_start, alignment)?;
+            let t = check_tensor(r, name, dims, ggml_type, rel, data_start, alignment)?;
             tensors.push(t);
         }
         let mut order: Vec<&GgufTensor> = tensors.iter().collect();
@@ -584,20 +579,6 @@ impl Gguf {
             Some(v) => Err(self.wrong(key, "f32", v)),
         }
     }
-    pub fn get_bool(&self, key: &str) -> Result<Option<bool>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Bool(b)) => Ok(Some(*b)),
-            Some(v) => Err(self.wrong(key, "bool", v)),
-        }
-    }
-    pub fn get_str(&self, key: &str) -> Result<Option<&str>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Str(s)) => Ok(Some(s)),
-            Some(v) => Err(self.wrong(key, "string", v)),
-        }
-    }
     pub fn get_array(&self, key: &str) -> Result<Option<&MetaArray>> {
         match self.get(key) {
             None => Ok(None),
@@ -605,40 +586,39 @@ impl Gguf {
             Some(v) => Err(self.wrong(key, "array", v)),
         }
     }
-    pub fn get_str_array(&self, key: &str) -> Result<Option<&[String]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Array(MetaArray::Str(a))) => Ok(Some(a)),
-            Some(v) => Err(self.wrong(key, "array of string", v)),
-        }
-    }
-    pub fn get_i32_array(&self, key: &str) -> Result<Option<&[i32]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Array(MetaArray::I32(a))) => Ok(Some(a)),
-            Some(v) => Err(self.wrong(key, "array of i32", v)),
-        }
-    }
-    pub fn get_u32_array(&self, key: &str) -> Result<Option<&[u32]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Array(MetaArray::U32(a))) => Ok(Some(a)),
-            Some(v) => Err(self.wrong(key, "array of u32", v)),
-        }
-    }
-    pub fn get_f32_array(&self, key: &str) -> Result<Option<&[f32]>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(MetaValue::Array(MetaArray::F32(a))) => Ok(Some(a)),
-            Some(v) => Err(self.wrong(key, "array of f32", v)),
-        }
-    }
-
     /// `general.architecture`, which every GGUF model has.
     pub fn architecture(&self) -> Result<&str> {
         self.get_str("general.architecture")?
             .ok_or_else(|| Error::checkpoint(&self.file, "metadata key general.architecture is missing"))
     }
+}
+
+/// Getters for one exact kind of value.
+macro_rules! getters {
+    ($($name:ident: $pat:pat => $out:expr, $t:ty, $expected:literal;)*) => {
+        impl Gguf {
+            $(
+                #[doc = concat!("The value of `key` when it is ", $expected, "; an error naming the key when it is another type.")]
+                pub fn $name(&self, key: &str) -> Result<Option<$t>> {
+                    match self.get(key) {
+                        None => Ok(None),
+                        Some($pat) => Ok(Some($out)),
+                        Some(v) => Err(self.wrong(key, $expected, v)),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+getters! {
+    get_bool: MetaValue::Bool(b) => *b, bool, "bool";
+    get_str: MetaValue::Str(s) => s.as_str(), &str, "string";
+    get_str_array: MetaValue::Array(MetaArray::Str(a)) => a.as_slice(), &[String], "array of string";
+    get_i32_array: MetaValue::Array(MetaArray::I32(a)) => a.as_slice(), &[i32], "array of i32";
+    get_u32_array: MetaValue::Array(MetaArray::U32(a)) => a.as_slice(), &[u32], "array of u32";
+    get_f32_array: MetaValue::Array(MetaArray::F32(a)) => a.as_slice(), &[f32], "array of f32";
+    get_u8_array: MetaValue::Array(MetaArray::U8(a)) => a.as_slice(), &[u8], "array of u8";
 }
 
 /// Validates one tensor info against its type, the alignment and the file size.
@@ -654,11 +634,11 @@ fn check_tensor(r: &Reader, name: String, dims: Vec<u64>, ty: GgmlType, rel: u64
     let Some(n) = n else {
         return Err(r.bad(format!("the element count of dims {dims:?} overflows")));
     };
-    if dims[0] % blck != 0 {
+    if !dims[0].is_multiple_of(blck) {
         return Err(r.bad(format!("ne0 = {} is not a multiple of the {} block size {blck}", dims[0], ty.name())));
     }
     let bytes = (n / blck).checked_mul(size).ok_or_else(|| r.bad(format!("the byte size of dims {dims:?} overflows")))?;
-    if rel % align != 0 {
+    if !rel.is_multiple_of(align) {
         return Err(r.bad(format!("data offset {rel} is not a multiple of the alignment {align}")));
     }
     let offset = data_start.checked_add(rel);

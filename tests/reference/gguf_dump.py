@@ -59,13 +59,14 @@ def main(path):
     out["ggml_types"] = {
         str(int(t)): [t.name, *gguf.GGML_QUANT_SIZES[t]] for t in gguf.GGMLQuantizationType if t in gguf.GGML_QUANT_SIZES
     }
-    # One tensor a line keeps the fixture short and its diffs readable.
+    # One tensor (and one type) a line keeps the fixture short and its diffs readable.
     tensors = out.pop("tensors")
+    types = out.pop("ggml_types")
     text = json.dumps(out, indent=1, ensure_ascii=False)[:-2]
+    text += ',\n "ggml_types": {\n' + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in types.items()) + "\n }"
     text += ',\n "tensors": [\n' + ",\n".join("  " + json.dumps(t) for t in tensors) + "\n ]\n}\n"
     json.loads(text)
     sys.stdout.write(text)
-
 
 if __name__ == "__main__":
     main(sys.argv[1])
