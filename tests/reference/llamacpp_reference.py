@@ -1,14 +1,18 @@
 """llama.cpp references for SmolLM2-135M-Instruct (Q4_1 GGUF): `tests/fixtures/smollm2/`.
 
-Subcommands (run in order; `all` does the three):
+Subcommands (run in order; `all` does them all):
 
     tokenize  tokenize.jsonl: {"text", "ids"} per line, llama.cpp's tokenizer with add_bos=False,
               special=False (control-token look-alikes stay plain text).
     cases     cases.json + logits_<case>.npy (llama.cpp) + exact_<case>.npy (float64 numpy forward
-              of the same file, gguf_numpy.py): 4 chat prompts, greedy continuations, logits at
-              chosen positions, top-1 minus top-2 margins, agreement numbers.
-    speed     llama.cpp prompt and decode speed (128-token prompt, 64 generated, 2 threads),
-              written into cases.json under "speed".
+              of the same file, gguf_numpy.py): 4 chat prompts rendered from the GGUF's chat
+              template, 32-token greedy continuations, full logit rows at 2 positions, top-32 at 10
+              more, top-1 minus top-2 margins, agreement numbers, and a rope-style check.
+    f32check  the model rewritten with F32 tensors (temporary file) through llama.cpp with an F32
+              KV cache vs the numpy forward: isolates the architecture from quantization noise.
+    speed     llama.cpp prompt and decode speed (128-token prompt, 64 generated) for --threads
+              (default 2 and 1), merged into cases.json under "speed". Set OMP_WAIT_POLICY=PASSIVE
+              in the environment to add that configuration.
 
 Usage (CPU only, no network; the model file is never committed):
 
@@ -17,8 +21,8 @@ Usage (CPU only, no network; the model file is never committed):
     /work/venv-llama/bin/python tests/reference/llamacpp_reference.py all \
         --model ~/.cache/wgpt/models/SmolLM2-135M-Instruct.Q4_1.gguf
 
-Versions that produced the committed files: llama-cpp-python 0.3.36 (its bundled llama.cpp, CPU
-build), gguf 0.19.0, numpy 2.4.6, jinja2 3.1.6, Python 3.11 (recorded in cases.json).
+Versions that produced the committed files: llama-cpp-python 0.3.36 (its bundled llama.cpp at
+commit 0c1e570, CPU build), gguf 0.19.0, numpy 2.4.6, jinja2 3.1.6, Python 3.11 (recorded in cases.json).
 
 Greedy decoding here is a plain argmax over llama.cpp's logits after each `Llama.eval`, no sampler
 at all (so no temperature, top-k/p or repetition penalty can interfere).
