@@ -396,8 +396,23 @@ def run_llamacpp(path: Path, cases, logits_rows):
             "argmax_agree_rows": int((lc.argmax(-1) == rows.argmax(-1)).sum()),
             "rows": int(len(rows)),
         })
+    toks = []
+    for text, special in TOKENIZE:
+        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+        toks.append({"text": text, "special": special, "ids": [int(i) for i in ids]})
     llm.close()
-    return res
+    return res, toks
+
+
+# Strings tokenized by llama.cpp with the tiny vocabulary (merges, byte fallback to single bytes,
+# control tokens recognised only with special=True).
+TOKENIZE = [
+    ("the cat and the dog went in", False),
+    ("  spaces    and\n\nnewlines\tand tabs", False),
+    ("héllo wörld 123 😀", False),
+    ("<|im_start|>user\nhi there<|im_end|>\n<|im_start|>assistant\n", True),
+    ("<|im_start|>user\nhi there<|im_end|>\n", False),
+]
 
 
 def f32_check(name: str, spec: dict) -> dict:
@@ -488,7 +503,7 @@ def main():
         if args.llamacpp:
             import llama_cpp
 
-            res = run_llamacpp(path, cases, rows_all)
+            res, toks = run_llamacpp(path, cases, rows_all)
             doc["llamacpp"] = {
                 "version": llama_cpp.__version__, "device": "CPU", "n_threads": 2,
                 "flash_attn": False, "kv_cache": "f16 (default)",
@@ -500,6 +515,7 @@ def main():
                         "max_abs_diff above. f32_weights: the same model with F32 tensors.",
                 "f32_weights": f32_check(name, spec),
             }
+            doc["tokenize"] = toks
         (OUT / f"{name}.json").write_text(dump_json(doc))
         msg = f"{name}: {size} bytes, min margins {[m['min_top2_margin'] for m in meta]}"
         if args.llamacpp:
