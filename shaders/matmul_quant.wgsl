@@ -49,8 +49,14 @@ fn u16_at(o: u32) -> u32 {
     return (w[o >> 2u] >> ((o & 2u) * 8u)) & 0xffffu;
 }
 
+// f16 to f32 by bit arithmetic: unpack2x16float is slow on some CPU drivers. Exact for every
+// finite f16 (subnormals through an integer conversion, so no driver flushes them).
 fn f16_at(o: u32) -> f32 {
-    return unpack2x16float(u16_at(o)).x;
+    let h = u16_at(o);
+    let sign = (h & 0x8000u) << 16u;
+    let normal = bitcast<f32>((((h & 0x7fffu) << 13u) + 0x38000000u) | sign);
+    let sub = bitcast<f32>(bitcast<u32>(f32(h & 0x3ffu) * 5.9604645e-8) | sign);
+    return select(normal, sub, (h & 0x7c00u) == 0u);
 }
 
 // Sixteen bytes from any byte offset (five word loads when unaligned).
@@ -260,48 +266,41 @@ fn store(t: u32, r: u32, acc: f32) {
 }
 
 // ---- decode ----
+// A workgroup takes MV_ROWS rows with MV_LANES invocations each: short rows (small models) keep
+// every invocation busy, and few barriers per row keep CPU drivers fast.
 const MV_WG: u32 = 64u;
-const MV_ROWS: u32 = 4u;
+const MV_LANES: u32 = 4u;
+const MV_ROWS: u32 = 16u; // MV_WG / MV_LANES
 const MV_TOKENS: u32 = 4u;
-var<workgroup> red: array<f32, 1024>; // MV_ROWS * MV_TOKENS * MV_WG
+var<workgroup> red4: array<vec4<f32>, 64>; // one per invocation, one lane per token
 
 fn matvec_body(qt: u32, lid: u32, group: u32) {
-    let row0 = group * MV_ROWS;
-    if (row0 >= p.rows) { return; }
-    let n_rows = min(MV_ROWS, p.rows - row0);
+    let row = group * MV_ROWS + lid / MV_LANES;
+    let lane = lid % MV_LANES;
     let chunks = (p.cols + 15u) / 16u;
-    // Partial sums of row j for token t in acc[j][t]. Invocations take every MV_WG-th chunk of
-    // 16 columns: the inputs are read once for all rows, the rows' bytes by adjacent invocations.
-    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var c = lid; c < chunks; c += MV_WG) {
-        var xv: array<V16, 4>;
-        for (var t = 0u; t < MV_TOKENS; t++) {
-            if (t < p.n_tokens) { xv[t] = load_x16(t, c * 16u); }
-        }
-        for (var j = 0u; j < MV_ROWS; j++) {
-            if (j < n_rows) {
-                let wv = deq16(qt, row0 + j, c * 16u);
-                for (var t = 0u; t < MV_TOKENS; t++) {
-                    if (t < p.n_tokens) { acc[j][t] += dot16(wv, xv[t]); }
-                }
+    // acc[t]: partial sum of this row for token t over every MV_LANES-th chunk of 16 columns.
+    var acc = vec4<f32>(0.0);
+    if (row < p.rows) {
+        for (var c = lane; c < chunks; c += MV_LANES) {
+            let v0 = c * 16u;
+            let wv = deq16(qt, row, v0);
+            acc.x += dot16(wv, load_x16(0u, v0));
+            if (p.n_tokens > 1u) {
+                // Tokens past n_tokens read token 0's inputs; their sums are never stored.
+                acc.y += dot16(wv, load_x16(select(0u, 1u, p.n_tokens > 1u), v0));
+                acc.z += dot16(wv, load_x16(select(0u, 2u, p.n_tokens > 2u), v0));
+                acc.w += dot16(wv, load_x16(select(0u, 3u, p.n_tokens > 3u), v0));
             }
         }
     }
-    for (var k = 0u; k < MV_ROWS * MV_TOKENS; k++) {
-        red[k * MV_WG + lid] = acc[k / MV_TOKENS][k % MV_TOKENS];
-    }
+    red4[lid] = acc;
     workgroupBarrier();
-    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            for (var k = 0u; k < MV_ROWS * MV_TOKENS; k++) { red[k * MV_WG + lid] += red[k * MV_WG + lid + s]; }
-        }
+    for (var s = MV_LANES / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) { red4[lid] += red4[lid + s]; }
         workgroupBarrier();
     }
-    // Invocation k stores row k / MV_TOKENS for token k % MV_TOKENS.
-    let jr = lid / MV_TOKENS;
-    let t = lid % MV_TOKENS;
-    if (lid < MV_ROWS * MV_TOKENS && jr < n_rows && t < p.n_tokens) {
-        store(t, row0 + jr, red[lid * MV_WG]);
+    if (lane == 0u && row < p.rows) {
+        for (var t = 0u; t < p.n_tokens; t++) { store(t, row, red4[lid][t]); }
     }
 }
 

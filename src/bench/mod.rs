@@ -205,7 +205,7 @@ pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: 
     let after = session.record_stats();
     let n = opts.decode.max(1) as f64;
     let decode_tok_s = if opts.decode > 0 { opts.decode as f64 / secs } else { 0.0 };
-    let weight_bytes = weight_bytes_per_token(cfg);
+    let weight_bytes = model.weight_bytes_per_token();
     let kv_bytes = kv_bytes_per_token(cfg, opts.depth + warmup + opts.decode / 2);
     let effective_gbps = (weight_bytes + kv_bytes) as f64 * decode_tok_s / 1e9;
 

@@ -86,6 +86,15 @@ impl Model {
         Arc::new(Model { cfg, gpu, weights, rope })
     }
 
+    /// Bytes of weights one decoded token reads.
+    pub fn weight_bytes_per_token(&self) -> u64 {
+        if self.cfg.num_local_experts > 0 {
+            crate::bench::weight_bytes_per_token(&self.cfg)
+        } else {
+            self.weights.dense_bytes_per_token()
+        }
+    }
+
     /// A new sequence with a KV cache of `ctx` tokens; prompts are processed `chunk` tokens at a
     /// time. Sessions of one model are independent and may live on other threads.
     pub fn session(self: &Arc<Self>, ctx: u32, chunk: u32) -> Result<Session> {

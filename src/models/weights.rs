@@ -29,6 +29,24 @@ impl Linear {
         }
     }
 
+    /// Bytes of one row as stored (weights only).
+    pub fn row_bytes(&self) -> u64 {
+        match self {
+            Linear::Bf16(m) => m.cols as u64 * 2,
+            Linear::Quant(m) => m.row_bytes(),
+        }
+    }
+
+    /// Bytes a mat-vec reads: every row and the biases.
+    pub fn bytes(&self) -> u64 {
+        let bias = |slices: &[crate::gpu::RowSlice]| if slices.iter().any(|s| s.buffers.len() > 1) { 4 } else { 0 };
+        let per_row = match self {
+            Linear::Bf16(m) => bias(&m.slices),
+            Linear::Quant(m) => bias(&m.slices),
+        };
+        self.rows() as u64 * (self.row_bytes() + per_row)
+    }
+
     /// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r].
     pub fn apply(&self, rec: &mut Recorder, x: &wgpu::Buffer, y: &wgpu::Buffer, io: MatmulIo) {
         match self {
@@ -85,6 +103,27 @@ pub struct Weights {
 impl Weights {
     pub fn lm_head(&self) -> &Linear {
         self.lm_head.as_ref().unwrap_or(&self.embed)
+    }
+
+    /// Bytes of weights one decoded token reads in a dense model: every matrix, norm and bias,
+    /// the LM head and one embedding row (experts are counted from the config instead, see
+    /// `bench::weight_bytes_per_token`).
+    pub fn dense_bytes_per_token(&self) -> u64 {
+        let mut total = self.embed.row_bytes() + self.lm_head().bytes() + self.norm.size();
+        for l in &self.layers {
+            total += l.attn_norm.size() + l.mlp_norm.size() + l.o.bytes();
+            total += match &l.qkv {
+                Qkv::Stacked(m) => m.bytes(),
+                Qkv::Separate { q, k, v } => q.bytes() + k.bytes() + v.bytes(),
+            };
+            if let Some((q, k)) = &l.qk_norm {
+                total += q.size() + k.size();
+            }
+            if let Mlp::Dense { gate, up, down } = &l.mlp {
+                total += gate.bytes() + up.bytes() + down.bytes();
+            }
+        }
+        total
     }
 }
 

@@ -192,7 +192,7 @@ pub(crate) fn kernels() -> impl Iterator<Item = Kernel> {
 /// Up to this many tokens take the mat-vec (`MV_TOKENS` in matmul_quant.wgsl).
 const MATVEC_MAX_TOKENS: u32 = 4;
 /// Rows per mat-vec workgroup (`MV_ROWS`).
-const MATVEC_ROWS: u32 = 4;
+const MATVEC_ROWS: u32 = 16;
 /// Rows and tokens per mat-mat tile (`TN`, `TM`).
 const TILE_ROWS: u32 = 64;
 const TILE_TOKENS: u32 = 64;
