@@ -3,7 +3,9 @@
 //! - `llama` (SentencePiece BPE): a small model trained by `tests/reference/spm_vocab.py`, its
 //!   pieces committed in `tests/fixtures/tokenizer/spm_bpe.json` with SentencePiece's own ids for a
 //!   corpus; the ids here must be identical.
-//! - `gpt2` (byte-level BPE): SmolLM2-135M-Instruct's vocabulary, read from the JSON file named by
+//! - `gpt2` (byte-level BPE): a small vocabulary trained by `tests/reference/bpe_pretokenizers.py`
+//!   (`tests/fixtures/tokenizer/bpe_pre.json`) against Hugging Face `tokenizers` with the models'
+//!   own pre-tokenizer patterns for seven `pre` values; and SmolLM2-135M-Instruct's vocabulary, read from the JSON file named by
 //!   `WGPT_VOCAB_JSON` (written by `tests/reference/dump_gguf_vocab.py` from the GGUF file; the
 //!   vocabulary is the model's and is not committed), against llama.cpp's ids in
 //!   `tests/fixtures/smollm2/tokenize.jsonl` and its chat prompts in `cases.json`.
@@ -243,4 +245,29 @@ fn sentencepiece_streaming_decode_never_splits_a_character() {
     out.push_str(&stream.finish(&tok).unwrap());
     assert_eq!(out, format!(" {text}"));
     assert!(tok.decode(&[vocab.tokens.len() as u32]).is_err());
+}
+
+#[test]
+fn byte_level_bpe_pre_tokenizers_match_hugging_face() {
+    let text = std::fs::read_to_string(root().join("tests/fixtures/tokenizer/bpe_pre.json")).unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let base: GgufVocab = serde_json::from_value(fixture["vocab"].clone()).unwrap();
+    let pres = fixture["cases"].as_object().unwrap();
+    assert!(pres.len() >= 7);
+    let mut failures = Vec::new();
+    for (pre, cases) in pres {
+        let vocab = GgufVocab { pre: Some(pre.clone()), ..base.clone() };
+        let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
+        for case in cases.as_array().unwrap() {
+            let text = case["text"].as_str().unwrap();
+            let want = ids(&case["ids"]);
+            let got = tok.encode(text).unwrap();
+            if got != want {
+                failures.push(format!("{pre}: {text:?}\n  got  {got:?}\n  want {want:?}"));
+            } else if tok.decode(&got).unwrap() != text {
+                failures.push(format!("{pre}: {text:?} decodes to {:?}", tok.decode(&got).unwrap()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} differ:\n{}", failures.len(), failures.join("\n"));
 }
