@@ -5,10 +5,11 @@
 //!   corpus; the ids here must be identical.
 //! - `gpt2` (byte-level BPE): a small vocabulary trained by `tests/reference/bpe_pretokenizers.py`
 //!   (`tests/fixtures/tokenizer/bpe_pre.json`) against Hugging Face `tokenizers` with the models'
-//!   own pre-tokenizer patterns for seven `pre` values; and SmolLM2-135M-Instruct's vocabulary, read from the JSON file named by
-//!   `WGPT_VOCAB_JSON` (written by `tests/reference/dump_gguf_vocab.py` from the GGUF file; the
-//!   vocabulary is the model's and is not committed), against llama.cpp's ids in
-//!   `tests/fixtures/smollm2/tokenize.jsonl` and its chat prompts in `cases.json`.
+//!   own pre-tokenizer patterns for seven `pre` values; and SmolLM2-135M-Instruct's vocabulary,
+//!   read from the JSON file named by `WGPT_VOCAB_JSON` (written by
+//!   `tests/reference/dump_gguf_vocab.py` from the GGUF file; the vocabulary is the model's and is
+//!   not committed), against llama.cpp's ids in `tests/fixtures/smollm2/tokenize.jsonl` and its
+//!   chat prompts in `cases.json`.
 
 use std::path::PathBuf;
 
