@@ -71,6 +71,8 @@ fn sentencepiece_special_tokens() {
     let (bos, eos) = (vocab.bos.unwrap(), vocab.eos.unwrap());
     assert_eq!((tok.bos(), tok.eos(), tok.add_bos()), (Some(bos), Some(eos), true));
     assert_eq!(tok.special("</s>").unwrap(), eos);
+    assert_eq!(tok.token_text(bos).as_deref(), Some("<s>"));
+    assert_eq!(tok.token_text(vocab.tokens.len() as u32), None);
     // "</s>" ends generation (by name and as eos).
     assert_eq!(tok.end_of_generation(), vec![eos]);
 
