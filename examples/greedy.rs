@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use wgpt::gpu::{Gpu, GpuOptions};
-use wgpt::models::gpt_oss::{GptOss, Output, Want};
+use wgpt::models::{Model, Output, Want};
 
 fn main() -> wgpt::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -13,7 +13,7 @@ fn main() -> wgpt::Result<()> {
     let prompt = if prompt.is_empty() { vec![1, 2, 3] } else { prompt };
 
     let gpu = Arc::new(pollster::block_on(Gpu::new(&GpuOptions::from_env()?))?);
-    let model = GptOss::load(gpu, std::path::Path::new(&dir), &mut |_, _| {})?;
+    let model = Model::load(gpu, std::path::Path::new(&dir), &mut |_, _| {})?;
     let mut session = model.session(1024, 128)?;
     let mut out = pollster::block_on(session.forward(&prompt, Want::Argmax))?;
     let mut ids = Vec::new();

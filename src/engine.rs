@@ -12,35 +12,62 @@ use std::sync::Arc;
 use serde::Serialize;
 use web_time::{Duration, Instant};
 
-use crate::chat::harmony::{Conversation, Event, Message, StopReason, StreamParser};
+use crate::chat::harmony::{Conversation, Event, Message, Role, StopReason, StreamParser};
+use crate::chat::plain::PlainParser;
+use crate::chat::template::{encode_chat, ChatTemplate, TemplateMessage};
 use crate::error::{Error, Result};
-use crate::models::gpt_oss::weights::Upload;
-use crate::models::gpt_oss::{GptOss, Output, Session, Want};
+use crate::models::gpt_oss::checkpoint::Upload;
+use crate::models::{Model, Output, Session, Want};
 use crate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
 
-/// A model on the GPU and the tokenizer that goes with it. Cloning is cheap and shares both.
+/// A model on the GPU, the tokenizer that goes with it, and how its chats are written. Cloning
+/// is cheap and shares all three.
 #[derive(Clone)]
 pub struct Engine {
-    pub model: Arc<GptOss>,
+    pub model: Arc<Model>,
     pub tokenizer: Tokenizer,
+    pub format: ChatFormat,
+}
+
+/// How a conversation becomes prompt tokens, and generated tokens become messages.
+#[derive(Clone)]
+pub enum ChatFormat {
+    /// gpt-oss: OpenAI's harmony format (channels, tools, reasoning effort).
+    Harmony,
+    /// A Jinja chat template (from the model file), with plain-text answers that end at any of
+    /// the `stop` ids.
+    Template { template: Arc<ChatTemplate>, stop: Vec<u32> },
 }
 
 impl Engine {
-    /// Loads `config.json`, the safetensors weights and `tokenizer.json` from a model directory.
+    /// Loads a model: a directory with `config.json`, the safetensors weights and
+    /// `tokenizer.json` (gpt-oss), or a `.gguf` file (weights, tokenizer and chat template).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(gpu: std::sync::Arc<crate::gpu::Gpu>, dir: &std::path::Path, progress: crate::models::gpt_oss::weights::Progress) -> Result<Engine> {
-        let tok_path = dir.join("tokenizer.json");
+    pub fn load(gpu: std::sync::Arc<crate::gpu::Gpu>, path: &std::path::Path, progress: crate::models::weights::Progress) -> Result<Engine> {
+        if crate::models::is_gguf(path) {
+            let (g, map) = crate::loader::gguf::Gguf::open(path)?;
+            let model = crate::models::gguf::load(gpu, &g, &map, progress)?;
+            let tokenizer = Tokenizer::from_gguf_vocab(&crate::models::gguf::vocab(&g)?)?;
+            let format = crate::models::gguf::chat_format(&g, &tokenizer)?;
+            return Self::with_format(model, tokenizer, format);
+        }
+        let tok_path = path.join("tokenizer.json");
         if !tok_path.exists() {
             return Err(Error::checkpoint(&tok_path, "missing: text generation needs the model's tokenizer.json"));
         }
         let tokenizer = Tokenizer::from_file(&tok_path)?;
-        let model = GptOss::load(gpu, dir, progress)?;
+        let model = Model::load(gpu, path, progress)?;
         Self::new(model, tokenizer)
     }
 
-    /// Pairs a loaded model with its tokenizer, checking that they fit together.
-    pub fn new(model: Arc<GptOss>, tokenizer: Tokenizer) -> Result<Engine> {
+    /// Pairs a loaded gpt-oss model with its tokenizer, checking that they fit together.
+    pub fn new(model: Arc<Model>, tokenizer: Tokenizer) -> Result<Engine> {
+        Self::with_format(model, tokenizer, ChatFormat::Harmony)
+    }
+
+    /// Pairs a loaded model with its tokenizer and chat format.
+    pub fn with_format(model: Arc<Model>, tokenizer: Tokenizer, format: ChatFormat) -> Result<Engine> {
         if tokenizer.vocab_size() > model.cfg.vocab_size as usize {
             return Err(Error::Input(format!(
                 "the tokenizer has {} tokens, more than the model's vocab_size {}",
@@ -48,10 +75,18 @@ impl Engine {
                 model.cfg.vocab_size
             )));
         }
-        Ok(Engine { model, tokenizer })
+        Ok(Engine { model, tokenizer, format })
     }
 
-    /// A new conversation's KV cache of `ctx` tokens (see [`GptOss::session`]).
+    /// The prompt ids of `conv`, ready for the assistant's next message, in the model's format.
+    pub fn render(&self, conv: &Conversation) -> Result<Vec<u32>> {
+        match &self.format {
+            ChatFormat::Harmony => conv.render_for_completion(&self.tokenizer),
+            ChatFormat::Template { template, .. } => render_template(&self.tokenizer, template, conv),
+        }
+    }
+
+    /// A new conversation's KV cache of `ctx` tokens (see [`Model::session`]).
     pub fn session(&self, ctx: u32, chunk: u32) -> Result<Session> {
         self.model.session(ctx, chunk)
     }
@@ -318,7 +353,7 @@ pub struct ChatOptions {
 /// Usable from a render loop: `step(session, 1)` does one token's work and returns.
 pub struct ChatTurn {
     generation: Generation,
-    parser: StreamParser,
+    parser: TurnParser,
     messages: Vec<Message>,
     ended: bool,
 }
@@ -328,7 +363,13 @@ impl ChatTurn {
     /// rendered prompt it already holds (a multi-turn chat only feeds the new messages).
     pub fn new(engine: &Engine, session: &Session, conv: &Conversation, opts: &ChatOptions) -> Result<ChatTurn> {
         let tok = &engine.tokenizer;
-        let prompt = conv.render_for_completion(tok)?;
+        let prompt = engine.render(conv)?;
+        let (stop, parser) = match &engine.format {
+            ChatFormat::Harmony => {
+                (vec![tok.special("<|return|>")?, tok.special("<|call|>")?], TurnParser::Harmony(StreamParser::new(tok)?))
+            }
+            ChatFormat::Template { stop, .. } => (stop.clone(), TurnParser::Plain(PlainParser::new(tok, stop))),
+        };
         let room = session.context() as usize;
         if prompt.len() >= room {
             return Err(Error::Input(format!(
@@ -336,10 +377,9 @@ impl ChatTurn {
                 prompt.len()
             )));
         }
-        let stop = vec![tok.special("<|return|>")?, tok.special("<|call|>")?];
         let max_tokens = opts.max_tokens.min((room - prompt.len()) as u32);
         let generation = Generation::new(session, &prompt, GenerateOptions { max_tokens, sampling: opts.sampling.clone(), stop })?;
-        Ok(ChatTurn { generation, parser: StreamParser::new(tok)?, messages: Vec::new(), ended: false })
+        Ok(ChatTurn { generation, parser, messages: Vec::new(), ended: false })
     }
 
     /// Generates up to `max_tokens` tokens and returns their events. After the last token the
@@ -414,6 +454,63 @@ impl ChatTurn {
     pub fn usage(&self) -> Usage {
         self.generation.stats().usage(self.finish())
     }
+}
+
+/// The parser of a turn's output, by chat format.
+enum TurnParser {
+    Harmony(StreamParser),
+    Plain(PlainParser),
+}
+
+impl TurnParser {
+    fn push(&mut self, id: u32) -> Result<Vec<Event>> {
+        match self {
+            TurnParser::Harmony(p) => p.push(id),
+            TurnParser::Plain(p) => p.push(id),
+        }
+    }
+
+    fn finish(&mut self) -> Result<Vec<Event>> {
+        match self {
+            TurnParser::Harmony(p) => p.finish(),
+            TurnParser::Plain(p) => p.finish(),
+        }
+    }
+}
+
+/// The prompt of a conversation in a template format: developer instructions become the system
+/// message; message contents stay ordinary text (text that looks like a control token is not one).
+fn render_template(tok: &Tokenizer, template: &ChatTemplate, conv: &Conversation) -> Result<Vec<u32>> {
+    if !conv.tools.is_empty() {
+        return Err(Error::Input("this model's chat template is used without tools; tool definitions are only supported for gpt-oss".into()));
+    }
+    let mut messages = Vec::new();
+    if let Some(text) = &conv.instructions {
+        messages.push(TemplateMessage { role: "system".into(), content: text.clone() });
+    }
+    for m in &conv.messages {
+        let role = match m.role {
+            Role::System | Role::Developer => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        };
+        // Reasoning of earlier answers is not part of a plain conversation.
+        if m.role == Role::Assistant && m.channel.as_deref() == Some("analysis") {
+            continue;
+        }
+        messages.push(TemplateMessage { role: role.into(), content: m.content.clone() });
+    }
+    let pieces = template.render(&messages, true)?;
+    let mut ids = Vec::new();
+    let body = encode_chat(tok, &pieces)?;
+    if let (true, Some(bos)) = (tok.add_bos(), tok.bos()) {
+        if body.first() != Some(&bos) {
+            ids.push(bos);
+        }
+    }
+    ids.extend(body);
+    Ok(ids)
 }
 
 /// How much work one call to [`ChatTurn::step_within`] or [`Chat::step`] may do: at most
@@ -582,7 +679,7 @@ impl Chat {
     /// A new conversation with a KV cache of `ctx` tokens, greedy decoding and up to 2048
     /// tokens per answer (see [`Chat::set_options`]).
     pub fn new(engine: &Engine, ctx: u32) -> Result<Chat> {
-        Ok(Self::with_session(engine, engine.session(ctx, crate::models::gpt_oss::DEFAULT_CHUNK)?))
+        Ok(Self::with_session(engine, engine.session(ctx, crate::models::DEFAULT_CHUNK)?))
     }
 
     /// A new conversation in a session opened by the caller (its context and prefill chunk: a
@@ -737,7 +834,7 @@ impl Engine {
     /// the GPU as they arrive; the checkpoint is never whole in memory.
     pub fn from_stream(
         gpu: Arc<crate::gpu::Gpu>,
-        cfg: crate::models::gpt_oss::Config,
+        cfg: crate::models::Config,
         header: &crate::loader::Header,
         tokenizer: Tokenizer,
         feed: &mut dyn FnMut(&mut Upload, &crate::gpu::Gpu) -> Result<()>,
@@ -745,7 +842,7 @@ impl Engine {
         let mut upload = Upload::plan(&gpu, &cfg, header)?;
         feed(&mut upload, &gpu)?;
         let weights = upload.finish(&gpu)?;
-        Self::new(GptOss::from_weights(gpu, cfg, weights), tokenizer)
+        Self::new(Model::from_weights(gpu, cfg, weights), tokenizer)
     }
 
     /// A [`Chat`] with a KV cache of `ctx` tokens.

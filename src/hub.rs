@@ -112,13 +112,13 @@ pub fn resolve_model(spec: &str, progress: &mut dyn FnMut(DownloadEvent)) -> Res
 /// [`resolve_model`] with explicit settings.
 pub fn resolve_model_with(spec: &str, opts: &HubOptions, progress: &mut dyn FnMut(DownloadEvent)) -> Result<PathBuf> {
     let path = Path::new(spec);
-    if path.is_dir() {
+    if path.is_dir() || (path.is_file() && crate::models::is_gguf(path)) {
         return Ok(path.to_path_buf());
     }
     let Some(repo) = RepoSpec::parse(spec) else {
         if path.exists() {
             return Err(Error::Input(format!(
-                "{spec}: not a directory (a model is a directory with config.json, tokenizer.json and safetensors weights)"
+                "{spec}: not a model (a model is a .gguf file, or a directory with config.json, tokenizer.json and safetensors weights)"
             )));
         }
         return Err(Error::Input(format!(

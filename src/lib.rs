@@ -10,7 +10,7 @@
 //! An [`engine::Engine`] is a model on a GPU with its tokenizer; it is cheap to clone and every
 //! session of it shares the weights. A device is either wgpt's own ([`gpu::Gpu::new`]) or the
 //! application's ([`gpu::Gpu::from_device`], for a game or a creative tool that already renders
-//! with wgpu). Each [`engine::Chat`] (or [`models::gpt_oss::Session`]) has its own KV cache.
+//! with wgpu). Each [`engine::Chat`] (or [`models::Session`]) has its own KV cache.
 //! Generation advances in steps whose size the caller picks with an [`engine::Budget`] (a
 //! number of tokens or a time slice), so a render loop keeps its frame rate while the model
 //! talks. Errors are [`Error`] values; nothing panics across the API. Everything GPU-side is
@@ -58,12 +58,12 @@
 //! use std::sync::Arc;
 //! use wgpt::engine::{GenerateOptions, Generation};
 //! use wgpt::gpu::{Gpu, GpuOptions};
-//! use wgpt::models::gpt_oss::GptOss;
+//! use wgpt::models::Model;
 //! use wgpt::sampling::SamplingParams;
 //!
 //! let gpu = Arc::new(pollster::block_on(Gpu::new(&GpuOptions::default()))?);
 //! let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
-//! let model = GptOss::load(gpu, &dir, &mut |_, _| {})?;
+//! let model = Model::load(gpu, &dir, &mut |_, _| {})?;
 //! // Two sessions share the model's weights, each with its own KV cache.
 //! let (mut a, mut b) = (model.session(64, 16)?, model.session(64, 16)?);
 //! let opts = GenerateOptions { max_tokens: 4, sampling: SamplingParams::greedy(), stop: vec![] };

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use wgpt::gpu::{list_adapters, Gpu, GpuOptions};
 use wgpt::engine::Engine;
-use wgpt::models::gpt_oss::{GptOss, Output, Want, DEFAULT_CHUNK, DEFAULT_CTX};
+use wgpt::models::{Model, Output, Want, DEFAULT_CHUNK, DEFAULT_CTX};
 
 mod cli;
 
@@ -307,8 +307,8 @@ fn load_engine(spec: &str) -> Result<Engine> {
     load_with_bar(spec, |gpu, dir, progress| Engine::load(gpu, dir, progress), |e| e.model.cfg.num_hidden_layers)
 }
 
-fn load(spec: &str) -> Result<std::sync::Arc<GptOss>> {
-    load_with_bar(spec, |gpu, dir, progress| GptOss::load(gpu, dir, progress), |m| m.cfg.num_hidden_layers)
+fn load(spec: &str) -> Result<std::sync::Arc<Model>> {
+    load_with_bar(spec, |gpu, dir, progress| Model::load(gpu, dir, progress), |m| m.cfg.num_hidden_layers)
 }
 
 /// Resolves the model, loads it with a progress bar on stderr, and reports where it went.

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{fixture, gpu};
 use wgpt::bench::{kv_bytes_per_token, weight_bytes_per_token};
-use wgpt::models::gpt_oss::{synthetic, Config, GptOss, Output, Want};
+use wgpt::models::{gpt_oss::synthetic, Config, Model, Output, Want};
 
 #[test]
 fn bench_json_reports_counted_costs_of_a_model_directory() {
@@ -68,7 +68,7 @@ fn synthetic_weights_of_a_small_config_run_and_give_finite_logits() {
     let mut cfg = Config::from_dir(&fixture("tiny")).unwrap();
     cfg.num_hidden_layers = 2;
     cfg.layer_types = None;
-    let model = GptOss::synthetic(gpu(None), cfg.clone(), 5, &mut |_, _| {}).unwrap();
+    let model = Model::synthetic(gpu(None), cfg.clone(), 5, &mut |_, _| {}).unwrap();
     let mut session = model.session(64, 16).unwrap();
     let Output::Logits(logits) = pollster::block_on(session.forward(&[1, 2, 3], Want::LastLogits)).unwrap() else { panic!() };
     assert_eq!(logits.len(), cfg.vocab_size as usize);
@@ -77,7 +77,7 @@ fn synthetic_weights_of_a_small_config_run_and_give_finite_logits() {
     let (lo, hi) = logits.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     assert!(hi - lo > 1e-3, "{lo}..{hi}");
     // Same seed, same model.
-    let again = GptOss::synthetic(gpu(None), cfg, 5, &mut |_, _| {}).unwrap();
+    let again = Model::synthetic(gpu(None), cfg, 5, &mut |_, _| {}).unwrap();
     let mut s2 = again.session(64, 16).unwrap();
     let Output::Logits(l2) = pollster::block_on(s2.forward(&[1, 2, 3], Want::LastLogits)).unwrap() else { panic!() };
     assert_eq!(logits, l2);

@@ -343,7 +343,7 @@ fn neither_directory_nor_repo_id_is_a_clear_error() {
     }
     let file = fixtures().join("tiny-sharded/config.json");
     let err = env.resolve(file.to_str().unwrap(), &env.options()).0.unwrap_err();
-    assert!(err.contains("not a directory"), "{err}");
+    assert!(err.contains("not a model"), "{err}");
     assert!(env.server.seen().is_empty());
 }
 

@@ -5,7 +5,7 @@
 use half::bf16;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use wgpt::gpu::{Gpu, GpuOptions, Recorder};
-use wgpt::ops::{self, cpu, AttnShape, Bf16Matrix, KvSegment, MatmulIo, Mxfp4Experts, Swiglu};
+use wgpt::ops::{self, cpu, AttnShape, Bf16Matrix, KvSegment, MatmulIo, Mxfp4Experts, RopeStyle, Swiglu};
 
 fn gpu(max_binding: Option<u64>) -> Gpu {
     pollster::block_on(Gpu::new(&GpuOptions { max_binding_bytes: max_binding, ..Default::default() })).expect("GPU adapter")
@@ -156,7 +156,7 @@ fn attention_case_heads(limit: Option<u64>, window: u32, ring: u32, chunks: &[us
         let cs_b = g.storage_with("cs", bytemuck::cast_slice(&cos_sin[pos0 * d as usize..(pos0 + n) * d as usize]));
         let a = AttnShape { n_tokens: n as u32, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0: pos0 as u32, ring, window };
         let mut enc = Recorder::new(&g);
-        ops::rope_qk_store(&mut enc, a, &qkv_b, &cs_b, &q_b, &cache);
+        ops::rope_qk_store(&mut enc, a, RopeStyle { interleaved: false, qk_norm: None, eps: 0.0 }, &qkv_b, &cs_b, &q_b, &cache);
         ops::attention(&mut enc, a, &q_b, &cache, &sinks_b, &partials, &out_b);
         submit(&g, enc);
         got.extend(read_f32(&g, &out_b, n * (hq * d) as usize));
@@ -386,4 +386,67 @@ fn fused_qkv_rope_store_equals_projection_then_rope() {
             assert!(k1[slot * slot_len..][..slot_len].iter().any(|&v| v != 0.0));
         }
     }
+}
+
+/// RoPE in both pair styles, with and without per-head q/k RMSNorm (qwen3), and the cache write.
+#[test]
+fn rope_styles_and_qk_norm_match_cpu() {
+    let g = gpu(None);
+    let mut rng = StdRng::seed_from_u64(11);
+    let (hq, hkv, d, n, pos0) = (6u32, 2u32, 24u32, 5usize, 3u32);
+    let width = ((hq + 2 * hkv) * d) as usize;
+    let qkv = randn(&mut rng, n * width, 1.5);
+    let cos_sin: Vec<f32> = (0..n * d as usize / 2).flat_map(|i| [(i as f32 * 0.3).cos(), (i as f32 * 0.3).sin()]).collect();
+    let (qn, kn) = (randn(&mut rng, d as usize, 1.0), randn(&mut rng, d as usize, 1.0));
+    let eps = 1e-6f32;
+    let norms = (g.storage_with("q norm", bytemuck::cast_slice(&qn)), g.storage_with("k norm", bytemuck::cast_slice(&kn)));
+    for (interleaved, with_norm) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (mut q_want, mut k_want, mut v_want) = (vec![], vec![], vec![]);
+        for t in 0..n {
+            let cs = &cos_sin[t * d as usize..][..d as usize];
+            for h in 0..(hq + 2 * hkv) as usize {
+                let mut v = qkv[t * width + h * d as usize..][..d as usize].to_vec();
+                if h >= (hq + hkv) as usize {
+                    v_want.extend(v);
+                    continue;
+                }
+                if with_norm {
+                    let w = if h < hq as usize { &qn } else { &kn };
+                    v = cpu::rmsnorm(&v, w, eps);
+                }
+                let r = if interleaved { cpu::rope_interleaved(&v, cs) } else { cpu::rope(&v, cs) };
+                if h < hq as usize { q_want.extend(r) } else { k_want.extend(r) }
+            }
+        }
+        let cache = KvSegment::allocate(&g, "kv", 16, hkv, d).unwrap();
+        let q_b = g.storage("q", (n as u32 * hq * d) as u64 * 4);
+        let a = AttnShape { n_tokens: n as u32, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0, ring: 16, window: 0 };
+        let style = RopeStyle { interleaved, qk_norm: with_norm.then_some(&norms), eps };
+        let mut enc = Recorder::new(&g);
+        let qkv_b = g.storage_with("qkv", bytemuck::cast_slice(&qkv));
+        let cs_b = g.storage_with("cs", bytemuck::cast_slice(&cos_sin));
+        ops::rope_qk_store(&mut enc, a, style, &qkv_b, &cs_b, &q_b, &cache);
+        submit(&g, enc);
+        let what = format!("rope interleaved={interleaved} qk_norm={with_norm}");
+        assert_close(&format!("{what} q"), &read_f32(&g, &q_b, q_want.len()), &q_want, 1e-5);
+        let kv_len = (hkv * d) as usize;
+        let k_got = read_f32(&g, &cache[0].k, 16 * kv_len);
+        let v_got = read_f32(&g, &cache[0].v, 16 * kv_len);
+        let slots = pos0 as usize * kv_len..(pos0 as usize + n) * kv_len;
+        assert_close(&format!("{what} k"), &k_got[slots.clone()], &k_want, 1e-5);
+        assert_close(&format!("{what} v"), &v_got[slots], &v_want, 0.0);
+    }
+}
+
+#[test]
+fn silu_mul_matches_cpu() {
+    let g = gpu(None);
+    let mut rng = StdRng::seed_from_u64(12);
+    let n = 1000;
+    let (gate, up) = (randn(&mut rng, n, 6.0), randn(&mut rng, n, 2.0));
+    let (gb, ub) = (g.storage_with("gate", bytemuck::cast_slice(&gate)), g.storage_with("up", bytemuck::cast_slice(&up)));
+    let mut enc = Recorder::new(&g);
+    ops::silu_mul(&mut enc, n as u32, &gb, &ub);
+    submit(&g, enc);
+    assert_close("silu_mul", &read_f32(&g, &ub, n), &cpu::silu_mul(&gate, &up), 1e-6);
 }

@@ -254,7 +254,7 @@ fn a_streamed_checkpoint_loads_like_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     let from_dir = random_engine(dir.path());
     // The same files, parsed from their first bytes and fed in small, unaligned pieces.
-    let cfg = wgpt::models::gpt_oss::Config::from_dir(dir.path()).unwrap();
+    let cfg = wgpt::models::Config::from_dir(dir.path()).unwrap();
     let mut header = wgpt::loader::Header::default();
     let files: Vec<(String, Vec<u8>)> = ["model.safetensors"]
         .iter()
@@ -278,7 +278,7 @@ fn a_streamed_checkpoint_loads_like_a_directory() {
     let greedy = SamplingParams { temperature: 0.0, ..Default::default() };
     assert_eq!(alone(&from_dir, &prompt, &greedy, 6), alone(&streamed, &prompt, &greedy, 6));
     // A stream that stops early is a clear error, not a model with missing weights.
-    let cfg = wgpt::models::gpt_oss::Config::from_dir(dir.path()).unwrap();
+    let cfg = wgpt::models::Config::from_dir(dir.path()).unwrap();
     let tokenizer = wgpt::tokenizer::Tokenizer::from_file(&dir.path().join("tokenizer.json")).unwrap();
     let cut = Engine::from_stream(gpu(), cfg, &header, tokenizer, &mut |upload, g| upload.feed(g, 0, &files[0].1[..1000]));
     let err = cut.err().expect("truncated stream").to_string();

@@ -7,14 +7,14 @@
 mod common;
 
 use common::*;
-use wgpt::models::gpt_oss::{GptOss, Output, Want};
+use wgpt::models::{Model, Output, Want};
 
 const TOL: f32 = 1e-3;
 
 fn check_fixture(name: &str, max_binding: Option<u64>, ctx: u32, chunk: u32) {
     let dir = fixture(name);
     let gpu = gpu(max_binding);
-    let model = GptOss::load(gpu, &dir, &mut |_, _| {}).expect("load");
+    let model = Model::load(gpu, &dir, &mut |_, _| {}).expect("load");
     let vocab = model.cfg.vocab_size as usize;
     let mut session = model.session(ctx, chunk).expect("session");
     let mut worst = 0f32;
@@ -79,7 +79,7 @@ fn tiny_sharded_matches_transformers_with_tensors_split_and_chunked_prefill() {
 #[test]
 fn long_prompt_in_one_pass_equals_chunked() {
     let dir = fixture("tiny");
-    let model = GptOss::load(gpu(None), &dir, &mut |_, _| {}).unwrap();
+    let model = Model::load(gpu(None), &dir, &mut |_, _| {}).unwrap();
     let prompt: Vec<u32> = (0..40).map(|i| (i * 37 + 11) % 512).collect();
     let run = |chunk| {
         let mut s = model.session(256, chunk).unwrap();
@@ -102,7 +102,7 @@ fn runs_on_a_device_the_application_already_owns() {
     .unwrap();
     let gpu = std::sync::Arc::new(wgpt::gpu::Gpu::from_device(device.clone(), queue, adapter.get_info(), &Default::default()));
     let dir = fixture("tiny");
-    let model = GptOss::load(gpu.clone(), &dir, &mut |_, _| {}).unwrap();
+    let model = Model::load(gpu.clone(), &dir, &mut |_, _| {}).unwrap();
     let case = &cases(&dir).cases[0];
     let mut session = model.session(256, 128).unwrap();
     let Output::Logits(got) = pollster::block_on(session.forward(&case.prompt, Want::LastLogits)).unwrap() else { panic!() };
@@ -117,7 +117,7 @@ fn runs_on_a_device_the_application_already_owns() {
 #[test]
 fn decode_steps_allocate_nothing_and_stay_within_the_dispatch_budget() {
     let dir = fixture("tiny");
-    let model = GptOss::load(gpu(None), &dir, &mut |_, _| {}).unwrap();
+    let model = Model::load(gpu(None), &dir, &mut |_, _| {}).unwrap();
     let layers = model.cfg.num_hidden_layers as u64;
     let params = wgpt::sampling::SamplingParams { temperature: 0.8, top_p: 0.9, seed: 3, ..Default::default() };
     for want in [Want::Argmax, Want::Sample(&params)] {

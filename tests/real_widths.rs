@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use common::*;
-use wgpt::models::gpt_oss::{GptOss, Output, Want};
+use wgpt::models::{Model, Output, Want};
 
 #[test]
 #[ignore = "needs the 3.3 GB checkpoint from tests/reference/real_widths.py (WGPT_REAL_WIDTHS_DIR)"]
@@ -20,7 +20,7 @@ fn real_widths_match_transformers() {
     let dir = PathBuf::from(std::env::var("WGPT_REAL_WIDTHS_DIR").expect("set WGPT_REAL_WIDTHS_DIR"));
     let gpu = gpu(None);
     let t0 = Instant::now();
-    let model = GptOss::load(gpu.clone(), &dir, &mut |_, _| {}).expect("load");
+    let model = Model::load(gpu.clone(), &dir, &mut |_, _| {}).expect("load");
     eprintln!("loaded in {:.1}s on {}; binding limit {} bytes", t0.elapsed().as_secs_f64(), gpu.info.name, gpu.max_binding);
     assert_eq!(model.cfg.hidden_size, 2880);
     assert_eq!(model.cfg.vocab_size, 201088);

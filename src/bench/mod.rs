@@ -15,7 +15,7 @@ use web_time::Instant;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder};
-use crate::models::gpt_oss::{Config, GptOss, Output, Want};
+use crate::models::{Config, Model, Output, Want};
 use crate::ops::{self, Bf16Matrix, Fill, MatmulIo, Mxfp4Experts, RouteIo, Swiglu};
 
 /// What to measure.
@@ -166,7 +166,7 @@ fn token(out: Output) -> Result<u32> {
 }
 
 /// Measures prefill and decode of `model` (see [`BenchOptions`]).
-pub async fn run(model: &Arc<GptOss>, model_name: &str, load_seconds: f64, opts: &BenchOptions) -> Result<BenchReport> {
+pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: &BenchOptions) -> Result<BenchReport> {
     let cfg = &model.cfg;
     let gpu = &model.gpu;
     if opts.prefill == 0 && opts.decode == 0 {
@@ -240,7 +240,7 @@ pub async fn run(model: &Arc<GptOss>, model_name: &str, load_seconds: f64, opts:
 }
 
 /// GPU time per kernel family over a few decoded tokens.
-async fn profile_decode(session: &mut crate::models::gpt_oss::Session, mut id: u32) -> Result<Vec<KernelProfile>> {
+async fn profile_decode(session: &mut crate::models::Session, mut id: u32) -> Result<Vec<KernelProfile>> {
     const MAX_TIMED: u32 = 2048;
     if !session.enable_profiling(MAX_TIMED) {
         return Err(Error::Gpu("--profile needs TIMESTAMP_QUERY, which this adapter does not have".into()));

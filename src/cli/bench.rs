@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use wgpt::bench::{self, BenchOptions, BenchReport};
 use wgpt::gpu::Gpu;
-use wgpt::models::gpt_oss::{synthetic, GptOss};
+use wgpt::models::{gpt_oss::synthetic, Model};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -53,7 +53,7 @@ fn peak_rss_bytes() -> Option<u64> {
 pub fn bench(
     args: &BenchArgs,
     gpu: impl FnOnce() -> Result<Arc<Gpu>>,
-    load: impl FnOnce(&str) -> Result<Arc<GptOss>>,
+    load: impl FnOnce(&str) -> Result<Arc<Model>>,
 ) -> Result<()> {
     let t0 = Instant::now();
     let (model, name) = match (&args.synthetic, &args.model) {
@@ -63,7 +63,7 @@ pub fn bench(
                 indicatif::ProgressStyle::with_template("making random weights on the GPU {bar:30} {pos}/{len} layers")
                     .expect("valid template"),
             );
-            let model = GptOss::synthetic(gpu()?, cfg, args.seed as u32, &mut |done, total| {
+            let model = Model::synthetic(gpu()?, cfg, args.seed as u32, &mut |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
             });

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use wgpt::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
-use wgpt::engine::{ChatOptions, ChatTurn, Engine, Finish, Stats};
-use wgpt::models::gpt_oss::Session;
+use wgpt::engine::{ChatFormat, ChatOptions, ChatTurn, Engine, Finish, Stats};
+use wgpt::models::Session;
 use wgpt::sampling::SamplingParams;
 
 /// Options shared by `run` and `chat`.
@@ -31,18 +31,21 @@ pub struct ChatArgs {
 
 #[derive(clap::Args, Clone)]
 pub struct SamplingArgs {
-    /// Softmax temperature (0 = greedy). OpenAI recommends 1.0 for gpt-oss.
-    #[arg(long, default_value_t = 1.0)]
-    pub temperature: f32,
-    /// Keep the k most likely tokens (0 = off).
-    #[arg(long, default_value_t = 0)]
-    pub top_k: u32,
+    /// Softmax temperature (0 = greedy). Default: 1.0 for gpt-oss (OpenAI's recommendation),
+    /// 0.8 for other models (llama.cpp's).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Keep the k most likely tokens (0 = off). Default: off for gpt-oss, 40 for other models.
+    #[arg(long)]
+    pub top_k: Option<u32>,
     /// Nucleus sampling: keep the most likely tokens up to this probability mass (1 = off).
-    #[arg(long, default_value_t = 1.0)]
-    pub top_p: f32,
-    /// Drop tokens less likely than min_p times the most likely one (0 = off).
-    #[arg(long, default_value_t = 0.0)]
-    pub min_p: f32,
+    /// Default: off for gpt-oss, 0.95 for other models.
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Drop tokens less likely than min_p times the most likely one (0 = off). Default: off for
+    /// gpt-oss, 0.05 for other models.
+    #[arg(long)]
+    pub min_p: Option<f32>,
     /// Repetition penalty (1 = off).
     #[arg(long, default_value_t = 1.0)]
     pub repeat_penalty: f32,
@@ -64,16 +67,30 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
+    /// The parameters with gpt-oss's defaults (temperature 1, no truncation).
     pub fn params(&self) -> Result<SamplingParams> {
+        self.params_with(1.0, 0, 1.0, 0.0)
+    }
+
+    /// The parameters with the defaults of the engine's model family: OpenAI's for gpt-oss,
+    /// llama.cpp's for the others (small models ramble at temperature 1 without truncation).
+    pub fn params_for(&self, engine: &Engine) -> Result<SamplingParams> {
+        match engine.format {
+            ChatFormat::Harmony => self.params(),
+            ChatFormat::Template { .. } => self.params_with(0.8, 40, 0.95, 0.05),
+        }
+    }
+
+    fn params_with(&self, temperature: f32, top_k: u32, top_p: f32, min_p: f32) -> Result<SamplingParams> {
         let seed = self.seed.unwrap_or_else(|| {
             use std::hash::{BuildHasher, RandomState};
             RandomState::new().hash_one(std::time::SystemTime::now())
         });
         let p = SamplingParams {
-            temperature: if self.greedy { 0.0 } else { self.temperature },
-            top_k: self.top_k,
-            top_p: self.top_p,
-            min_p: self.min_p,
+            temperature: if self.greedy { 0.0 } else { self.temperature.unwrap_or(temperature) },
+            top_k: self.top_k.unwrap_or(top_k),
+            top_p: self.top_p.unwrap_or(top_p),
+            min_p: self.min_p.unwrap_or(min_p),
             repetition_penalty: self.repeat_penalty,
             presence_penalty: self.presence_penalty,
             frequency_penalty: self.frequency_penalty,
@@ -208,7 +225,7 @@ fn new_conversation(args: &ChatArgs) -> Conversation {
 
 /// `wgpt run`: one question, the answer streamed to stdout.
 pub fn run(engine: &Engine, ctx: u32, chunk: u32, prompt: &str, args: &ChatArgs) -> Result<()> {
-    let sampling = args.sampling.params()?;
+    let sampling = args.sampling.params_for(engine)?;
     let mut session = engine.model.session(ctx, chunk)?;
     let mut conv = new_conversation(args);
     conv.messages.push(Message::new(Role::User, prompt));
@@ -227,7 +244,7 @@ pub fn run(engine: &Engine, ctx: u32, chunk: u32, prompt: &str, args: &ChatArgs)
 /// `wgpt chat`: a multi-turn conversation with line editing and history.
 pub fn chat(engine: &Engine, ctx: u32, chunk: u32, args: &ChatArgs) -> Result<()> {
     let mut args = args.clone();
-    let sampling = args.sampling.params()?;
+    let sampling = args.sampling.params_for(engine)?;
     let mut session = engine.model.session(ctx, chunk)?;
     let mut conv = new_conversation(&args);
     let cancel = Arc::new(AtomicBool::new(false));

@@ -1,3 +1,94 @@
-//! Model architectures: configuration, weights on the GPU, KV cache and forward pass.
+//! Decoder-only transformers on the GPU. One [`Model`] type runs every supported architecture:
+//! gpt-oss (MoE with attention sinks, sliding windows, YaRN RoPE, MXFP4 experts, read from
+//! Hugging Face safetensors or GGUF) and the dense Llama family (llama, qwen2, qwen3, read from
+//! GGUF). The [`Config`] and the [`weights::Weights`] say which parts a layer has; a [`Session`]
+//! holds one sequence's KV cache and runs prefill (chunked) and decode through the model.
 
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::sampling::SamplingParams;
+
+pub mod config;
+pub mod gguf;
 pub mod gpt_oss;
+pub mod rope;
+mod session;
+pub mod weights;
+
+pub use config::{Arch, Config};
+use rope::Rope;
+pub use session::Session;
+use weights::Weights;
+
+/// Default KV-cache context in tokens.
+pub const DEFAULT_CTX: u32 = 4096;
+/// Default number of prompt tokens per prefill pass.
+pub const DEFAULT_CHUNK: u32 = 128;
+
+/// Whether `path` names a GGUF file (by its extension).
+pub fn is_gguf(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
+
+/// A model's weights on the GPU with its configuration. Shared: every session holds a reference.
+pub struct Model {
+    pub cfg: Config,
+    pub gpu: Arc<Gpu>,
+    weights: Weights,
+    rope: Rope,
+}
+
+/// What a forward pass returns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Want<'a> {
+    /// Logits at every position of the input, [n, vocab].
+    AllLogits,
+    /// Logits of the last position, [vocab].
+    LastLogits,
+    /// Only the argmax of the last position (greedy); reads back 4 bytes.
+    Argmax,
+    /// A token sampled on the GPU from the last position; reads back 4 bytes. The random draw
+    /// is keyed by the seed and the position of the new token.
+    Sample(&'a SamplingParams),
+}
+
+#[derive(Debug)]
+pub enum Output {
+    Logits(Vec<f32>),
+    Token(u32),
+}
+
+impl Model {
+    /// Loads a model onto the GPU: a Hugging Face gpt-oss checkpoint directory or a GGUF file.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(gpu: Arc<Gpu>, path: &std::path::Path, progress: weights::Progress) -> Result<Arc<Model>> {
+        if is_gguf(path) {
+            let (g, map) = crate::loader::gguf::Gguf::open(path)?;
+            return gguf::load(gpu, &g, &map, progress);
+        }
+        let dir = path;
+        let cfg = Config::from_dir(dir)?;
+        let ckpt = crate::loader::Checkpoint::open(dir)?;
+        let weights = gpt_oss::checkpoint::load(&gpu, &cfg, &ckpt, progress)?;
+        Ok(Self::from_weights(gpu, cfg, weights))
+    }
+
+    /// The model from weights already on the GPU, with the RoPE frequencies its config names.
+    pub fn from_weights(gpu: Arc<Gpu>, cfg: Config, weights: Weights) -> Arc<Model> {
+        let rope = Rope::new(&cfg);
+        Self::from_parts(gpu, cfg, weights, rope)
+    }
+
+    /// The model from weights already on the GPU and its RoPE frequencies.
+    pub fn from_parts(gpu: Arc<Gpu>, cfg: Config, weights: Weights, rope: Rope) -> Arc<Model> {
+        Arc::new(Model { cfg, gpu, weights, rope })
+    }
+
+    /// A new sequence with a KV cache of `ctx` tokens; prompts are processed `chunk` tokens at a
+    /// time. Sessions of one model are independent and may live on other threads.
+    pub fn session(self: &Arc<Self>, ctx: u32, chunk: u32) -> Result<Session> {
+        Session::new(self.clone(), ctx, chunk)
+    }
+}

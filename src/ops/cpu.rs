@@ -1,6 +1,9 @@
 //! Plain Rust references of every kernel, written for clarity rather than speed.
 //! Tests compare each GPU kernel with these on random inputs.
 
+use super::QType;
+use crate::error::{Error, Result};
+
 /// bf16 bits to f32 (exact).
 pub fn bf16(bits: u16) -> f32 {
     f32::from_bits((bits as u32) << 16)
@@ -63,6 +66,22 @@ pub fn rope(v: &[f32], cos_sin: &[f32]) -> Vec<f32> {
         out[i + half] = v[i + half] * c + v[i] * s;
     }
     out
+}
+
+/// RoPE of one head with interleaved pairs (x[2i], x[2i+1]) (llama as stored in GGUF).
+pub fn rope_interleaved(v: &[f32], cos_sin: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; v.len()];
+    for i in 0..v.len() / 2 {
+        let (c, s) = (cos_sin[2 * i], cos_sin[2 * i + 1]);
+        out[2 * i] = v[2 * i] * c - v[2 * i + 1] * s;
+        out[2 * i + 1] = v[2 * i + 1] * c + v[2 * i] * s;
+    }
+    out
+}
+
+/// silu(gate) * up, element-wise.
+pub fn silu_mul(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect()
 }
 
 /// Attention of queries q [T, Hq, D] at positions pos0.. over keys/values [N, Hkv, D] at
@@ -156,4 +175,112 @@ pub fn argmax(v: &[f32]) -> u32 {
         }
     }
     best as u32
+}
+
+/// Dequantizes the first `n_values` values of GGUF tensor data of type `qtype`, in the order
+/// and with the float operations of ggml's `dequantize_row_*` (so results match it bit for bit).
+pub fn dequantize(qtype: QType, bytes: &[u8], n_values: usize) -> Result<Vec<f32>> {
+    let (bv, bb) = (qtype.block_values() as usize, qtype.block_bytes() as usize);
+    if !n_values.is_multiple_of(bv) {
+        return Err(Error::Input(format!("{n_values} values are not whole {bv}-value blocks of {}", qtype.name())));
+    }
+    let n_blocks = n_values / bv;
+    if bytes.len() < n_blocks * bb {
+        return Err(Error::Input(format!("{} bytes hold fewer than {n_values} values of {}", bytes.len(), qtype.name())));
+    }
+    let f16_at = |b: &[u8], i: usize| half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32();
+    let mut out = Vec::with_capacity(n_values);
+    for blk in bytes[..n_blocks * bb].chunks_exact(bb) {
+        match qtype {
+            QType::F32 => out.push(f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]])),
+            QType::F16 => out.push(f16_at(blk, 0)),
+            QType::BF16 => out.push(bf16(u16::from_le_bytes([blk[0], blk[1]]))),
+            QType::Q8_0 => {
+                let d = f16_at(blk, 0);
+                out.extend(blk[2..34].iter().map(|&q| q as i8 as f32 * d));
+            }
+            QType::Q4_0 => {
+                let d = f16_at(blk, 0);
+                let qs = &blk[2..18];
+                out.extend(qs.iter().map(|&q| d * ((q & 15) as i32 - 8) as f32));
+                out.extend(qs.iter().map(|&q| d * ((q >> 4) as i32 - 8) as f32));
+            }
+            QType::Q4_1 => {
+                let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+                let qs = &blk[4..20];
+                out.extend(qs.iter().map(|&q| d * (q & 15) as f32 + m));
+                out.extend(qs.iter().map(|&q| d * (q >> 4) as f32 + m));
+            }
+            QType::Mxfp4 => {
+                let d = e8m0_half(blk[0]);
+                let qs = &blk[1..17];
+                out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q & 15) as usize] as f32));
+                out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q >> 4) as usize] as f32));
+            }
+            QType::Q4_K | QType::Q5_K => {
+                let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+                let scales = &blk[4..16];
+                let (qh, qs) = if qtype == QType::Q5_K { (&blk[16..48], &blk[48..176]) } else { (&[][..], &blk[16..144]) };
+                // 64 values per 32 bytes of nibbles: low nibbles first, then high nibbles.
+                for j in 0..8 {
+                    let (sc, m) = scale_min_k4(scales, j);
+                    let (d1, m1) = (d * sc as f32, dmin * m as f32);
+                    for l in 0..32 {
+                        let byte = qs[(j / 2) * 32 + l];
+                        let mut q = if j % 2 == 0 { byte & 15 } else { byte >> 4 };
+                        if !qh.is_empty() {
+                            q |= ((qh[l] >> j) & 1) << 4;
+                        }
+                        out.push(d1 * q as f32 - m1);
+                    }
+                }
+            }
+            QType::Q6_K => {
+                let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
+                let d = f16_at(blk, 208);
+                for v in 0..256 {
+                    let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
+                    let low = ql[half * 64 + (i % 2) * 32 + l] >> ((i / 2) * 4) & 15;
+                    let high = (qh[half * 32 + l] >> (2 * i)) & 3;
+                    let q = (low | high << 4) as i32 - 32;
+                    out.push(d * scales[v / 16] as i8 as f32 * q as f32);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// ggml's MXFP4 values: E2M1 doubled, so the e8m0 scale is halved to match.
+const MXFP4_DOUBLED: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/// 2^(e - 128), subnormal for e < 2.
+fn e8m0_half(e: u8) -> f32 {
+    let bits = if e < 2 { 0x0020_0000u32 << e } else { (e as u32 - 1) << 23 };
+    f32::from_bits(bits)
+}
+
+/// Scale and min `j` (0..8) from the 12 packed bytes of a Q4_K/Q5_K super-block: the first
+/// four pairs sit in the low 6 bits of bytes 0..8; the others take 4 bits from bytes 8..12 and
+/// their top 2 bits from the spare top bits of bytes 0..8.
+fn scale_min_k4(s: &[u8], j: usize) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        ((s[j + 4] & 15) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+    }
+}
+
+/// y[t, r] = x[t] . W[r] + bias[r] with W [rows, cols] given as GGUF data of type `qtype`.
+pub fn qmatmul(qtype: QType, w: &[u8], bias: Option<&[f32]>, rows: usize, cols: usize, x: &[f32]) -> Result<Vec<f32>> {
+    let w = dequantize(qtype, w, rows * cols)?;
+    let n = x.len() / cols;
+    let mut y = vec![0f32; n * rows];
+    for t in 0..n {
+        for r in 0..rows {
+            let acc: f64 = (0..cols).map(|c| x[t * cols + c] as f64 * w[r * cols + c] as f64).sum();
+            y[t * rows + r] = acc as f32 + bias.map_or(0.0, |b| b[r]);
+        }
+    }
+    Ok(y)
 }

@@ -17,8 +17,10 @@ macro_rules! kernel {
 }
 
 pub mod cpu;
+pub mod quant;
 pub mod sample;
 mod tensors;
+pub use quant::{qembed, qmatmul, QMatrix, QType};
 pub use tensors::{Bf16Matrix, KvSegment, Mxfp4Experts};
 
 kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather");
@@ -41,13 +43,14 @@ kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate");
 kernel!(EXPERT_GATE_UP_SWIGLU_GROUPED, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu_grouped");
 kernel!(EXPERT_DOWN_GROUPED, "matmul_mxfp4.wgsl", "expert_down_grouped");
 kernel!(ARGMAX, "argmax.wgsl", "argmax");
+kernel!(SILU_MUL, "activation.wgsl", "silu_mul");
 kernel!(FILL_RANDOM, "fill.wgsl", "fill_random");
 kernel!(READ_BANDWIDTH, "bandwidth.wgsl", "read_bandwidth");
 kernel!(READ_BANDWIDTH_BLOCKED, "bandwidth.wgsl", "read_bandwidth_blocked");
 
 /// Every kernel, for shader validation and translation tests.
 pub fn all_kernels() -> Vec<Kernel> {
-    CORE_KERNELS.iter().chain(sample::KERNELS).copied().collect()
+    CORE_KERNELS.iter().chain(sample::KERNELS).copied().chain(quant::kernels()).collect()
 }
 
 const CORE_KERNELS: &[Kernel] = &[
@@ -69,6 +72,7 @@ const CORE_KERNELS: &[Kernel] = &[
     EXPERT_GATE_UP_SWIGLU,
     EXPERT_DOWN,
     ARGMAX,
+    SILU_MUL,
     FILL_RANDOM,
     READ_BANDWIDTH,
     READ_BANDWIDTH_BLOCKED,
@@ -159,16 +163,35 @@ pub fn matmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Bu
     }
 }
 
+/// How a layer's q and k are rotated: NeoX halves or interleaved pairs, optionally after a
+/// per-head RMSNorm with (q, k) weights.
+#[derive(Clone, Copy)]
+pub struct RopeStyle<'a> {
+    pub interleaved: bool,
+    pub qk_norm: Option<&'a (wgpu::Buffer, wgpu::Buffer)>,
+    pub eps: f32,
+}
+
+impl RopeStyle<'_> {
+    /// NeoX halves without norms: what the fused q/k/v kernel does.
+    pub fn is_plain(&self) -> bool {
+        !self.interleaved && self.qk_norm.is_none()
+    }
+}
+
 /// Rotates q and k of a chunk (qkv rows of [q heads | k heads | v heads]) and stores k, v in the cache.
 pub fn rope_qk_store(
     rec: &mut Recorder,
     a: AttnShape,
+    style: RopeStyle,
     qkv: &wgpu::Buffer,
     cos_sin: &wgpu::Buffer,
     q_out: &wgpu::Buffer,
     cache: &[KvSegment],
 ) {
     let mut wrote_q = false;
+    let dummy = &rec.gpu.dummy.clone();
+    let (q_norm, k_norm) = style.qk_norm.map(|(q, k)| (q, k)).unwrap_or((dummy, dummy));
     for seg in cache {
         // Only segments that receive one of this chunk's slots (and the first, for q).
         let hit = (0..a.n_tokens).any(|t| {
@@ -179,8 +202,12 @@ pub fn rope_qk_store(
             continue;
         }
         rec.dispatch(&ROPE_QK_STORE,
-            &[a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim, a.pos0, a.ring, seg.start, seg.slots, !wrote_q as u32],
-            &[qkv, cos_sin, q_out, &seg.k, &seg.v],
+            &[
+                a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim,
+                a.pos0, a.ring, seg.start, seg.slots,
+                !wrote_q as u32, style.interleaved as u32, style.qk_norm.is_some() as u32, style.eps.to_bits(),
+            ],
+            &[qkv, cos_sin, q_out, &seg.k, &seg.v, q_norm, k_norm],
             [a.n_q_heads + a.n_kv_heads, a.n_tokens, 1],
         );
         wrote_q = true;
@@ -217,7 +244,7 @@ pub fn qkv_rope_store(
     }
     let io = MatmulIo { n_tokens: a.n_tokens, x_offset: 0, x_stride: w.cols, y_stride: w.rows, y_offset: 0, accumulate: false };
     matmul(rec, x, w, qkv, io);
-    rope_qk_store(rec, a, qkv, cos_sin, q_out, cache);
+    rope_qk_store(rec, a, RopeStyle { interleaved: false, qk_norm: None, eps: 0.0 }, qkv, cos_sin, q_out, cache);
 }
 
 /// Whether a whole GQA group fits one workgroup of `attn_partial_gqa` (64 invocations split
@@ -436,6 +463,12 @@ pub fn expert_accumulate(
     residual: &wgpu::Buffer,
 ) {
     rec.dispatch(&EXPERT_ACCUMULATE, &[n_tokens, k, hidden], &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
+}
+
+/// act[j] = silu(gate[j]) * act[j] for the first `n` values (the dense gated MLP).
+pub fn silu_mul(rec: &mut Recorder, n: u32, gate: &wgpu::Buffer, act: &wgpu::Buffer) {
+    let (gx, gy) = rec.gpu.grid_2d(n.div_ceil(256));
+    rec.dispatch(&SILU_MUL, &[n, gx * 256], &[gate, act], [gx, gy, 1]);
 }
 
 /// out[0] = argmax of logits[offset .. offset + n].

@@ -48,8 +48,8 @@ impl Default for ServeOptions {
             port: 8080,
             model_id: crate::hub::DEFAULT_MODEL.into(),
             parallel: 4,
-            ctx: crate::models::gpt_oss::DEFAULT_CTX,
-            chunk: crate::models::gpt_oss::DEFAULT_CHUNK,
+            ctx: crate::models::DEFAULT_CTX,
+            chunk: crate::models::DEFAULT_CHUNK,
             max_queue: 256,
             max_body_bytes: 4 << 20,
         }

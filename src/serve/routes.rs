@@ -170,7 +170,7 @@ async fn chat_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Re
     if conv.messages.is_empty() {
         return Err(ApiError::param("messages", "messages must contain at least one message"));
     }
-    let prompt = conv.render_for_completion(&s.engine.tokenizer).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let prompt = s.engine.render(&conv).map_err(|e| ApiError::invalid(e.to_string()))?;
     if prompt.len() >= s.ctx as usize {
         return Err(too_long("messages", prompt.len(), s.ctx));
     }
@@ -351,6 +351,9 @@ async fn completions_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>
     let max_tokens = max_tokens(&f, 16)?.min(room as u32);
     let tok = &s.engine.tokenizer;
     let mut stop_ids = s.engine.model.cfg.eos_ids();
+    if let crate::engine::ChatFormat::Template { stop, .. } = &s.engine.format {
+        stop_ids.extend(stop.iter().filter(|id| !stop_ids.contains(id)).copied().collect::<Vec<_>>());
+    }
     for special in ["<|return|>", "<|call|>", "<|endoftext|>"] {
         if let Ok(id) = tok.special(special) {
             if !stop_ids.contains(&id) {

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::chat::harmony::{Conversation, Event, StopReason};
 use crate::engine::{ChatOptions, ChatTurn, Engine, Finish, GenerateOptions, Generation};
-use crate::models::gpt_oss::Session;
+use crate::models::Session;
 use crate::sampling::SamplingParams;
 use crate::tokenizer::TextStream;
 

@@ -17,7 +17,7 @@ use crate::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
 use crate::engine::{generate, ChatOptions, ChatTurn, Finish, GenerateOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::loader::{header_len, parse_index, Header, INDEX_FILE, SINGLE_FILE};
-use crate::models::gpt_oss::{weights::Upload, Config, GptOss, Output, Session, Want};
+use crate::models::{gpt_oss::checkpoint::Upload, Config, Model, Output, Session, Want};
 use crate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
 
@@ -88,7 +88,7 @@ fn report(v: impl serde::Serialize) -> JsValue {
 }
 
 struct Loaded {
-    model: Arc<GptOss>,
+    model: Arc<Model>,
     /// The model with its tokenizer, when the directory has one (chat needs it).
     engine: Option<crate::engine::Engine>,
     /// Session of the raw entry points (`generateIds`, `logits`).
@@ -396,7 +396,7 @@ fn take_session(inner: &Inner, chat: bool) -> Result<Session, JsValue> {
         Some(s) => Ok(s),
         None => {
             let ctx = DEFAULT_CTX.min(l.model.cfg.max_position_embeddings);
-            l.model.session(ctx, crate::models::gpt_oss::DEFAULT_CHUNK).map_err(err)
+            l.model.session(ctx, crate::models::DEFAULT_CHUNK).map_err(err)
         }
     }
 }
@@ -517,7 +517,7 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
     let probe = gpu.storage("probe", 4);
     gpu.read(&probe, 0, 4).await.map_err(err)?;
     gpu.take_error().map_err(|e| err(format!("the model does not fit this adapter: {e}")))?;
-    let model = GptOss::from_weights(gpu.clone(), cfg, weights);
+    let model = Model::from_weights(gpu.clone(), cfg, weights);
     let engine = match tokenizer {
         Some(t) => Some(crate::engine::Engine::new(model.clone(), t).map_err(|e| err(format!("tokenizer.json: {e}")))?),
         None => None,

@@ -53,3 +53,15 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// SmolLM2-135M-Instruct (Q4_1 GGUF) in the model cache, fetched by `scripts/fetch-models.sh`
+/// (`.ci/run` fetches it before the tests).
+pub fn smollm2() -> PathBuf {
+    let dir = std::env::var_os("WGPT_MODELS").map(PathBuf::from).unwrap_or_else(|| {
+        let cache = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from);
+        cache.unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache")).join("wgpt/models")
+    });
+    let path = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(path.is_file(), "{} is missing: run scripts/fetch-models.sh first", path.display());
+    path
+}

@@ -8,10 +8,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder};
 use crate::ops::{self, Bf16Matrix, Fill, Mxfp4Experts};
 
-use super::config::Config;
-use super::rope::Rope;
-use super::weights::{Layer, Weights};
-use super::GptOss;
+use crate::models::config::Config;
+use crate::models::weights::{Layer, Linear, Mlp, Progress, Qkv, Weights};
+use crate::models::Model;
 
 /// Names accepted by [`preset`].
 pub const PRESETS: &[&str] = &["gpt-oss-20b", "gpt-oss-120b"];
@@ -97,10 +96,10 @@ impl<'a> Filler<'a> {
     }
 }
 
-impl GptOss {
+impl Model {
     /// A model of `cfg`'s shapes with random weights written on the GPU (`progress` gets layers
     /// done of the total).
-    pub fn synthetic(gpu: Arc<Gpu>, cfg: Config, seed: u32, progress: super::weights::Progress) -> Result<Arc<GptOss>> {
+    pub fn synthetic(gpu: Arc<Gpu>, cfg: Config, seed: u32, progress: Progress) -> Result<Arc<Model>> {
         let g = &*gpu;
         let (v, h) = (cfg.vocab_size, cfg.hidden_size);
         let (hq, d) = (cfg.num_attention_heads, cfg.head_dim);
@@ -113,22 +112,25 @@ impl GptOss {
         let norm_fill = Fill::F32 { base: 1.0, scale: 0.1 };
         let mut layers = Vec::new();
         for l in 0..cfg.num_hidden_layers {
-            let layer = Layer {
+            let qkv = Bf16Matrix::allocate(g, "qkv", cfg.qkv_width(), h, true)?;
+            let o = Bf16Matrix::allocate(g, "o", h, hq * d, true)?;
+            let router = Bf16Matrix::allocate(g, "router", e, h, true)?;
+            let gate_up = Mxfp4Experts::allocate(g, "gate_up", e, 2 * i, h, 2)?;
+            let down = Mxfp4Experts::allocate(g, "down", e, h, i, 1)?;
+            f.matrix(&qkv);
+            f.matrix(&o);
+            f.matrix(&router);
+            f.experts(&gate_up);
+            f.experts(&down);
+            layers.push(Layer {
                 attn_norm: f.vector("attn norm", h, norm_fill),
-                qkv: Bf16Matrix::allocate(g, "qkv", cfg.qkv_width(), h, true)?,
-                o: Bf16Matrix::allocate(g, "o", h, hq * d, true)?,
+                qkv: Qkv::Stacked(Linear::Bf16(qkv)),
+                qk_norm: None,
+                o: Linear::Bf16(o),
                 sinks: f.vector("sinks", hq, Fill::F32 { base: 0.0, scale: 1.0 }),
                 mlp_norm: f.vector("mlp norm", h, norm_fill),
-                router: Bf16Matrix::allocate(g, "router", e, h, true)?,
-                gate_up: Mxfp4Experts::allocate(g, "gate_up", e, 2 * i, h, 2)?,
-                down: Mxfp4Experts::allocate(g, "down", e, h, i, 1)?,
-            };
-            f.matrix(&layer.qkv);
-            f.matrix(&layer.o);
-            f.matrix(&layer.router);
-            f.experts(&layer.gate_up);
-            f.experts(&layer.down);
-            layers.push(layer);
+                mlp: Mlp::Moe { router, gate_up, down },
+            });
             g.take_error()?;
             progress(l as u64 + 2, total);
         }
@@ -138,7 +140,7 @@ impl GptOss {
         f.flush();
         g.wait()?;
         progress(total, total);
-        let rope = Rope::new(&cfg);
-        Ok(Arc::new(GptOss { cfg, gpu, weights: Weights { embed, layers, norm, lm_head }, rope }))
+        let weights = Weights { embed: Linear::Bf16(embed), layers, norm, lm_head: Some(Linear::Bf16(lm_head)) };
+        Ok(Model::from_weights(gpu, cfg, weights))
     }
 }

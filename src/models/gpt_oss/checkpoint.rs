@@ -1,4 +1,4 @@
-//! gpt-oss weights on the GPU. Loading is one implementation for every platform: the checkpoint
+//! The gpt-oss safetensors checkpoint on the GPU. Loading is one implementation for every platform: the checkpoint
 //! header is validated against the config (name, dtype, shape of every tensor) before anything
 //! is allocated, then [`Upload`] maps each tensor's byte range in its file to its GPU
 //! destination(s) — row slices that fit one binding, q/k/v stacked, biases widened to f32 — and
@@ -7,37 +7,13 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::loader::stream::{StreamPlan, Widen, WidenTarget};
 use crate::loader::{Dtype, Header, TensorEntry};
 use crate::ops::{Bf16Matrix, Mxfp4Experts};
 
-use super::config::Config;
 
-pub struct Layer {
-    pub attn_norm: wgpu::Buffer,
-    /// q, k and v projections stacked by rows, with their biases.
-    pub qkv: Bf16Matrix,
-    pub o: Bf16Matrix,
-    pub sinks: wgpu::Buffer,
-    pub mlp_norm: wgpu::Buffer,
-    pub router: Bf16Matrix,
-    pub gate_up: Mxfp4Experts,
-    pub down: Mxfp4Experts,
-}
-
-pub struct Weights {
-    pub embed: Bf16Matrix,
-    pub layers: Vec<Layer>,
-    pub norm: wgpu::Buffer,
-    pub lm_head: Bf16Matrix,
-}
-
-/// bf16 little-endian bytes to f32 values.
-pub fn bf16_to_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect()
-}
-
-/// Progress of a load: bytes uploaded so far, of the total.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+use crate::models::config::Config;
+use crate::models::weights::{Layer, Linear, Mlp, Progress, Qkv, Weights};
 
 /// Every tensor a gpt-oss checkpoint must hold, with its dtype and shape from the config.
 pub fn expected_tensors(cfg: &Config) -> Vec<(String, Dtype, Vec<usize>)> {
@@ -76,37 +52,11 @@ pub fn expected_tensors(cfg: &Config) -> Vec<(String, Dtype, Vec<usize>)> {
     t
 }
 
-/// What to do with one contiguous byte range of a file.
-enum Action {
-    /// Copy the bytes to `buf` at `offset`, as they come (4-byte aligned writes; `carry` holds
-    /// the tail of a chunk that ended off alignment).
-    Copy { buf: wgpu::Buffer, offset: u64, written: u64, carry: Vec<u8> },
-    /// Collect a (small) bf16 tensor, widen it to f32, and write element ranges of it to buffers.
-    Widen { data: Vec<u8>, targets: Vec<(usize, usize, wgpu::Buffer, u64)> },
-}
-
-struct Segment {
-    range: std::ops::Range<u64>,
-    action: Action,
-}
-
-struct FilePlan {
-    name: String,
-    size: u64,
-    /// Next byte expected (bytes come in file order).
-    next: u64,
-    segments: Vec<Segment>,
-    /// First segment not yet complete.
-    cursor: usize,
-}
-
 /// An upload in progress: the weights' buffers are allocated, and file bytes fed in file order
 /// are written into them.
 pub struct Upload {
     weights: Weights,
-    files: Vec<FilePlan>,
-    done: u64,
-    total: u64,
+    plan: StreamPlan,
 }
 
 /// Builds the segments of a bf16 matrix made of `parts` stacked by rows (q, k, v), split into
@@ -114,7 +64,7 @@ pub struct Upload {
 struct Planner<'a> {
     gpu: &'a Gpu,
     header: &'a Header,
-    segments: Vec<Vec<Segment>>,
+    plan: StreamPlan,
 }
 
 impl Planner<'_> {
@@ -123,17 +73,11 @@ impl Planner<'_> {
         &self.header.tensors[name]
     }
 
-    fn push(&mut self, t: &TensorEntry, range: std::ops::Range<u64>, action: Action) {
-        self.segments[t.file].push(Segment { range, action });
-    }
-
     fn copy(&mut self, t: &TensorEntry, byte0: u64, byte1: u64, buf: &wgpu::Buffer, offset: u64) -> Result<()> {
         if !offset.is_multiple_of(4) {
             return Err(Error::tensor(&t.name, format!("rows of this width cannot be stacked at byte offset {offset} (not a multiple of 4)")));
         }
-        let range = t.range.start + byte0..t.range.start + byte1;
-        self.push(t, range, Action::Copy { buf: buf.clone(), offset, written: 0, carry: Vec::new() });
-        Ok(())
+        self.plan.copy(t.file, t.range.start + byte0..t.range.start + byte1, buf, offset)
     }
 
     fn matrix(&mut self, label: &str, cols: u32, parts: &[&str], biases: Option<&[&str]>) -> Result<Bf16Matrix> {
@@ -165,24 +109,23 @@ impl Planner<'_> {
                         (a < b).then(|| ((a - start) as usize, (b - start) as usize, s.buffers[1].clone(), (a - s.row_start as u64) * 4))
                     })
                     .collect();
-                self.widen(name, targets);
+                self.widen(name, targets)?;
                 start += n;
             }
         }
         Ok(m)
     }
 
-    fn widen(&mut self, name: &str, targets: Vec<(usize, usize, wgpu::Buffer, u64)>) {
+    fn widen(&mut self, name: &str, targets: Vec<WidenTarget>) -> Result<()> {
         let t = self.entry(name).clone();
-        let len = (t.range.end - t.range.start) as usize;
-        self.push(&t, t.range.clone(), Action::Widen { data: Vec::with_capacity(len), targets });
+        self.plan.widen(t.file, t.range.clone(), Widen::Bf16, targets)
     }
 
-    fn vector(&mut self, name: &str) -> wgpu::Buffer {
+    fn vector(&mut self, name: &str) -> Result<wgpu::Buffer> {
         let n = self.entry(name).shape[0];
         let buf = self.gpu.storage(name, n as u64 * 4);
-        self.widen(name, vec![(0, n, buf.clone(), 0)]);
-        buf
+        self.widen(name, vec![(0, n, buf.clone(), 0)])?;
+        Ok(buf)
     }
 
     fn experts(&mut self, prefix: &str, n_experts: u32, rows_per_expert: u32, cols: u32, granule: u32) -> Result<Mxfp4Experts> {
@@ -197,7 +140,7 @@ impl Planner<'_> {
             self.copy(&ts, a * sb, b * sb, &s.buffers[1], 0)?;
             targets.push((a as usize, b as usize, s.buffers[2].clone(), 0));
         }
-        self.widen(&bias, targets);
+        self.widen(&bias, targets)?;
         Ok(x)
     }
 }
@@ -211,13 +154,14 @@ impl Upload {
         }
         let (h, hq, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim);
         let (e, i) = (cfg.num_local_experts, cfg.intermediate_size);
-        let mut p = Planner { gpu, header, segments: header.files.iter().map(|_| Vec::new()).collect() };
+        let files = header.files.iter().map(|f| (f.name.clone(), f.size));
+        let mut p = Planner { gpu, header, plan: StreamPlan::new(files) };
         let embed = p.matrix("model.embed_tokens.weight", h, &["model.embed_tokens.weight"], None)?;
         let mut layers = Vec::new();
         for l in 0..cfg.num_hidden_layers as usize {
             let a = format!("model.layers.{l}.self_attn");
             let n = |s: &str| format!("{a}.{s}");
-            let attn_norm = p.vector(&format!("model.layers.{l}.input_layernorm.weight"));
+            let attn_norm = p.vector(&format!("model.layers.{l}.input_layernorm.weight"))?;
             let qkv = p.matrix(
                 &n("qkv"),
                 h,
@@ -225,138 +169,53 @@ impl Upload {
                 Some(&[&n("q_proj.bias"), &n("k_proj.bias"), &n("v_proj.bias")]),
             )?;
             let o = p.matrix(&n("o_proj.weight"), hq * d, &[&n("o_proj.weight")], Some(&[&n("o_proj.bias")]))?;
-            let sinks = p.vector(&n("sinks"));
-            let mlp_norm = p.vector(&format!("model.layers.{l}.post_attention_layernorm.weight"));
+            let sinks = p.vector(&n("sinks"))?;
+            let mlp_norm = p.vector(&format!("model.layers.{l}.post_attention_layernorm.weight"))?;
             let m = format!("model.layers.{l}.mlp");
             let router = p.matrix(&format!("{m}.router.weight"), h, &[&format!("{m}.router.weight")], Some(&[&format!("{m}.router.bias")]))?;
             let gate_up = p.experts(&format!("{m}.experts.gate_up_proj"), e, 2 * i, h, 2)?;
             let down = p.experts(&format!("{m}.experts.down_proj"), e, h, i, 1)?;
-            layers.push(Layer { attn_norm, qkv, o, sinks, mlp_norm, router, gate_up, down });
+            layers.push(Layer {
+                attn_norm,
+                qkv: Qkv::Stacked(Linear::Bf16(qkv)),
+                qk_norm: None,
+                o: Linear::Bf16(o),
+                sinks,
+                mlp_norm,
+                mlp: Mlp::Moe { router, gate_up, down },
+            });
         }
-        let norm = p.vector("model.norm.weight");
+        let norm = p.vector("model.norm.weight")?;
         let lm_head = p.matrix("lm_head.weight", h, &["lm_head.weight"], None)?;
         gpu.take_error()?;
-        let mut files = Vec::new();
-        for (f, mut segments) in header.files.iter().zip(p.segments) {
-            segments.sort_by_key(|s| s.range.start);
-            // Bytes outside every segment (the header, unused tensors) are skipped.
-            files.push(FilePlan { name: f.name.clone(), size: f.size, next: 0, segments, cursor: 0 });
-        }
-        let total = header.files.iter().map(|f| f.size).sum();
-        Ok(Upload { weights: Weights { embed, layers, norm, lm_head }, files, done: 0, total })
+        let (embed, lm_head) = (Linear::Bf16(embed), Some(Linear::Bf16(lm_head)));
+        Ok(Upload { weights: Weights { embed, layers, norm, lm_head }, plan: p.plan })
     }
 
     /// Bytes of the files fed so far, and in all.
     pub fn progress(&self) -> (u64, u64) {
-        (self.done, self.total)
+        self.plan.progress()
     }
 
     /// Feeds the next bytes of file `file` (the files of the header, in their order), which must
     /// start where the previous chunk of that file ended.
     pub fn feed(&mut self, gpu: &Gpu, file: usize, bytes: &[u8]) -> Result<()> {
-        let f = self.files.get_mut(file).ok_or_else(|| Error::Input(format!("no file {file} in this checkpoint")))?;
-        let (start, end) = (f.next, f.next + bytes.len() as u64);
-        if end > f.size {
-            return Err(Error::checkpoint(&f.name, format!("more bytes than the {} the file should have", f.size)));
-        }
-        while f.cursor < f.segments.len() {
-            let seg = &mut f.segments[f.cursor];
-            if seg.range.start >= end && !seg.range.is_empty() {
-                break;
-            }
-            let (a, b) = (seg.range.start.max(start), seg.range.end.min(end));
-            if a < b {
-                let piece = &bytes[(a - start) as usize..(b - start) as usize];
-                let complete = b == seg.range.end;
-                match &mut seg.action {
-                    Action::Copy { buf, offset, written, carry } => {
-                        write_aligned(gpu, buf, *offset, written, carry, piece, complete);
-                    }
-                    Action::Widen { data, targets } => {
-                        data.extend_from_slice(piece);
-                        if complete {
-                            let v = bf16_to_f32(data);
-                            for (e0, e1, buf, off) in targets.iter() {
-                                gpu.write(buf, *off, bytemuck::cast_slice(&v[*e0..*e1]));
-                            }
-                            *data = Vec::new();
-                        }
-                    }
-                }
-            }
-            if seg.range.end <= end {
-                f.cursor += 1;
-            } else {
-                break;
-            }
-        }
-        f.next = end;
-        self.done += bytes.len() as u64;
-        Ok(())
+        self.plan.feed(gpu, file, bytes)
     }
 
     /// Checks that every file arrived whole and returns the weights.
     pub fn finish(self, gpu: &Gpu) -> Result<Weights> {
-        for f in &self.files {
-            if f.next != f.size || f.cursor != f.segments.len() {
-                return Err(Error::checkpoint(&f.name, format!("truncated: {} of {} bytes arrived", f.next, f.size)));
-            }
-        }
-        gpu.queue.submit([]);
-        gpu.wait()?;
+        self.plan.finish(gpu)?;
         Ok(self.weights)
     }
 }
 
-/// Writes `piece` (the next bytes of a destination) 4-byte aligned, holding back an unaligned tail
-/// until more bytes come or the destination is complete (then padded with zeros).
-fn write_aligned(gpu: &Gpu, buf: &wgpu::Buffer, offset: u64, written: &mut u64, carry: &mut Vec<u8>, mut piece: &[u8], complete: bool) {
-    if !carry.is_empty() {
-        let take = (4 - carry.len()).min(piece.len());
-        carry.extend_from_slice(&piece[..take]);
-        piece = &piece[take..];
-        if carry.len() == 4 {
-            gpu.queue.write_buffer(buf, offset + *written, carry);
-            *written += 4;
-            carry.clear();
-        }
-    }
-    let aligned = piece.len() & !3;
-    if aligned > 0 {
-        gpu.queue.write_buffer(buf, offset + *written, &piece[..aligned]);
-        *written += aligned as u64;
-    }
-    carry.extend_from_slice(&piece[aligned..]);
-    if complete && !carry.is_empty() {
-        carry.resize(4, 0);
-        gpu.queue.write_buffer(buf, offset + *written, carry);
-        *written += 4;
-        carry.clear();
-    }
-}
-
-impl Weights {
-    /// Loads the weights from a memory-mapped checkpoint through the same plan as the streamed
-    /// path, in pieces, letting the queue drain now and then so host staging memory stays bounded.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &crate::loader::Checkpoint, progress: Progress) -> Result<Weights> {
-        const PIECE: usize = 16 << 20;
-        const DRAIN_EVERY: u64 = 256 << 20;
-        let mut up = Upload::plan(gpu, cfg, &ckpt.header)?;
-        let mut since_drain = 0u64;
-        for i in 0..ckpt.header.files.len() {
-            for piece in ckpt.file_bytes(i).chunks(PIECE) {
-                up.feed(gpu, i, piece)?;
-                since_drain += piece.len() as u64;
-                if since_drain >= DRAIN_EVERY {
-                    gpu.queue.submit([]);
-                    gpu.wait()?;
-                    since_drain = 0;
-                }
-                let (done, total) = up.progress();
-                progress(done, total);
-            }
-        }
-        up.finish(gpu)
-    }
+/// Loads the weights from a memory-mapped checkpoint through the same plan as the streamed
+/// path, in pieces, letting the queue drain now and then so host staging memory stays bounded.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &crate::loader::Checkpoint, progress: Progress) -> Result<Weights> {
+    let mut up = Upload::plan(gpu, cfg, &ckpt.header)?;
+    let files: Vec<&[u8]> = (0..ckpt.header.files.len()).map(|i| ckpt.file_bytes(i)).collect();
+    up.plan.feed_all(gpu, &files, progress)?;
+    up.finish(gpu)
 }

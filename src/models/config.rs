@@ -1,4 +1,5 @@
-//! gpt-oss `config.json` (Hugging Face layout), validated before any weight is read.
+//! A model's hyperparameters, validated before any weight is read: from a gpt-oss `config.json`
+//! (Hugging Face layout) or from GGUF metadata (see `models::gguf`).
 
 use serde::Deserialize;
 
@@ -29,8 +30,35 @@ pub struct QuantizationConfig {
     pub quant_method: String,
 }
 
+/// The architecture family, which decides the parts of a layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Arch {
+    #[default]
+    GptOss,
+    Llama,
+    Qwen2,
+    Qwen3,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::GptOss => "gpt-oss",
+            Arch::Llama => "llama",
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct Config {
+    /// gpt-oss for `config.json`; GGUF metadata names the others.
+    #[serde(skip)]
+    pub arch: Arch,
+    /// RoPE rotates pairs (x[2i], x[2i+1]) instead of NeoX halves (llama as stored in GGUF).
+    #[serde(skip)]
+    pub rope_interleaved: bool,
     #[serde(default)]
     pub model_type: Option<String>,
     #[serde(default)]
@@ -188,6 +216,9 @@ impl Config {
 
     /// Whether layer `i` uses the sliding window (even layers in gpt-oss).
     pub fn is_sliding(&self, i: usize) -> bool {
+        if self.sliding_window == 0 {
+            return false;
+        }
         match &self.layer_types {
             Some(t) => t[i] == "sliding_attention",
             None => i.is_multiple_of(2),

@@ -1,0 +1,399 @@
+//! Models from GGUF files (llama.cpp's format): the Llama family — `llama` (Llama 2/3, SmolLM2,
+//! Mistral-style), `qwen2` (q/k/v biases) and `qwen3` (per-head q/k norms). The metadata gives
+//! the configuration; every tensor's name, shape and type is checked before anything is
+//! allocated; then the file's bytes stream onto the GPU through the same [`StreamPlan`] as
+//! safetensors checkpoints, quantized blocks as they are (they are decoded in the kernels).
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::loader::gguf::{Gguf, GgufTensor};
+use crate::loader::stream::{StreamPlan, Widen};
+use crate::ops::{QMatrix, QType};
+use crate::tokenizer::{default_add_bos, GgufVocab};
+
+use super::config::{Arch, Config};
+use super::rope::Rope;
+use super::weights::{Layer, Linear, Mlp, Qkv, Weights};
+
+/// Architectures read from GGUF, by their `general.architecture` name.
+pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
+
+/// The configuration of a GGUF model from its metadata.
+pub fn config(g: &Gguf) -> Result<Config> {
+    let name = g.architecture()?;
+    let arch = match name {
+        "llama" => Arch::Llama,
+        "qwen2" => Arch::Qwen2,
+        "qwen3" => Arch::Qwen3,
+        other => {
+            return Err(Error::Config(format!(
+                "GGUF architecture {other:?} is not supported (supported: {})",
+                ARCHITECTURES.join(", ")
+            )))
+        }
+    };
+    let key = |k: &str| format!("{name}.{k}");
+    let need = |k: &str| -> Result<u32> {
+        g.get_u32(&key(k))?.ok_or_else(|| Error::Config(format!("GGUF metadata has no {}", key(k))))
+    };
+    let hidden = need("embedding_length")?;
+    let heads = need("attention.head_count")?;
+    let kv_heads = g.get_u32(&key("attention.head_count_kv"))?.unwrap_or(heads);
+    if heads == 0 || hidden % heads != 0 && g.get_u32(&key("attention.key_length"))?.is_none() {
+        return Err(Error::Config(format!("{} heads do not divide the hidden size {hidden}", heads)));
+    }
+    let head_dim = g.get_u32(&key("attention.key_length"))?.unwrap_or(hidden / heads.max(1));
+    if let Some(v) = g.get_u32(&key("attention.value_length"))? {
+        if v != head_dim {
+            return Err(Error::Config(format!("key length {head_dim} and value length {v} differ; not supported")));
+        }
+    }
+    if let Some(rot) = g.get_u32(&key("rope.dimension_count"))? {
+        if rot != head_dim {
+            return Err(Error::Config(format!("partial rotary embeddings ({rot} of {head_dim} dims) are not supported")));
+        }
+    }
+    let embed = tensor(g, "token_embd.weight")?;
+    let vocab = embed.rows() as u32;
+    let eps = g.get_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5);
+    let eos = g.get_u32("tokenizer.ggml.eos_token_id")?;
+    let mut cfg = Config {
+        arch,
+        rope_interleaved: arch == Arch::Llama,
+        model_type: Some(name.to_string()),
+        architectures: vec![],
+        vocab_size: vocab,
+        hidden_size: hidden,
+        intermediate_size: need("feed_forward_length")?,
+        num_hidden_layers: need("block_count")?,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        head_dim,
+        num_local_experts: 0,
+        num_experts_per_tok: 0,
+        experts_per_token: None,
+        sliding_window: 0,
+        layer_types: None,
+        rms_norm_eps: eps,
+        rope_theta: g.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0) as f64,
+        rope_scaling: None,
+        max_position_embeddings: g.get_u32(&key("context_length"))?.unwrap_or(4096),
+        swiglu_limit: f32::INFINITY,
+        swiglu_alpha: 1.0,
+        quantization_config: None,
+        tie_word_embeddings: g.tensor("output.weight").is_none(),
+        eos_token_id: eos.map(|e| serde_json::json!(e)),
+    };
+    validate(&mut cfg, g)?;
+    Ok(cfg)
+}
+
+fn validate(cfg: &mut Config, g: &Gguf) -> Result<()> {
+    let bad = |m: String| Err(Error::Config(m));
+    for (k, v) in [
+        ("embedding_length", cfg.hidden_size),
+        ("feed_forward_length", cfg.intermediate_size),
+        ("block_count", cfg.num_hidden_layers),
+        ("attention.head_count_kv", cfg.num_key_value_heads),
+        ("context_length", cfg.max_position_embeddings),
+    ] {
+        if v == 0 {
+            return bad(format!("GGUF metadata {k} must be positive"));
+        }
+    }
+    if !cfg.num_attention_heads.is_multiple_of(cfg.num_key_value_heads) {
+        return bad(format!("{} query heads are not a multiple of {} key/value heads", cfg.num_attention_heads, cfg.num_key_value_heads));
+    }
+    if !cfg.head_dim.is_multiple_of(2) || cfg.head_dim > 256 {
+        return bad(format!("head dimension {} must be even and at most 256", cfg.head_dim));
+    }
+    if cfg.rms_norm_eps.is_nan() || cfg.rms_norm_eps <= 0.0 {
+        return bad(format!("rms epsilon {} must be positive", cfg.rms_norm_eps));
+    }
+    let name = cfg.arch.name();
+    let scaling = g.get_str(&format!("{name}.rope.scaling.type"))?.unwrap_or("none");
+    match scaling {
+        "none" => {}
+        "linear" => {
+            let factor = g.get_f32(&format!("{name}.rope.scaling.factor"))?.unwrap_or(1.0);
+            if !(factor.is_finite() && factor > 0.0) {
+                return bad(format!("rope scaling factor {factor} must be positive"));
+            }
+        }
+        other => return bad(format!("RoPE scaling {other:?} is not supported for {name} models (supported: none, linear)")),
+    }
+    Ok(())
+}
+
+/// RoPE frequencies of a GGUF model: base^(-2i/d), divided by a linear scaling factor and by
+/// per-frequency factors when the file has them (`rope_freqs.weight`, Llama 3.1 and later).
+pub fn rope(cfg: &Config, g: &Gguf, freq_factors: Option<&[f32]>) -> Result<Rope> {
+    let d = cfg.head_dim as usize;
+    let base = cfg.rope_theta as f32;
+    let name = cfg.arch.name();
+    let linear = match g.get_str(&format!("{name}.rope.scaling.type"))? {
+        Some("linear") => g.get_f32(&format!("{name}.rope.scaling.factor"))?.unwrap_or(1.0),
+        _ => 1.0,
+    };
+    let mut inv_freq: Vec<f32> = (0..d / 2).map(|i| 1.0 / base.powf((2 * i) as f32 / d as f32) / linear).collect();
+    if let Some(f) = freq_factors {
+        if f.len() != d / 2 {
+            return Err(Error::tensor("rope_freqs.weight", format!("{} factors for {} frequencies", f.len(), d / 2)));
+        }
+        for (v, f) in inv_freq.iter_mut().zip(f) {
+            *v /= f;
+        }
+    }
+    Ok(Rope { inv_freq, attention_factor: 1.0 })
+}
+
+fn tensor<'a>(g: &'a Gguf, name: &str) -> Result<&'a GgufTensor> {
+    g.tensor(name).ok_or_else(|| Error::tensor(name, "missing from the GGUF file"))
+}
+
+/// The tensor's format, or a clear error naming it.
+fn qtype(t: &GgufTensor) -> Result<QType> {
+    QType::from_ggml_id(t.ggml_type.0).ok_or_else(|| {
+        Error::tensor(
+            &t.name,
+            format!(
+                "has type {}, which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, MXFP4)",
+                t.ggml_type.name()
+            ),
+        )
+    })
+}
+
+/// Checks a tensor's logical shape [rows, cols] (GGUF lists dims innermost first).
+fn expect<'a>(g: &'a Gguf, name: &str, shape: &[u64]) -> Result<&'a GgufTensor> {
+    let t = tensor(g, name)?;
+    let mut dims = t.dims.clone();
+    dims.reverse();
+    if dims != shape {
+        return Err(Error::tensor(name, format!("has shape {dims:?}, expected {shape:?} for this configuration")));
+    }
+    Ok(t)
+}
+
+/// An upload in progress: buffers allocated, file bytes streamed into them as they come.
+pub struct Upload {
+    weights: Weights,
+    plan: StreamPlan,
+    /// Where `rope_freqs.weight` lands on the host, when the model has one.
+    freq_factors: Option<wgpu::Buffer>,
+}
+
+struct Planner<'a> {
+    gpu: &'a Gpu,
+    g: &'a Gguf,
+    plan: StreamPlan,
+}
+
+impl Planner<'_> {
+    /// A matrix made of `parts` stacked by rows (all of one type), with optional per-part biases.
+    fn matrix(&mut self, label: &str, parts: &[&GgufTensor], biases: Option<&[&GgufTensor]>) -> Result<QMatrix> {
+        let q = qtype(parts[0])?;
+        for p in parts {
+            if qtype(p)? != q {
+                return Err(Error::tensor(&p.name, "cannot be stacked with tensors of another type"));
+            }
+        }
+        let cols = parts[0].cols();
+        let part_rows: Vec<u64> = parts.iter().map(|p| p.rows()).collect();
+        let rows: u64 = part_rows.iter().sum();
+        let row_bytes = parts[0].bytes / part_rows[0].max(1);
+        let m = QMatrix::allocate(self.gpu, label, q, rows as u32, cols as u32, biases.is_some())?;
+        for s in &m.slices {
+            let (r0, r1) = (s.row_start as u64, s.row_end as u64);
+            let mut start = 0u64;
+            for (pi, part) in parts.iter().enumerate() {
+                let (a, b) = (r0.max(start), r1.min(start + part_rows[pi]));
+                if a < b {
+                    let range = part.offset + (a - start) * row_bytes..part.offset + (b - start) * row_bytes;
+                    self.plan.copy(0, range, &s.buffers[0], (a - r0) * row_bytes)?;
+                }
+                start += part_rows[pi];
+            }
+        }
+        if let Some(biases) = biases {
+            let mut start = 0u64;
+            for (pi, b) in biases.iter().enumerate() {
+                let n = part_rows[pi];
+                if b.n_values() != n {
+                    return Err(Error::tensor(&b.name, format!("has {} values for {n} rows", b.n_values())));
+                }
+                for s in &m.slices {
+                    let (a, e) = ((s.row_start as u64).max(start), (s.row_end as u64).min(start + n));
+                    if a < e {
+                        self.vector_into(b, (a - start) as usize, (e - start) as usize, &s.buffers[1], (a - s.row_start as u64) * 4)?;
+                    }
+                }
+                start += n;
+            }
+        }
+        Ok(m)
+    }
+
+    /// Elements [e0, e1) of a 1-D tensor as f32 into `buf` at `offset`.
+    fn vector_into(&mut self, t: &GgufTensor, e0: usize, e1: usize, buf: &wgpu::Buffer, offset: u64) -> Result<()> {
+        match qtype(t)? {
+            QType::F32 => self.plan.copy(0, t.offset + e0 as u64 * 4..t.offset + e1 as u64 * 4, buf, offset),
+            QType::F16 => self.plan.widen(0, t.offset..t.offset + t.bytes, Widen::F16, vec![(e0, e1, buf.clone(), offset)]),
+            QType::BF16 => self.plan.widen(0, t.offset..t.offset + t.bytes, Widen::Bf16, vec![(e0, e1, buf.clone(), offset)]),
+            other => Err(Error::tensor(&t.name, format!("a norm or bias vector must be F32, F16 or BF16, not {}", other.name()))),
+        }
+    }
+
+    fn vector(&mut self, name: &str, len: u64) -> Result<wgpu::Buffer> {
+        let t = expect(self.g, name, &[len])?;
+        let buf = self.gpu.storage(name, len * 4);
+        self.vector_into(t, 0, len as usize, &buf, 0)?;
+        Ok(buf)
+    }
+
+    fn linear(&mut self, name: &str, rows: u64, cols: u64) -> Result<Linear> {
+        let t = expect(self.g, name, &[rows, cols])?;
+        Ok(Linear::Quant(self.matrix(name, &[t], None)?))
+    }
+}
+
+impl Upload {
+    /// Validates every tensor the configuration needs, allocates the weights' buffers and plans
+    /// where each byte of the file goes.
+    pub fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Upload> {
+        let (h, v, f) = (cfg.hidden_size as u64, cfg.vocab_size as u64, cfg.intermediate_size as u64);
+        let (hq, hkv, d) = (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
+        let mut p = Planner { gpu, g, plan: StreamPlan::new([("GGUF file".to_string(), g.file_size)]) };
+        let embed = p.linear("token_embd.weight", v, h)?;
+        let mut layers = Vec::new();
+        for l in 0..cfg.num_hidden_layers {
+            let n = |s: &str| format!("blk.{l}.{s}");
+            let attn_norm = p.vector(&n("attn_norm.weight"), h)?;
+            let q = expect(g, &n("attn_q.weight"), &[hq * d, h])?;
+            let k = expect(g, &n("attn_k.weight"), &[hkv * d, h])?;
+            let vv = expect(g, &n("attn_v.weight"), &[hkv * d, h])?;
+            let biases = match cfg.arch {
+                Arch::Qwen2 => Some([
+                    expect(g, &n("attn_q.bias"), &[hq * d])?,
+                    expect(g, &n("attn_k.bias"), &[hkv * d])?,
+                    expect(g, &n("attn_v.bias"), &[hkv * d])?,
+                ]),
+                _ => None,
+            };
+            // Stacked rows share one matrix only when every row starts 4-byte aligned in it.
+            let same_type = qtype(q)? == qtype(k)? && qtype(k)? == qtype(vv)?;
+            let aligned = (q.bytes / q.rows().max(1)).is_multiple_of(4);
+            let qkv = if same_type && aligned {
+                Qkv::Stacked(Linear::Quant(p.matrix(&n("attn_qkv"), &[q, k, vv], biases.as_ref().map(|b| &b[..]))?))
+            } else {
+                let one = |p: &mut Planner, t: &GgufTensor, b: Option<&GgufTensor>| -> Result<Linear> {
+                    let bias = b.map(|b| [b]);
+                    Ok(Linear::Quant(p.matrix(&t.name, &[t], bias.as_ref().map(|b| &b[..]))?))
+                };
+                let b = |i: usize| biases.as_ref().map(|b| b[i]);
+                Qkv::Separate { q: one(&mut p, q, b(0))?, k: one(&mut p, k, b(1))?, v: one(&mut p, vv, b(2))? }
+            };
+            let qk_norm = match cfg.arch {
+                Arch::Qwen3 => Some((p.vector(&n("attn_q_norm.weight"), d)?, p.vector(&n("attn_k_norm.weight"), d)?)),
+                _ => None,
+            };
+            let o = p.linear(&n("attn_output.weight"), h, hq * d)?;
+            let mlp_norm = p.vector(&n("ffn_norm.weight"), h)?;
+            let gate = p.linear(&n("ffn_gate.weight"), f, h)?;
+            let up = p.linear(&n("ffn_up.weight"), f, h)?;
+            let down = p.linear(&n("ffn_down.weight"), h, f)?;
+            let sinks = gpu.storage_with("no sinks", bytemuck::cast_slice(&vec![NO_SINK; hq as usize]));
+            layers.push(Layer { attn_norm, qkv, qk_norm, o, sinks, mlp_norm, mlp: Mlp::Dense { gate, up, down } });
+        }
+        let norm = p.vector("output_norm.weight", h)?;
+        let lm_head = match g.tensor("output.weight") {
+            Some(_) => Some(p.linear("output.weight", v, h)?),
+            None => None,
+        };
+        let freq_factors = match g.tensor("rope_freqs.weight") {
+            Some(_) => Some(p.vector("rope_freqs.weight", d / 2)?),
+            None => None,
+        };
+        gpu.take_error()?;
+        Ok(Upload { weights: Weights { embed, layers, norm, lm_head }, plan: p.plan, freq_factors })
+    }
+
+    /// Bytes of the file fed so far, and in all.
+    pub fn progress(&self) -> (u64, u64) {
+        self.plan.progress()
+    }
+
+    /// Feeds the next bytes of the file (from its first byte, in order).
+    pub fn feed(&mut self, gpu: &Gpu, bytes: &[u8]) -> Result<()> {
+        self.plan.feed(gpu, 0, bytes)
+    }
+
+    /// Checks that the whole file arrived; returns the weights and the per-frequency RoPE
+    /// factors when the file has them.
+    pub async fn finish(self, gpu: &Gpu) -> Result<(Weights, Option<Vec<f32>>)> {
+        self.plan.finish(gpu)?;
+        let factors = match &self.freq_factors {
+            Some(buf) => Some(bytemuck::pod_collect_to_vec(&gpu.read(buf, 0, buf.size()).await?)),
+            None => None,
+        };
+        Ok((self.weights, factors))
+    }
+}
+
+/// The sink logit of models without attention sinks: exp(NO_SINK - max) is 0.
+const NO_SINK: f32 = -1.0e30;
+
+/// The tokenizer description in a GGUF file's metadata.
+pub fn vocab(g: &Gguf) -> Result<GgufVocab> {
+    let missing = |k: &str| Error::Tokenizer(format!("the GGUF file has no {k}"));
+    let tokens = g.get_str_array("tokenizer.ggml.tokens")?.ok_or_else(|| missing("tokenizer.ggml.tokens"))?.to_vec();
+    let n = tokens.len();
+    let model = g.get_str("tokenizer.ggml.model")?.ok_or_else(|| missing("tokenizer.ggml.model"))?.to_string();
+    let pre = g.get_str("tokenizer.ggml.pre")?.map(str::to_string);
+    let add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or_else(|| default_add_bos(&model, pre.as_deref()));
+    Ok(GgufVocab {
+        model,
+        pre,
+        token_types: g.get_i32_array("tokenizer.ggml.token_type")?.map(<[i32]>::to_vec).unwrap_or_else(|| vec![1; n]),
+        merges: g.get_str_array("tokenizer.ggml.merges")?.map(<[String]>::to_vec).unwrap_or_default(),
+        scores: g.get_f32_array("tokenizer.ggml.scores")?.map(<[f32]>::to_vec).unwrap_or_default(),
+        tokens,
+        bos: g.get_u32("tokenizer.ggml.bos_token_id")?,
+        eos: g.get_u32("tokenizer.ggml.eos_token_id")?,
+        unk: g.get_u32("tokenizer.ggml.unknown_token_id")?,
+        add_bos,
+        add_space_prefix: g.get_bool("tokenizer.ggml.add_space_prefix")?,
+    })
+}
+
+/// Loads a memory-mapped GGUF file's model onto the GPU.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load(gpu: std::sync::Arc<Gpu>, g: &Gguf, bytes: &[u8], progress: super::weights::Progress) -> Result<std::sync::Arc<super::Model>> {
+    let cfg = config(g)?;
+    let mut up = Upload::plan(&gpu, &cfg, g)?;
+    up.plan.feed_all(&gpu, &[bytes], progress)?;
+    let (weights, factors) = pollster::block_on(up.finish(&gpu))?;
+    let rope = rope(&cfg, g, factors.as_deref())?;
+    Ok(super::Model::from_parts(gpu, cfg, weights, rope))
+}
+
+/// A ChatML template for models whose file carries none (llama.cpp's fallback too).
+const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/// The chat template of a GGUF model and the ids that end an answer: the end-of-sequence and
+/// end-of-turn ids the metadata names, and the tokenizer's end-of-generation tokens.
+pub fn chat_format(g: &Gguf, tok: &crate::tokenizer::Tokenizer) -> Result<crate::engine::ChatFormat> {
+    let source = g.get_str("tokenizer.chat_template")?.unwrap_or(CHATML);
+    let name = |id: Option<u32>| id.and_then(|i| tok.decode(&[i]).ok()).unwrap_or_default();
+    let (bos, eos) = (name(g.get_u32("tokenizer.ggml.bos_token_id")?), name(g.get_u32("tokenizer.ggml.eos_token_id")?));
+    let template = crate::chat::template::ChatTemplate::new(source, &bos, &eos)?;
+    let mut stop = tok.end_of_generation();
+    for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
+        if let Some(id) = g.get_u32(key)? {
+            if !stop.contains(&id) {
+                stop.push(id);
+            }
+        }
+    }
+    Ok(crate::engine::ChatFormat::Template { template: std::sync::Arc::new(template), stop })
+}

@@ -1,0 +1,94 @@
+//! Weights of a model on the GPU, by part: each layer has an attention block and either a
+//! mixture of experts (gpt-oss) or a dense gated MLP (the Llama family).
+
+use crate::gpu::Recorder;
+use crate::ops::{self, Bf16Matrix, MatmulIo, Mxfp4Experts, QMatrix};
+
+/// Progress of a load: bytes uploaded so far, of the total.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// A weight matrix [rows, cols] applied as y = W x (+ b).
+pub enum Linear {
+    Bf16(Bf16Matrix),
+    /// Any GGUF type (F32, F16, BF16, the block quantizations), decoded in the kernels.
+    Quant(QMatrix),
+}
+
+impl Linear {
+    pub fn rows(&self) -> u32 {
+        match self {
+            Linear::Bf16(m) => m.rows,
+            Linear::Quant(m) => m.rows,
+        }
+    }
+
+    pub fn cols(&self) -> u32 {
+        match self {
+            Linear::Bf16(m) => m.cols,
+            Linear::Quant(m) => m.cols,
+        }
+    }
+
+    /// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r].
+    pub fn apply(&self, rec: &mut Recorder, x: &wgpu::Buffer, y: &wgpu::Buffer, io: MatmulIo) {
+        match self {
+            Linear::Bf16(m) => ops::matmul(rec, x, m, y, io),
+            Linear::Quant(m) => ops::qmatmul(rec, x, m, y, io),
+        }
+    }
+
+    /// out[t] = row tokens[t] of the matrix (an embedding table).
+    pub fn gather(&self, rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, out: &wgpu::Buffer) {
+        match self {
+            Linear::Bf16(m) => ops::embed(rec, tokens, n_tokens, m, out),
+            Linear::Quant(m) => ops::qembed(rec, tokens, n_tokens, m, out),
+        }
+    }
+}
+
+/// The q, k and v projections: stacked by rows in one matrix when they share a format (with the
+/// fused decode kernel), or three matrices writing into the rows of one [q | k | v] buffer.
+pub enum Qkv {
+    Stacked(Linear),
+    Separate { q: Linear, k: Linear, v: Linear },
+}
+
+/// The MLP of a layer.
+pub enum Mlp {
+    /// gpt-oss: router, then top-k MXFP4 experts with interleaved gate/up rows and clamped SwiGLU.
+    Moe { router: Bf16Matrix, gate_up: Mxfp4Experts, down: Mxfp4Experts },
+    /// Llama family: down(silu(gate x) * up x).
+    Dense { gate: Linear, up: Linear, down: Linear },
+}
+
+pub struct Layer {
+    pub attn_norm: wgpu::Buffer,
+    pub qkv: Qkv,
+    /// Per-head RMSNorm weights of q and k, applied before RoPE (qwen3).
+    pub qk_norm: Option<(wgpu::Buffer, wgpu::Buffer)>,
+    pub o: Linear,
+    /// One logit per query head that joins every softmax (gpt-oss); models without sinks get a
+    /// large negative value, which adds nothing.
+    pub sinks: wgpu::Buffer,
+    pub mlp_norm: wgpu::Buffer,
+    pub mlp: Mlp,
+}
+
+pub struct Weights {
+    pub embed: Linear,
+    pub layers: Vec<Layer>,
+    pub norm: wgpu::Buffer,
+    /// The output projection; `None` when it is the embedding table (tied).
+    pub lm_head: Option<Linear>,
+}
+
+impl Weights {
+    pub fn lm_head(&self) -> &Linear {
+        self.lm_head.as_ref().unwrap_or(&self.embed)
+    }
+}
+
+/// bf16 little-endian bytes to f32 values.
+pub fn bf16_to_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect()
+}

@@ -1,0 +1,238 @@
+//! Weights kept as GGUF tensors: each row holds the file's raw bytes (blocks of a quantization
+//! type) and the kernels of `shaders/matmul_quant.wgsl` dequantize them in registers.
+
+use crate::error::{Error, Result};
+use crate::gpu::{plan_slices, Gpu, Kernel, Recorder, RowSlice};
+
+use super::MatmulIo;
+
+/// The tensor types of GGUF files that the quantized kernels read (named as in ggml).
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QType {
+    F32,
+    F16,
+    BF16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Q4_K,
+    Q5_K,
+    Q6_K,
+    Mxfp4,
+}
+
+impl QType {
+    pub const ALL: [QType; 10] =
+        [QType::F32, QType::F16, QType::BF16, QType::Q8_0, QType::Q4_0, QType::Q4_1, QType::Q4_K, QType::Q5_K, QType::Q6_K, QType::Mxfp4];
+
+    /// The type of a GGUF tensor by its ggml type id; None for types not supported here.
+    pub fn from_ggml_id(id: u32) -> Option<QType> {
+        Some(match id {
+            0 => QType::F32,
+            1 => QType::F16,
+            2 => QType::Q4_0,
+            3 => QType::Q4_1,
+            8 => QType::Q8_0,
+            12 => QType::Q4_K,
+            13 => QType::Q5_K,
+            14 => QType::Q6_K,
+            30 => QType::BF16,
+            39 => QType::Mxfp4,
+            _ => return None,
+        })
+    }
+
+    /// ggml's name of the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            QType::F32 => "F32",
+            QType::F16 => "F16",
+            QType::BF16 => "BF16",
+            QType::Q8_0 => "Q8_0",
+            QType::Q4_0 => "Q4_0",
+            QType::Q4_1 => "Q4_1",
+            QType::Q4_K => "Q4_K",
+            QType::Q5_K => "Q5_K",
+            QType::Q6_K => "Q6_K",
+            QType::Mxfp4 => "MXFP4",
+        }
+    }
+
+    /// Values per block.
+    pub fn block_values(self) -> u32 {
+        match self {
+            QType::F32 | QType::F16 | QType::BF16 => 1,
+            QType::Q8_0 | QType::Q4_0 | QType::Q4_1 | QType::Mxfp4 => 32,
+            QType::Q4_K | QType::Q5_K | QType::Q6_K => 256,
+        }
+    }
+
+    /// Bytes per block (ggml's block structs).
+    pub fn block_bytes(self) -> u32 {
+        match self {
+            QType::F32 => 4,
+            QType::F16 | QType::BF16 => 2,
+            QType::Q8_0 => 34,
+            QType::Q4_0 => 18,
+            QType::Q4_1 => 20,
+            QType::Mxfp4 => 17,
+            QType::Q4_K => 144,
+            QType::Q5_K => 176,
+            QType::Q6_K => 210,
+        }
+    }
+
+    /// Bytes of a row of `cols` values.
+    pub fn row_bytes(self, cols: u32) -> Result<u64> {
+        self.check_cols(cols).map_err(Error::Input)
+    }
+
+    fn check_cols(self, cols: u32) -> Result<u64, String> {
+        let bv = self.block_values();
+        if !cols.is_multiple_of(bv) {
+            return Err(format!("{cols} columns are not a multiple of the {bv}-value blocks of {}", self.name()));
+        }
+        Ok((cols / bv) as u64 * self.block_bytes() as u64)
+    }
+
+    /// Position in the kernels' per-type tables (and the type id in matmul_quant.wgsl).
+    fn index(self) -> usize {
+        QType::ALL.iter().position(|&t| t == self).expect("every type is listed")
+    }
+}
+
+/// A weight matrix [rows, cols] of a GGUF type, split by rows. Slice buffers: [the rows' raw
+/// bytes exactly as in the file (row r at (r - row_start) * row_bytes, padded to 4 bytes at the
+/// end), f32 bias (optional)]. `write` fills them from the tensor's bytes.
+pub struct QMatrix {
+    pub qtype: QType,
+    pub rows: u32,
+    pub cols: u32,
+    pub slices: Vec<RowSlice>,
+}
+
+impl QMatrix {
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> u64 {
+        self.qtype.check_cols(self.cols).expect("checked at allocation")
+    }
+
+    /// A zeroed matrix split by rows into slices that each fit one binding.
+    pub fn allocate(gpu: &Gpu, name: &str, qtype: QType, rows: u32, cols: u32, bias: bool) -> Result<QMatrix> {
+        let row_bytes = qtype.check_cols(cols).map_err(|m| Error::tensor(name, m))?;
+        let mut slices = Vec::new();
+        for (r0, r1) in plan_slices(name, rows as u64, row_bytes, 1, gpu.max_binding)? {
+            let mut buffers = vec![gpu.storage(name, (r1 - r0) as u64 * row_bytes)];
+            if bias {
+                buffers.push(gpu.storage(name, (r1 - r0) as u64 * 4));
+            }
+            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
+        }
+        Ok(QMatrix { qtype, rows, cols, slices })
+    }
+
+    /// Uploads a matrix from its raw row-major bytes, with an optional f32 bias per row.
+    pub fn upload(gpu: &Gpu, name: &str, qtype: QType, cols: u32, bytes: &[u8], bias: Option<&[f32]>) -> Result<QMatrix> {
+        let row_bytes = qtype.check_cols(cols).map_err(|m| Error::tensor(name, m))? as usize;
+        if row_bytes == 0 || !bytes.len().is_multiple_of(row_bytes) {
+            return Err(Error::tensor(name, format!("{} bytes are not whole rows of {row_bytes} bytes", bytes.len())));
+        }
+        let rows = bytes.len() / row_bytes;
+        if let Some(b) = bias {
+            if b.len() != rows {
+                return Err(Error::tensor(name, format!("{} bias values for {rows} rows", b.len())));
+            }
+        }
+        let m = Self::allocate(gpu, name, qtype, rows as u32, cols, bias.is_some())?;
+        m.write(gpu, name, bytes)?;
+        if let Some(bias) = bias {
+            for s in &m.slices {
+                gpu.write(&s.buffers[1], 0, bytemuck::cast_slice(&bias[s.row_start as usize..s.row_end as usize]));
+            }
+        }
+        Ok(m)
+    }
+
+    /// Writes the whole tensor's raw bytes (all rows, as in the file) into the slices. Each
+    /// slice takes its rows in one piece: rows of most types are not 4-byte aligned, and
+    /// buffer writes are.
+    pub fn write(&self, gpu: &Gpu, name: &str, bytes: &[u8]) -> Result<()> {
+        let row_bytes = self.row_bytes() as usize;
+        if bytes.len() != self.rows as usize * row_bytes {
+            return Err(Error::tensor(name, format!("{} bytes for {} rows of {row_bytes} bytes", bytes.len(), self.rows)));
+        }
+        for s in &self.slices {
+            gpu.upload(&s.buffers[0], 0, &bytes[s.row_start as usize * row_bytes..s.row_end as usize * row_bytes]);
+        }
+        Ok(())
+    }
+}
+
+macro_rules! qkernels {
+    ($($t:literal),*) => {
+        [$([
+            Kernel { name: concat!("matvec_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matvec_", $t) },
+            Kernel { name: concat!("matmat_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matmat_", $t) },
+            Kernel { name: concat!("embed_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("embed_", $t) },
+        ]),*]
+    };
+}
+
+const SOURCE: &str = include_str!("../../shaders/matmul_quant.wgsl");
+
+/// [matvec, matmat, embed] per type, in `QType::ALL` order.
+const KERNELS: [[Kernel; 3]; 10] = qkernels!("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "mxfp4");
+
+/// Every kernel of this module, for the shader tests.
+pub(crate) fn kernels() -> impl Iterator<Item = Kernel> {
+    KERNELS.into_iter().flatten()
+}
+
+/// Up to this many tokens take the mat-vec (`MV_TOKENS` in matmul_quant.wgsl).
+const MATVEC_MAX_TOKENS: u32 = 4;
+/// Rows per mat-vec workgroup (`MV_ROWS`).
+const MATVEC_ROWS: u32 = 4;
+/// Rows and tokens per mat-mat tile (`TN`, `TM`).
+const TILE_ROWS: u32 = 64;
+const TILE_TOKENS: u32 = 64;
+
+/// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r] with W dequantized on the fly, one dispatch per slice.
+pub fn qmatmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &QMatrix, y: &wgpu::Buffer, io: MatmulIo) {
+    let [matvec, matmat, _] = &KERNELS[w.qtype.index()];
+    let row_bytes = w.row_bytes();
+    for s in &w.slices {
+        let rows = s.row_end - s.row_start;
+        let bias = s.buffers.get(1);
+        let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
+        let params = [
+            io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags,
+            row_bytes as u32, 0, 0,
+        ];
+        let bufs = [x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), y];
+        rec.reads(rows as u64 * row_bytes + io.n_tokens as u64 * w.cols as u64 * 4);
+        if io.n_tokens <= MATVEC_MAX_TOKENS {
+            let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
+            rec.dispatch(matvec, &params, &bufs, [gx, gy, 1]);
+        } else {
+            rec.dispatch(matmat, &params, &bufs, [rows.div_ceil(TILE_ROWS), io.n_tokens.div_ceil(TILE_TOKENS), 1]);
+        }
+    }
+}
+
+/// out[t] = W[tokens[t]] dequantized to f32, one dispatch per slice (each writes the tokens
+/// whose rows it holds).
+pub fn qembed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &QMatrix, out: &wgpu::Buffer) {
+    let [_, _, embed] = &KERNELS[table.qtype.index()];
+    let row_bytes = table.row_bytes();
+    for (i, s) in table.slices.iter().enumerate() {
+        if i == 0 {
+            rec.reads(n_tokens as u64 * row_bytes);
+        }
+        rec.dispatch(embed,
+            &[n_tokens, 0, table.cols, 0, 0, 0, 0, 0, row_bytes as u32, s.row_start, s.row_end],
+            &[tokens, &s.buffers[0], out],
+            [table.cols.div_ceil(16).div_ceil(64), n_tokens, 1],
+        );
+    }
+}
