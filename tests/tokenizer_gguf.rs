@@ -6,10 +6,10 @@
 //! - `gpt2` (byte-level BPE): a small vocabulary trained by `tests/reference/bpe_pretokenizers.py`
 //!   (`tests/fixtures/tokenizer/bpe_pre.json`) against Hugging Face `tokenizers` with the models'
 //!   own pre-tokenizer patterns for seven `pre` values; and SmolLM2-135M-Instruct's vocabulary,
-//!   read from the JSON file named by `WGPT_VOCAB_JSON` (written by
-//!   `tests/reference/dump_gguf_vocab.py` from the GGUF file; the vocabulary is the model's and is
-//!   not committed), against llama.cpp's ids in `tests/fixtures/smollm2/tokenize.jsonl` and its
-//!   chat prompts in `cases.json`.
+//!   read from its GGUF file, against llama.cpp's ids in `tests/fixtures/smollm2/tokenize.jsonl`
+//!   and its chat prompts in `cases.json`.
+
+mod common;
 
 use std::path::PathBuf;
 
@@ -107,11 +107,10 @@ fn sentencepiece_without_space_prefix() {
     assert_ne!(without.encode("hello world").unwrap(), with.encode("hello world").unwrap());
 }
 
-/// SmolLM2's vocabulary from `WGPT_VOCAB_JSON`.
+/// SmolLM2's vocabulary, read from the GGUF file in the model cache.
 fn smollm2() -> (GgufVocab, Tokenizer) {
-    let path = std::env::var("WGPT_VOCAB_JSON")
-        .expect("set WGPT_VOCAB_JSON to the output of tests/reference/dump_gguf_vocab.py for SmolLM2-135M-Instruct");
-    let vocab: GgufVocab = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (gguf, _map) = wgpt::loader::gguf::Gguf::open(&common::smollm2()).unwrap();
+    let vocab = wgpt::models::gguf::vocab(&gguf).unwrap();
     assert_eq!((vocab.model.as_str(), vocab.pre.as_deref()), ("gpt2", Some("smollm")));
     let start = std::time::Instant::now();
     let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
@@ -120,7 +119,6 @@ fn smollm2() -> (GgufVocab, Tokenizer) {
 }
 
 #[test]
-#[ignore = "needs the SmolLM2 vocabulary: WGPT_VOCAB_JSON=... cargo test --test tokenizer_gguf -- --ignored"]
 fn gpt2_bpe_encodes_like_llama_cpp() {
     let (_, tok) = smollm2();
     let reference = smollm2_fixtures().join("tokenize.jsonl");
@@ -144,7 +142,6 @@ fn gpt2_bpe_encodes_like_llama_cpp() {
 }
 
 #[test]
-#[ignore = "needs the SmolLM2 vocabulary: WGPT_VOCAB_JSON=... cargo test --test tokenizer_gguf -- --ignored"]
 fn gpt2_special_tokens() {
     let (vocab, tok) = smollm2();
     let (start, end) = (tok.special("<|im_start|>").unwrap(), tok.special("<|im_end|>").unwrap());
@@ -195,13 +192,12 @@ fn bad_vocabularies_are_clear_errors() {
     assert!(err(&v).contains("nospace"), "{}", err(&v));
 }
 
-/// Folder of llama.cpp's SmolLM2 references (`WGPT_SMOLLM2_FIXTURES` overrides it).
+/// llama.cpp's SmolLM2 references.
 fn smollm2_fixtures() -> PathBuf {
-    std::env::var("WGPT_SMOLLM2_FIXTURES").map(PathBuf::from).unwrap_or_else(|_| root().join("tests/fixtures/smollm2"))
+    root().join("tests/fixtures/smollm2")
 }
 
 #[test]
-#[ignore = "needs the SmolLM2 vocabulary: WGPT_VOCAB_JSON=... cargo test --test tokenizer_gguf -- --ignored"]
 fn smollm2_chat_prompts_match_llama_cpp() {
     use wgpt::chat::template::{concat, encode_chat, ChatTemplate, TemplateMessage};
     let (vocab, tok) = smollm2();
