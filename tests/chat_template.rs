@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use wgpt::chat::template::{concat, encode_chat, ChatTemplate, Piece, TemplateMessage};
+use wgpt::chat::template::{concat, content_forms, encode_chat, ChatTemplate, Piece, TemplateMessage};
 use wgpt::tokenizer::{GgufVocab, Tokenizer};
 
 fn root() -> PathBuf {
@@ -47,17 +47,18 @@ fn renders_like_transformers() {
                 if got != want.as_str().unwrap() {
                     failures.push(format!("{label}:\n  got  {got:?}\n  want {want:?}"));
                 }
-                // Every content piece is (a trimmed form of) a message's content, and every
-                // non-empty content shows up as content.
+                // Every content piece is a message's content (as written, trimmed or
+                // JSON-escaped), and every non-empty content shows up as content.
                 for p in &pieces {
                     if let Piece::Content(c) = p {
-                        if !msgs.iter().any(|m| m.content == *c || m.content.trim() == c) {
+                        if !msgs.iter().any(|m| content_forms(&m.content).contains(c)) {
                             failures.push(format!("{label}: content piece {c:?} is no message"));
                         }
                     }
                 }
                 for m in msgs.iter().filter(|m| !m.content.trim().is_empty()) {
-                    let shown = pieces.iter().any(|p| matches!(p, Piece::Content(c) if c.trim() == m.content.trim()));
+                    let forms = content_forms(&m.content);
+                    let shown = pieces.iter().any(|p| matches!(p, Piece::Content(c) if forms.contains(c)));
                     if !shown {
                         failures.push(format!("{label}: {:?} is not a content piece in {pieces:?}", m.content));
                     }

@@ -3,10 +3,13 @@
 //! - `llama` (SentencePiece BPE): a small model trained by `tests/reference/spm_vocab.py`, its
 //!   pieces committed in `tests/fixtures/tokenizer/spm_bpe.json` with SentencePiece's own ids for a
 //!   corpus; the ids here must be identical.
-//! - `gpt2` (byte-level BPE): SmolLM2-135M-Instruct's vocabulary, read from the JSON file named by
-//!   `WGPT_VOCAB_JSON` (written by `tests/reference/dump_gguf_vocab.py` from the GGUF file; the
-//!   vocabulary is the model's and is not committed), against llama.cpp's ids in
-//!   `tests/fixtures/smollm2/tokenize.jsonl` and its chat prompts in `cases.json`.
+//! - `gpt2` (byte-level BPE): a small vocabulary trained by `tests/reference/bpe_pretokenizers.py`
+//!   (`tests/fixtures/tokenizer/bpe_pre.json`) against Hugging Face `tokenizers` with the models'
+//!   own pre-tokenizer patterns for seven `pre` values; and SmolLM2-135M-Instruct's vocabulary,
+//!   read from its GGUF file, against llama.cpp's ids in `tests/fixtures/smollm2/tokenize.jsonl`
+//!   and its chat prompts in `cases.json`.
+
+mod common;
 
 use std::path::PathBuf;
 
@@ -68,6 +71,8 @@ fn sentencepiece_special_tokens() {
     let (bos, eos) = (vocab.bos.unwrap(), vocab.eos.unwrap());
     assert_eq!((tok.bos(), tok.eos(), tok.add_bos()), (Some(bos), Some(eos), true));
     assert_eq!(tok.special("</s>").unwrap(), eos);
+    assert_eq!(tok.token_text(bos).as_deref(), Some("<s>"));
+    assert_eq!(tok.token_text(vocab.tokens.len() as u32), None);
     // "</s>" ends generation (by name and as eos).
     assert_eq!(tok.end_of_generation(), vec![eos]);
 
@@ -102,11 +107,10 @@ fn sentencepiece_without_space_prefix() {
     assert_ne!(without.encode("hello world").unwrap(), with.encode("hello world").unwrap());
 }
 
-/// SmolLM2's vocabulary from `WGPT_VOCAB_JSON`.
+/// SmolLM2's vocabulary, read from the GGUF file in the model cache.
 fn smollm2() -> (GgufVocab, Tokenizer) {
-    let path = std::env::var("WGPT_VOCAB_JSON")
-        .expect("set WGPT_VOCAB_JSON to the output of tests/reference/dump_gguf_vocab.py for SmolLM2-135M-Instruct");
-    let vocab: GgufVocab = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let (gguf, _map) = wgpt::loader::gguf::Gguf::open(&common::smollm2()).unwrap();
+    let vocab = wgpt::models::gguf::vocab(&gguf).unwrap();
     assert_eq!((vocab.model.as_str(), vocab.pre.as_deref()), ("gpt2", Some("smollm")));
     let start = std::time::Instant::now();
     let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
@@ -115,7 +119,6 @@ fn smollm2() -> (GgufVocab, Tokenizer) {
 }
 
 #[test]
-#[ignore = "needs the SmolLM2 vocabulary: WGPT_VOCAB_JSON=... cargo test --test tokenizer_gguf -- --ignored"]
 fn gpt2_bpe_encodes_like_llama_cpp() {
     let (_, tok) = smollm2();
     let reference = smollm2_fixtures().join("tokenize.jsonl");
@@ -139,7 +142,6 @@ fn gpt2_bpe_encodes_like_llama_cpp() {
 }
 
 #[test]
-#[ignore = "needs the SmolLM2 vocabulary: WGPT_VOCAB_JSON=... cargo test --test tokenizer_gguf -- --ignored"]
 fn gpt2_special_tokens() {
     let (vocab, tok) = smollm2();
     let (start, end) = (tok.special("<|im_start|>").unwrap(), tok.special("<|im_end|>").unwrap());
@@ -190,13 +192,12 @@ fn bad_vocabularies_are_clear_errors() {
     assert!(err(&v).contains("nospace"), "{}", err(&v));
 }
 
-/// Folder of llama.cpp's SmolLM2 references (`WGPT_SMOLLM2_FIXTURES` overrides it).
+/// llama.cpp's SmolLM2 references.
 fn smollm2_fixtures() -> PathBuf {
-    std::env::var("WGPT_SMOLLM2_FIXTURES").map(PathBuf::from).unwrap_or_else(|_| root().join("tests/fixtures/smollm2"))
+    root().join("tests/fixtures/smollm2")
 }
 
 #[test]
-#[ignore = "needs the SmolLM2 vocabulary: WGPT_VOCAB_JSON=... cargo test --test tokenizer_gguf -- --ignored"]
 fn smollm2_chat_prompts_match_llama_cpp() {
     use wgpt::chat::template::{concat, encode_chat, ChatTemplate, TemplateMessage};
     let (vocab, tok) = smollm2();
@@ -243,4 +244,29 @@ fn sentencepiece_streaming_decode_never_splits_a_character() {
     out.push_str(&stream.finish(&tok).unwrap());
     assert_eq!(out, format!(" {text}"));
     assert!(tok.decode(&[vocab.tokens.len() as u32]).is_err());
+}
+
+#[test]
+fn byte_level_bpe_pre_tokenizers_match_hugging_face() {
+    let text = std::fs::read_to_string(root().join("tests/fixtures/tokenizer/bpe_pre.json")).unwrap();
+    let fixture: Value = serde_json::from_str(&text).unwrap();
+    let base: GgufVocab = serde_json::from_value(fixture["vocab"].clone()).unwrap();
+    let pres = fixture["cases"].as_object().unwrap();
+    assert!(pres.len() >= 7);
+    let mut failures = Vec::new();
+    for (pre, cases) in pres {
+        let vocab = GgufVocab { pre: Some(pre.clone()), ..base.clone() };
+        let tok = Tokenizer::from_gguf_vocab(&vocab).unwrap();
+        for case in cases.as_array().unwrap() {
+            let text = case["text"].as_str().unwrap();
+            let want = ids(&case["ids"]);
+            let got = tok.encode(text).unwrap();
+            if got != want {
+                failures.push(format!("{pre}: {text:?}\n  got  {got:?}\n  want {want:?}"));
+            } else if tok.decode(&got).unwrap() != text {
+                failures.push(format!("{pre}: {text:?} decodes to {:?}", tok.decode(&got).unwrap()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} differ:\n{}", failures.len(), failures.join("\n"));
 }

@@ -87,7 +87,8 @@ impl ChatTemplate {
     /// putting the contents back in place of the markers gives exactly the real rendering, the
     /// markers show where contents are. A template that changes contents (cuts them, checks
     /// their start, ...) loses that guarantee: then each content is looked for, in order, in the
-    /// real rendering (as written, else trimmed), and what is not found stays template text.
+    /// real rendering (as written, trimmed, or JSON-escaped), and what is not found stays template
+    /// text.
     pub fn render(&self, messages: &[TemplateMessage], add_generation_prompt: bool) -> Result<Vec<Piece>> {
         let real = self.render_raw(messages, add_generation_prompt)?;
         let clash = |s: &str| s.contains(OPEN) || s.contains(CLOSE);
@@ -155,19 +156,27 @@ fn split_markers(rendered: &str, messages: &[TemplateMessage]) -> Option<Vec<Pie
     Some(pieces)
 }
 
-/// Fallback split: each message's content (or its trimmed form) found in order.
+/// The forms in which a template may show a content: as written, trimmed, or escaped inside a
+/// JSON string (`tojson`).
+pub fn content_forms(content: &str) -> [String; 3] {
+    let json = serde_json::to_string(content).unwrap_or_default();
+    let escaped = json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_string();
+    [content.to_string(), content.trim().to_string(), escaped]
+}
+
+/// Fallback split: each message's content, in one of its forms, found in order.
 fn find_contents(rendered: &str, messages: &[TemplateMessage]) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut rest = rendered;
     for m in messages {
-        for content in [m.content.as_str(), m.content.trim()] {
+        for content in content_forms(&m.content) {
             if content.is_empty() {
                 continue;
             }
-            if let Some(at) = rest.find(content) {
+            if let Some(at) = rest.find(&content) {
                 push(&mut pieces, Piece::Template(rest[..at].to_string()));
-                push(&mut pieces, Piece::Content(content.to_string()));
                 rest = &rest[at + content.len()..];
+                push(&mut pieces, Piece::Content(content));
                 break;
             }
         }
@@ -250,64 +259,121 @@ fn raise_exception(message: String) -> std::result::Result<Value, minijinja::Err
     Err(minijinja::Error::new(ErrorKind::InvalidOperation, message))
 }
 
-/// Python's `json.dumps(value, ensure_ascii=False, indent=indent)` (the `tojson` that
-/// transformers gives templates: `", "` and `": "` separators, no HTML escaping).
+/// Python's `json.dumps` with the options transformers' `tojson` passes on (`indent`,
+/// `separators`, `sort_keys`, `ensure_ascii`, default false), not Jinja's HTML-escaping `tojson`.
 fn tojson(value: Value, kwargs: Kwargs) -> std::result::Result<Value, minijinja::Error> {
-    let indent: Option<usize> = kwargs.get("indent")?;
+    let bad = |m: String| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {m}"));
+    let indent: Option<Value> = kwargs.get("indent")?;
+    let separators: Option<Vec<String>> = kwargs.get("separators")?;
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
+    let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
     kwargs.assert_all_used()?;
-    let json = serde_json::to_value(&value)
-        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, format!("tojson: {e}")))?;
+    // Like Python: an integer indent is that many spaces, a string is used as is.
+    let indent = match indent {
+        None => None,
+        Some(v) if v.is_none() => None,
+        Some(v) => match v.as_str() {
+            Some(s) => Some(s.to_string()),
+            None => Some(" ".repeat(usize::try_from(v).map_err(|e| bad(format!("indent: {e}")))?)),
+        },
+    };
+    let (item_sep, key_sep) = match separators.as_deref() {
+        None => (if indent.is_some() { "," } else { ", " }.to_string(), ": ".to_string()),
+        Some([item, key]) => (item.clone(), key.clone()),
+        Some(other) => return Err(bad(format!("separators must be two strings, not {}", other.len()))),
+    };
+    let json = serde_json::to_value(&value).map_err(|e| bad(e.to_string()))?;
+    let style = JsonStyle {
+        indent,
+        item_sep,
+        key_sep,
+        sort_keys: sort_keys.unwrap_or(false),
+        ensure_ascii: ensure_ascii.unwrap_or(false),
+    };
     let mut out = String::new();
-    write_json(&json, indent, 0, &mut out);
+    style.write(&json, 0, &mut out);
     Ok(Value::from_safe_string(out))
 }
 
-fn write_json(v: &serde_json::Value, indent: Option<usize>, depth: usize, out: &mut String) {
-    use serde_json::Value as J;
-    let newline = |out: &mut String, depth: usize| {
-        if let Some(n) = indent {
+struct JsonStyle {
+    indent: Option<String>,
+    item_sep: String,
+    key_sep: String,
+    sort_keys: bool,
+    ensure_ascii: bool,
+}
+
+impl JsonStyle {
+    fn newline(&self, out: &mut String, depth: usize) {
+        if let Some(unit) = &self.indent {
             out.push('\n');
-            out.push_str(&" ".repeat(n * depth));
+            out.push_str(&unit.repeat(depth));
         }
-    };
-    let item_sep = if indent.is_some() { "," } else { ", " };
-    match v {
-        J::Array(items) if !items.is_empty() => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(item_sep);
-                }
-                newline(out, depth + 1);
-                write_json(item, indent, depth + 1, out);
-            }
-            newline(out, depth);
-            out.push(']');
+    }
+
+    fn string(&self, s: &str, out: &mut String) {
+        let quoted = serde_json::to_string(s).unwrap_or_default();
+        if !self.ensure_ascii {
+            out.push_str(&quoted);
+            return;
         }
-        J::Object(map) if !map.is_empty() => {
-            out.push('{');
-            for (i, (k, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(item_sep);
-                }
-                newline(out, depth + 1);
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
-                out.push_str(": ");
-                write_json(item, indent, depth + 1, out);
-            }
-            newline(out, depth);
-            out.push('}');
-        }
-        J::Number(n) if n.is_f64() => {
-            // Python prints floats with a fraction: 1.0, not 1.
-            let f = n.as_f64().unwrap_or(0.0);
-            if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e16 {
-                out.push_str(&format!("{f:.1}"));
+        for c in quoted.chars() {
+            if c.is_ascii() {
+                out.push(c);
             } else {
-                out.push_str(&n.to_string());
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
             }
         }
-        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
+
+    fn write(&self, v: &serde_json::Value, depth: usize, out: &mut String) {
+        use serde_json::Value as J;
+        match v {
+            J::Array(items) if !items.is_empty() => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(&self.item_sep);
+                    }
+                    self.newline(out, depth + 1);
+                    self.write(item, depth + 1, out);
+                }
+                self.newline(out, depth);
+                out.push(']');
+            }
+            J::Object(map) if !map.is_empty() => {
+                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+                if self.sort_keys {
+                    entries.sort_by(|a, b| a.0.cmp(b.0));
+                }
+                out.push('{');
+                for (i, (k, item)) in entries.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(&self.item_sep);
+                    }
+                    self.newline(out, depth + 1);
+                    self.string(k, out);
+                    out.push_str(&self.key_sep);
+                    self.write(item, depth + 1, out);
+                }
+                self.newline(out, depth);
+                out.push('}');
+            }
+            J::String(s) => self.string(s, out),
+            J::Number(n) if n.is_f64() => {
+                // Python prints floats with a fraction: 1.0, not 1.
+                let f = n.as_f64().unwrap_or(0.0);
+                if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e16 {
+                    out.push_str(&format!("{f:.1}"));
+                } else {
+                    out.push_str(&n.to_string());
+                }
+            }
+            other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+        }
     }
 }
 

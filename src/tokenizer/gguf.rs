@@ -352,7 +352,8 @@ fn gpt2(v: &GgufVocab, texts: &[String]) -> Result<(Value, Vec<Box<[u8]>>)> {
         .collect();
     pre.push(json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}));
 
-    // Decoding: ordinary tokens are byte-level text; the others are shown as written.
+    // Decoding (llama.cpp's `token_to_piece`): ordinary tokens are byte-level text, unused ones
+    // show nothing, the others are shown as written.
     let chars = byte_chars();
     let char_byte: std::collections::HashMap<char, u8> = (0..=255u8).map(|b| (chars[b as usize], b)).collect();
     let pieces = texts
@@ -360,7 +361,10 @@ fn gpt2(v: &GgufVocab, texts: &[String]) -> Result<(Value, Vec<Box<[u8]>>)> {
         .enumerate()
         .map(|(id, t)| {
             let ty = token_type(v, id);
-            if ty == TYPE_NORMAL || ty == TYPE_BYTE || ty == TYPE_UNUSED {
+            if ty == TYPE_UNUSED {
+                return Box::default();
+            }
+            if ty == TYPE_NORMAL || ty == TYPE_BYTE {
                 if let Some(bytes) = t.chars().map(|c| char_byte.get(&c).copied()).collect::<Option<Vec<u8>>>() {
                     return bytes.into_boxed_slice();
                 }
@@ -436,7 +440,10 @@ fn llama(v: &GgufVocab, texts: &[String]) -> Result<(Value, Vec<Box<[u8]>>)> {
                     return vec![b].into_boxed_slice();
                 }
             }
-            if ty == TYPE_NORMAL || ty == TYPE_UNUSED {
+            if ty == TYPE_UNUSED {
+                return Box::default();
+            }
+            if ty == TYPE_NORMAL {
                 return t.replace('▁', " ").into_bytes().into_boxed_slice();
             }
             t.as_bytes().into()

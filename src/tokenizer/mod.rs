@@ -148,6 +148,12 @@ impl Tokenizer {
             .ok_or_else(|| Error::Tokenizer(format!("the tokenizer has no token {token}")))
     }
 
+    /// The vocabulary entry of an id as stored (byte-level or `▁` form for ordinary tokens; the
+    /// plain text for special ones, e.g. the `bos_token` a chat template is given).
+    pub fn token_text(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
     /// Text of ids, special tokens included as their text.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         let Some(pieces) = &self.info.pieces else {

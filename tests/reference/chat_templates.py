@@ -67,6 +67,13 @@ meta={{ {'n': messages | length, 'last': messages[-1].role, 'x': 1.5, 'ok': true
 {% if add_generation_prompt %}
 Bot:{% endif %}"""
 
+TOJSON = """{% for m in messages %}
+{{ {'role': m.role, 'content': m.content, 'n': loop.index, 'f': 2.0, 'g': 0.25, 'list': [1, [], {}, none, true]} | tojson(indent=2) }}
+{% endfor %}
+{{ messages | map(attribute='role') | list | tojson(separators=(',', ':')) }}
+{{ {'b': 1, 'a': [messages[-1].content]} | tojson(sort_keys=true, ensure_ascii=true) }}
+{{ {'k': 'v'} | tojson(indent='\t') }}"""
+
 CONVERSATIONS = {
     "full": [
         {"role": "system", "content": "  You are terse.  "},
@@ -97,6 +104,7 @@ def main():
         "llama3": (LLAMA3, "<|begin_of_text|>", "<|eot_id|>"),
         "namespace": (NAMESPACE, "<s>", "</s>"),
         "blocks": (BLOCKS, "<s>", "</s>"),
+        "tojson": (TOJSON, "<s>", "</s>"),
     }
     if len(sys.argv) > 1:
         import gguf
