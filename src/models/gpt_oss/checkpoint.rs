@@ -13,7 +13,7 @@ use crate::ops::{Bf16Matrix, Mxfp4Experts};
 
 
 use crate::models::config::Config;
-use crate::models::weights::{Layer, Linear, Mlp, Progress, Qkv, Weights};
+use crate::models::weights::{Layer, Linear, Mlp, Qkv, Weights};
 
 /// Every tensor a gpt-oss checkpoint must hold, with its dtype and shape from the config.
 pub fn expected_tensors(cfg: &Config) -> Vec<(String, Dtype, Vec<usize>)> {
@@ -213,7 +213,7 @@ impl Upload {
 /// Loads the weights from a memory-mapped checkpoint through the same plan as the streamed
 /// path, in pieces, letting the queue drain now and then so host staging memory stays bounded.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &crate::loader::Checkpoint, progress: Progress) -> Result<Weights> {
+pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &crate::loader::Checkpoint, progress: crate::models::weights::Progress) -> Result<Weights> {
     let mut up = Upload::plan(gpu, cfg, &ckpt.header)?;
     let files: Vec<&[u8]> = (0..ckpt.header.files.len()).map(|i| ckpt.file_bytes(i)).collect();
     up.plan.feed_all(gpu, &files, progress)?;
