@@ -99,3 +99,28 @@ fn gpt_oss_gguf_uses_the_harmony_chat_format() {
     let format = wgpt::models::gguf::chat_format(&g, &tok).unwrap();
     assert!(matches!(format, wgpt::engine::ChatFormat::Harmony));
 }
+
+#[test]
+fn gpt_oss_gguf_with_experts_that_are_not_mxfp4_is_refused_naming_the_type() {
+    // Re-type blk.0.ffn_gate_exps.weight as Q8_0 in the header, with half the rows so that its
+    // data keeps its size (34 bytes per 32 values instead of 17): the loader must name the type.
+    let mut bytes = std::fs::read(gguf_path()).unwrap();
+    let name = b"blk.0.ffn_gate_exps.weight";
+    let at = bytes.windows(name.len()).position(|w| w == name).expect("tensor name in the header") + name.len();
+    let n_dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    assert_eq!(n_dims, 3);
+    let ty = at + 4 + 8 * n_dims;
+    assert_eq!(u32::from_le_bytes(bytes[ty..ty + 4].try_into().unwrap()), 39, "MXFP4 as written");
+    let rows = at + 4 + 8;
+    assert_eq!(u64::from_le_bytes(bytes[rows..rows + 8].try_into().unwrap()), 128);
+    bytes[rows..rows + 8].copy_from_slice(&64u64.to_le_bytes());
+    bytes[ty..ty + 4].copy_from_slice(&8u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q8-experts.gguf");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = match Model::load(gpu(None), &path, &mut |_, _| {}) {
+        Ok(_) => panic!("loaded experts of type Q8_0"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("blk.0.ffn_gate_exps.weight") && err.contains("Q8_0") && err.contains("MXFP4"), "{err}");
+}
