@@ -96,9 +96,11 @@ pub(super) fn config(g: &Gguf) -> Result<Config> {
 
 /// Scales and biases of one expert matrix, gathered on the host (1/16 of the blocks' size, and
 /// scales of single rows cannot be written 4-byte aligned) and written once every part arrived.
+/// Allocated when its first bytes arrive, so only the matrices being streamed hold memory.
 struct Stage {
     scales: Vec<u8>,
     bias: Vec<f32>,
+    rows: usize,
     pending: usize,
     /// (row_start, row_end, scales buffer, bias buffer) of every slice.
     targets: Vec<(usize, usize, wgpu::Buffer, wgpu::Buffer)>,
@@ -106,6 +108,14 @@ struct Stage {
 }
 
 impl Stage {
+    fn ready(&mut self) -> &mut Self {
+        if self.bias.is_empty() {
+            self.scales = vec![0; self.rows * self.scale_bytes];
+            self.bias = vec![0.0; self.rows];
+        }
+        self
+    }
+
     fn part_done(&mut self, gpu: &Gpu) {
         self.pending -= 1;
         if self.pending == 0 {
@@ -152,8 +162,9 @@ impl Planner<'_> {
         let (bb, sb) = (cols as usize / 2, cols as usize / 32);
         let total_rows = (n_experts * rows_per_expert) as usize;
         let stage = Arc::new(Mutex::new(Stage {
-            scales: vec![0; total_rows * sb],
-            bias: vec![0.0; total_rows],
+            scales: Vec::new(),
+            bias: Vec::new(),
+            rows: total_rows,
             pending: 2 * parts.len(),
             targets: x.slices.iter().map(|s| (s.row_start as usize, s.row_end as usize, s.buffers[1].clone(), s.buffers[2].clone())).collect(),
             scale_bytes: sb,
@@ -173,7 +184,8 @@ impl Planner<'_> {
                 convert_row(src, &mut out, &mut sc);
                 let (a, _, buf) = slots.iter().find(|(a, z, _)| (*a..*z).contains(&d)).expect("every row has a slice");
                 gpu.write(buf, ((d - a) * bb) as u64, &out);
-                let mut st = stage_w.lock().unwrap_or_else(|e| e.into_inner());
+                let mut guard = stage_w.lock().unwrap_or_else(|e| e.into_inner());
+                let st = guard.ready();
                 st.scales[d * sb..(d + 1) * sb].copy_from_slice(&sc);
                 if i as usize + 1 == n_experts as usize * rows {
                     st.part_done(gpu);
@@ -186,7 +198,8 @@ impl Planner<'_> {
             let n = (n_experts as usize) * rows;
             let f = move |gpu: &Gpu, _: u64, src: &[u8]| {
                 let v = widen(src);
-                let mut st = stage_b.lock().unwrap_or_else(|e| e.into_inner());
+                let mut guard = stage_b.lock().unwrap_or_else(|e| e.into_inner());
+                let st = guard.ready();
                 for (k, val) in v.into_iter().enumerate().take(n) {
                     st.bias[dest(k / rows, k % rows, p)] = val;
                 }
