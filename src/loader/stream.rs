@@ -35,7 +35,14 @@ enum Action {
     Copy { buf: wgpu::Buffer, offset: u64, written: u64, carry: Vec<u8> },
     /// Collect a (small) 16-bit tensor, widen it to f32, and write element ranges of it to buffers.
     Widen { kind: Widen, data: Vec<u8>, targets: Vec<WidenTarget> },
+    /// Hand the bytes to a converter `unit` bytes at a time (with the unit's index), holding
+    /// back at most one partial unit.
+    Transform { unit: usize, index: u64, data: Vec<u8>, f: TransformFn },
 }
+
+/// A converter of file bytes: called with the GPU, the index of a unit within its range and the
+/// unit's bytes; it writes what it makes into buffers itself.
+pub type TransformFn = Box<dyn FnMut(&Gpu, u64, &[u8]) + Send>;
 
 struct Segment {
     range: Range<u64>,
@@ -97,6 +104,16 @@ impl StreamPlan {
         self.push(file, range, Action::Widen { kind, data: Vec::with_capacity(len), targets })
     }
 
+    /// Bytes `range` of `file` are converted on the host by `f`, `unit` bytes at a time (a row,
+    /// say), as they arrive: host memory stays at one unit whatever the range's size.
+    pub fn transform(&mut self, file: usize, range: Range<u64>, unit: usize, f: TransformFn) -> Result<()> {
+        if unit == 0 || !(range.end.saturating_sub(range.start)).is_multiple_of(unit as u64) {
+            let name = &self.files[file].name;
+            return Err(Error::checkpoint(name, format!("bytes {}..{} are not whole units of {unit} bytes", range.start, range.end)));
+        }
+        self.push(file, range, Action::Transform { unit, index: 0, data: Vec::new(), f })
+    }
+
     /// Bytes of the files fed so far, and in all.
     pub fn progress(&self) -> (u64, u64) {
         (self.done, self.total)
@@ -138,6 +155,25 @@ impl StreamPlan {
                             }
                             *data = Vec::new();
                         }
+                    }
+                    Action::Transform { unit, index, data, f } => {
+                        let mut rest = piece;
+                        if !data.is_empty() {
+                            let take = (*unit - data.len()).min(rest.len());
+                            data.extend_from_slice(&rest[..take]);
+                            rest = &rest[take..];
+                            if data.len() == *unit {
+                                f(gpu, *index, data);
+                                *index += 1;
+                                data.clear();
+                            }
+                        }
+                        let mut units = rest.chunks_exact(*unit);
+                        for u in &mut units {
+                            f(gpu, *index, u);
+                            *index += 1;
+                        }
+                        data.extend_from_slice(units.remainder());
                     }
                 }
             }

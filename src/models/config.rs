@@ -139,7 +139,7 @@ impl Config {
         Ok(cfg)
     }
 
-    fn validate(&mut self) -> Result<()> {
+    pub(crate) fn validate(&mut self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         match (self.num_experts_per_tok, self.experts_per_token) {
             (0, Some(k)) => self.num_experts_per_tok = k,

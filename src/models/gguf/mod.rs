@@ -16,7 +16,9 @@ use super::rope::Rope;
 use super::weights::{Layer, Linear, Mlp, Qkv, Weights};
 
 /// Architectures read from GGUF, by their `general.architecture` name.
-pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
+pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gpt-oss"];
+
+mod gpt_oss;
 
 /// The configuration of a GGUF model from its metadata.
 pub fn config(g: &Gguf) -> Result<Config> {
@@ -25,6 +27,7 @@ pub fn config(g: &Gguf) -> Result<Config> {
         "llama" => Arch::Llama,
         "qwen2" => Arch::Qwen2,
         "qwen3" => Arch::Qwen3,
+        "gpt-oss" => return gpt_oss::config(g),
         other => {
             return Err(Error::Config(format!(
                 "GGUF architecture {other:?} is not supported (supported: {})",
@@ -261,6 +264,9 @@ impl Upload {
     /// Validates every tensor the configuration needs, allocates the weights' buffers and plans
     /// where each byte of the file goes.
     pub fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Upload> {
+        if cfg.arch == Arch::GptOss {
+            return gpt_oss::plan(gpu, cfg, g);
+        }
         let (h, v, f) = (cfg.hidden_size as u64, cfg.vocab_size as u64, cfg.intermediate_size as u64);
         let (hq, hkv, d) = (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
         let mut p = Planner { gpu, g, plan: StreamPlan::new([("GGUF file".to_string(), g.file_size)]) };
@@ -373,7 +379,11 @@ pub fn load(gpu: std::sync::Arc<Gpu>, g: &Gguf, bytes: &[u8], progress: super::w
     let mut up = Upload::plan(&gpu, &cfg, g)?;
     up.plan.feed_all(&gpu, &[bytes], progress)?;
     let (weights, factors) = pollster::block_on(up.finish(&gpu))?;
-    let rope = rope(&cfg, g, factors.as_deref())?;
+    let rope = match cfg.arch {
+        // YaRN from the configuration, as for the safetensors checkpoint.
+        Arch::GptOss => Rope::new(&cfg),
+        _ => rope(&cfg, g, factors.as_deref())?,
+    };
     Ok(super::Model::from_parts(gpu, cfg, weights, rope))
 }
 
@@ -382,7 +392,12 @@ const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['
 
 /// The chat template of a GGUF model and the ids that end an answer: the end-of-sequence and
 /// end-of-turn ids the metadata names, and the tokenizer's end-of-generation tokens.
+/// gpt-oss files get the harmony format (their template renders harmony too, but answers need
+/// its channel parsing and stop tokens).
 pub fn chat_format(g: &Gguf, tok: &crate::tokenizer::Tokenizer) -> Result<crate::engine::ChatFormat> {
+    if g.architecture()? == "gpt-oss" {
+        return Ok(crate::engine::ChatFormat::Harmony);
+    }
     let source = g.get_str("tokenizer.chat_template")?.unwrap_or(CHATML);
     let name = |id: Option<u32>| id.and_then(|i| tok.decode(&[i]).ok()).unwrap_or_default();
     let (bos, eos) = (name(g.get_u32("tokenizer.ggml.bos_token_id")?), name(g.get_u32("tokenizer.ggml.eos_token_id")?));
