@@ -43,6 +43,7 @@ function refreshControls() {
   $('stop').disabled = !state.busy;
   $('load-url').disabled = !state.ready || state.busy;
   $('folder').disabled = !state.ready || state.busy;
+  $('gguf').disabled = !state.ready || state.busy;
   $('input').placeholder = state.loaded ? 'Ask something (Enter sends, Shift+Enter for a new line)' : 'Load a model, then ask something';
 }
 
@@ -192,6 +193,10 @@ async function send(text) {
   }
 }
 
+// `?model=URL` (printed by `wgpt web` for a .gguf file) fills in the model's URL.
+const asked = new URLSearchParams(location.search).get('model');
+if (asked) $('url').value = asked;
+
 $('load-url').onclick = () => {
   const url = new URL($('url').value.trim() || 'model/', location.href).toString();
   load(url, url);
@@ -199,6 +204,10 @@ $('load-url').onclick = () => {
 $('folder').onchange = (ev) => {
   const files = Array.from(ev.target.files);
   if (files.length) load(files, `${files.length} local files`);
+};
+$('gguf').onchange = (ev) => {
+  const files = Array.from(ev.target.files);
+  if (files.length) load(files, files[0].name);
 };
 const drop = $('drop');
 drop.ondragover = (ev) => {
