@@ -154,6 +154,14 @@ class UrlSource {
         return { size, head };
       }
     }
+    if (headOnly && !resp && headOnly < Math.min(meta.pieceBytes, meta.size) && !(this.cache && (await this.cache.match(pieceKey(url, 0))))) {
+      // A longer head than the first read (a GGUF header that goes on), less than a piece: ask
+      // for just those bytes rather than start the whole file.
+      const r = await this.fetchOk(url, { headers: { Range: `bytes=0-${headOnly - 1}` } });
+      if (!r.ok) throw httpError(url, r);
+      const head = new Uint8Array(await r.arrayBuffer());
+      return { size: meta.size, head: head.subarray(0, headOnly) };
+    }
     const stream = new UrlStream(this, url, meta, resp);
     if (headOnly) {
       const head = await stream.readAtLeast(Math.min(headOnly, meta.size));
