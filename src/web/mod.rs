@@ -614,6 +614,9 @@ async fn load_gguf(
     }
     let (from_cache, downloaded) = (as_f64(&get(&stream, "fromCache")), as_f64(&get(&stream, "downloaded")));
     let (weights, factors) = up.finish(&gpu).await.map_err(err)?;
+    // As for directories: the queue has run once a read comes back, so errors have arrived.
+    let probe = gpu.storage("probe", 4);
+    gpu.read(&probe, 0, 4).await.map_err(err)?;
     gpu.take_error().map_err(|e| err(format!("the model does not fit this adapter: {e}")))?;
     let rope = gguf::rope(&cfg, &g, factors.as_deref()).map_err(err)?;
     let model = Model::from_parts(gpu.clone(), cfg, weights, rope);
