@@ -96,10 +96,13 @@ async function load(source, label) {
     });
     bar.value = 1;
     state.loaded = true;
+    // Reasoning effort is a harmony setting: chat templates of GGUF models have none.
+    $('effort').disabled = r.format === 'gguf';
+    $('effort').title = r.format === 'gguf' ? 'not used by this model (its chat template has no reasoning effort)' : '';
     const cached = r.bytesFromCache ? `, ${fmtBytes(r.bytesFromCache)} from the cache` : '';
     setStatus(
       status,
-      `Loaded ${label}: ${r.layers} layers, ${r.experts} experts, vocab ${r.vocabSize}, ${fmtBytes(r.bytes)} in ${r.seconds.toFixed(1)} s${cached}` +
+      `Loaded ${label}: ${r.format === 'gguf' ? `${r.architecture} (GGUF), ` : ''}${r.layers} layers, ${r.experts ? `${r.experts} experts, ` : ''}vocab ${r.vocabSize}, ${fmtBytes(r.bytes)} in ${r.seconds.toFixed(1)} s${cached}` +
         (r.hasTokenizer ? '' : '\nNo tokenizer.json: chat is unavailable for this model.') +
         (warnings.length ? '\n' + warnings.join('\n') : ''),
       false,

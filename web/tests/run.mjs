@@ -11,7 +11,7 @@
 //    bindings; the header is read with growing Range requests; a reload loads from the cache; a
 //    chat streams answer events and ends with a usage record.
 // 5. The page (engine in a worker): load, chat with a streamed answer, stop; a screenshot is
-//    saved to target/web-artifacts/chat.png.
+//    saved to target/web-artifacts/chat.png; a GGUF file named by `?model=` loads.
 // Exits non-zero on any failure.
 
 import fs from 'node:fs';
@@ -465,6 +465,17 @@ if (!fs.existsSync(path.join(models.final, 'model.safetensors'))) {
   check((await page.textContent('.msg.assistant .final')) === '', 'no reasoning text leaks into the answer');
   await page.click('details.reasoning summary');
   await page.screenshot({ path: path.join(artifacts, 'reasoning.png') });
+
+  // A GGUF file by `?model=` (the link `wgpt web --model FILE.gguf` prints).
+  await page.goto(`${srv.origin}/?model=/models/gguf-tiny/qwen3.gguf`);
+  await page.waitForFunction(() => /GPU:|Cannot run/.test(document.getElementById('adapter').textContent), null, { timeout: 60000 });
+  check((await page.inputValue('#url')) === '/models/gguf-tiny/qwen3.gguf', '?model= fills in the URL field');
+  check((await page.getAttribute('#gguf', 'accept')) === '.gguf', 'a file picker takes .gguf files');
+  await page.click('#load-url');
+  await page.waitForFunction(() => /Loaded|failed/.test(document.getElementById('load-status').textContent), null, { timeout: 120000 });
+  const ggufStatus = await page.textContent('#load-status');
+  check(/^Loaded .*qwen3 \(GGUF\), 2 layers, vocab 300/.test(ggufStatus), `page loads a GGUF file: ${ggufStatus.split('\n')[0]}`);
+  check(await page.isDisabled('#effort'), 'reasoning effort is off for a GGUF model');
   await ctx.close();
   timings['page tests'] = (Date.now() - t0) / 1000;
 }
