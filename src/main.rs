@@ -139,9 +139,9 @@ enum Cmd {
         #[arg(long)]
         date: Option<String>,
     },
-    /// Serve the browser page and a model directory on 127.0.0.1 (build the page with web/build.sh).
+    /// Serve the browser page and a model (directory or .gguf file) on 127.0.0.1 (build the page with web/build.sh).
     Web {
-        /// A model directory, or a Hugging Face repo id (downloaded first).
+        /// A model directory, a .gguf file, or a Hugging Face repo id (downloaded first).
         #[arg(long)]
         model: String,
         /// Port on 127.0.0.1 (0 picks a free one).

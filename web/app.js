@@ -43,6 +43,7 @@ function refreshControls() {
   $('stop').disabled = !state.busy;
   $('load-url').disabled = !state.ready || state.busy;
   $('folder').disabled = !state.ready || state.busy;
+  $('gguf').disabled = !state.ready || state.busy;
   $('input').placeholder = state.loaded ? 'Ask something (Enter sends, Shift+Enter for a new line)' : 'Load a model, then ask something';
 }
 
@@ -95,10 +96,13 @@ async function load(source, label) {
     });
     bar.value = 1;
     state.loaded = true;
+    // Reasoning effort is a harmony setting: chat templates of GGUF models have none.
+    $('effort').disabled = r.format === 'gguf';
+    $('effort').title = r.format === 'gguf' ? 'not used by this model (its chat template has no reasoning effort)' : '';
     const cached = r.bytesFromCache ? `, ${fmtBytes(r.bytesFromCache)} from the cache` : '';
     setStatus(
       status,
-      `Loaded ${label}: ${r.layers} layers, ${r.experts} experts, vocab ${r.vocabSize}, ${fmtBytes(r.bytes)} in ${r.seconds.toFixed(1)} s${cached}` +
+      `Loaded ${label}: ${r.format === 'gguf' ? `${r.architecture} (GGUF), ` : ''}${r.layers} layers, ${r.experts ? `${r.experts} experts, ` : ''}vocab ${r.vocabSize}, ${fmtBytes(r.bytes)} in ${r.seconds.toFixed(1)} s${cached}` +
         (r.hasTokenizer ? '' : '\nNo tokenizer.json: chat is unavailable for this model.') +
         (warnings.length ? '\n' + warnings.join('\n') : ''),
       false,
@@ -192,6 +196,10 @@ async function send(text) {
   }
 }
 
+// `?model=URL` (printed by `wgpt web` for a .gguf file) fills in the model's URL.
+const asked = new URLSearchParams(location.search).get('model');
+if (asked) $('url').value = asked;
+
 $('load-url').onclick = () => {
   const url = new URL($('url').value.trim() || 'model/', location.href).toString();
   load(url, url);
@@ -199,6 +207,10 @@ $('load-url').onclick = () => {
 $('folder').onchange = (ev) => {
   const files = Array.from(ev.target.files);
   if (files.length) load(files, `${files.length} local files`);
+};
+$('gguf').onchange = (ev) => {
+  const files = Array.from(ev.target.files);
+  if (files.length) load(files, files[0].name);
 };
 const drop = $('drop');
 drop.ondragover = (ev) => {

@@ -1,6 +1,7 @@
 //! `wgpt web`: serves the browser page (`web/`, with the wasm package built into `web/pkg`) and a
-//! local model directory on 127.0.0.1, so the model can be tried in any browser with WebGPU.
-//! The page loads the model from `/model/`; every request is logged on stderr.
+//! local model (a directory, or one `.gguf` file) on 127.0.0.1, so the model can be tried in any
+//! browser with WebGPU. The page loads a directory from `/model/` and a GGUF file from
+//! `/model/NAME.gguf` (the printed link fills that in); every request is logged on stderr.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 
 /// Where the page lives: `--web-dir`, else `web/` of the source tree this binary was built from.
 fn web_dir(explicit: Option<&Path>) -> PathBuf {
@@ -27,12 +28,25 @@ async fn log_request(req: Request, next: Next) -> Response {
     resp
 }
 
-/// The router: the page at `/`, the model directory at `/model/`.
+/// The URL path a GGUF file is served at: its own name when that needs no escaping in a URL.
+pub fn gguf_path(model: &Path) -> String {
+    let name = model.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let plain = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    format!("/model/{}", if plain { name } else { "model.gguf" })
+}
+
+/// The router: the page at `/`, the model directory at `/model/` (a GGUF file at [`gguf_path`]).
 pub fn router(web: &Path, model: &Path) -> Router {
-    Router::new()
-        .nest_service("/model", ServeDir::new(model))
-        .fallback_service(ServeDir::new(web).append_index_html_on_directories(true))
-        .layer(middleware::from_fn(log_request))
+    let r = if is_gguf_file(model) {
+        Router::new().route_service(&gguf_path(model), ServeFile::new(model))
+    } else {
+        Router::new().nest_service("/model", ServeDir::new(model))
+    };
+    r.fallback_service(ServeDir::new(web).append_index_html_on_directories(true)).layer(middleware::from_fn(log_request))
+}
+
+fn is_gguf_file(model: &Path) -> bool {
+    wgpt::models::is_gguf(model) && model.is_file()
 }
 
 /// Checks the directories and serves until interrupted.
@@ -47,16 +61,19 @@ pub fn serve(model: &Path, port: u16, web: Option<&Path>) -> Result<()> {
             web.join("pkg").display()
         );
     }
-    if !model.join("config.json").is_file() {
-        bail!("{}: not a model directory (no config.json)", model.display());
+    let gguf = is_gguf_file(model);
+    if !gguf && !model.join("config.json").is_file() {
+        bail!("{}: not a model directory (no config.json) nor a .gguf file", model.display());
     }
+    // The page takes the model's URL from `?model=`; a directory is its default `model/`.
+    let query = if gguf { format!("?model={}", gguf_path(model).trim_start_matches('/')) } else { String::new() };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
         let addr = listener.local_addr()?;
         eprintln!("serving the page from {} and the model from {}", web.display(), model.display());
-        eprintln!("open http://{addr}/ in a browser with WebGPU (Chrome or Edge 113+); Ctrl-C stops");
+        eprintln!("open http://{addr}/{query} in a browser with WebGPU (Chrome or Edge 113+); Ctrl-C stops");
         axum::serve(listener, router(&web, model)).await.context("serving")
     })
 }

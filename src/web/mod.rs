@@ -1,6 +1,7 @@
 //! The browser build: wasm-bindgen bindings that run the same engine on the browser's WebGPU.
 //! `Engine.create()` opens the adapter, `engine.load(source)` streams a model directory (a base
-//! URL or `File` objects) chunk by chunk into GPU buffers through the shared upload plan,
+//! URL or `File` objects) or a GGUF file (its URL or `File`) chunk by chunk into GPU buffers
+//! through the shared upload plan,
 //! `engine.chat()` streams a harmony chat turn, and `generateIds` / `logits` are raw entry points
 //! for checks. Fetching and caching live in `source.js`, bundled into the package.
 
@@ -16,8 +17,9 @@ use wasm_bindgen_futures::JsFuture;
 use crate::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
 use crate::engine::{generate, ChatOptions, ChatTurn, Finish, GenerateOptions};
 use crate::gpu::{Gpu, GpuOptions};
+use crate::loader::gguf::{Gguf, Parse};
 use crate::loader::{header_len, parse_index, Header, INDEX_FILE, SINGLE_FILE};
-use crate::models::{gpt_oss::checkpoint::Upload, Config, Model, Output, Session, Want};
+use crate::models::{gguf, gpt_oss::checkpoint::Upload, Config, Model, Output, Session, Want};
 use crate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
 
@@ -171,6 +173,8 @@ struct LoadOptions {
     /// Split tensors into storage bindings of at most this many bytes (a fresh device is made
     /// when it differs from the engine's).
     max_binding_bytes: Option<u64>,
+    /// Bytes of a GGUF file asked for first when reading its header (it grows as needed).
+    head_bytes: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -277,8 +281,9 @@ impl Engine {
         report(types::adapter_report(&gpu, &self.inner.browser_info))
     }
 
-    /// Loads a model directory: `source` is the base URL of a directory in the Hugging Face hub
-    /// layout or a list of `File`s. Weights stream in chunks straight into GPU buffers.
+    /// Loads a model: `source` is the base URL of a directory in the Hugging Face hub layout, the
+    /// URL of a `.gguf` file, or a list of `File`s (a directory's files or one `.gguf` file).
+    /// Weights stream in chunks straight into GPU buffers.
     #[wasm_bindgen(unchecked_return_type = "Promise<ModelReport>")]
     pub fn load(
         &self,
@@ -449,6 +454,9 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
     let notify = on_progress.clone();
     let src = open_source(&source, &options, &notify).await.map_err(|e| js_err("", e))?;
     let where_ = get(&src, "describe").dyn_ref::<Function>().and_then(|f| f.call0(&src).ok()).and_then(|v| v.as_string()).unwrap_or_default();
+    if let Some(name) = get(&src, "gguf").as_string() {
+        return load_gguf(inner, gpu, &src, &name, where_, &on_progress, &opts, t0).await;
+    }
     let bytes = |name: &'static str| {
         let src = src.clone();
         async move {
@@ -536,9 +544,107 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
         experts: cfg.num_local_experts,
         has_tokenizer: engine.is_some(),
         max_binding_bytes: gpu.max_binding,
+        format: "safetensors",
+        architecture: cfg.arch.name().to_string(),
+        header_bytes: None,
     };
     *inner.loaded.borrow_mut() = Some(Loaded { model, engine, raw: None, chat: None });
     progress(&on_progress, "done", total as f64, total as f64, "");
+    Ok(report(out))
+}
+
+/// The first bytes asked for when reading a GGUF header; it grows while the parser asks for more.
+const GGUF_HEAD: u64 = 1 << 20;
+
+async fn head_bytes(src: &JsValue, name: &str, n: u64) -> Result<(u64, Vec<u8>), JsValue> {
+    let first = call_async(src, "head", &[name.into(), (n as f64).into()]).await.map_err(|e| js_err(name, e))?;
+    let size = as_f64(&get(&first, "size")) as u64;
+    let head = get(&first, "head").dyn_into::<Uint8Array>().map_err(|_| err(format!("{name}: no header bytes")))?.to_vec();
+    Ok((size, head))
+}
+
+/// Loads one GGUF file: its header (read with growing prefixes), then every byte of the file in
+/// order through the upload plan; tokenizer and chat template come from the metadata.
+#[allow(clippy::too_many_arguments)]
+async fn load_gguf(
+    inner: &Rc<Inner>,
+    gpu: Arc<Gpu>,
+    src: &JsValue,
+    name: &str,
+    where_: String,
+    on_progress: &JsValue,
+    opts: &LoadOptions,
+    t0: web_time::Instant,
+) -> Result<JsValue, JsValue> {
+    progress(on_progress, "config", 0.0, 0.0, name);
+    let mut want = opts.head_bytes.unwrap_or(GGUF_HEAD).max(64);
+    let g = loop {
+        let (size, head) = head_bytes(src, name, want).await?;
+        let asked = want.min(size);
+        if (head.len() as u64) < asked {
+            return Err(err(format!("{name}: got {} bytes of the first {asked} ({size} bytes in all)", head.len())));
+        }
+        match Gguf::parse(name, &head, size).map_err(err)? {
+            Parse::Done(g) => break g,
+            Parse::NeedMore(n) => {
+                if asked >= size || n > size {
+                    return Err(err(format!("{name}: invalid GGUF file ({size} bytes): the header is cut off")));
+                }
+                // Doubling keeps the number of requests small for headers with large vocabularies.
+                want = n.max(want.saturating_mul(2)).min(size);
+            }
+        }
+    };
+    let header_bytes = want.min(g.file_size);
+    let cfg = gguf::config(&g).map_err(|e| err(format!("{name}: {e}")))?;
+    let tokenizer = Tokenizer::from_gguf_vocab(&gguf::vocab(&g).map_err(err)?).map_err(|e| err(format!("{name}: {e}")))?;
+    let format = gguf::chat_format(&g, &tokenizer).map_err(|e| err(format!("{name}: {e}")))?;
+    let mut up = gguf::Upload::plan(&gpu, &cfg, &g).map_err(|e| err(format!("{name}: {e}")))?;
+    let (_, total) = up.progress();
+    progress(on_progress, "weights", 0.0, total as f64, name);
+    let mut last_report = 0u64;
+    let stream = call_async(src, "open", &[name.into()]).await.map_err(|e| js_err(name, e))?;
+    while let Some(chunk) = read_chunk(&stream, name).await? {
+        up.feed(&gpu, &chunk).map_err(err)?;
+        let (done, _) = up.progress();
+        if done - last_report >= 1 << 20 || done == total {
+            progress(on_progress, "weights", done as f64, total as f64, name);
+            last_report = done;
+        }
+    }
+    let (from_cache, downloaded) = (as_f64(&get(&stream, "fromCache")), as_f64(&get(&stream, "downloaded")));
+    let (weights, factors) = up.finish(&gpu).await.map_err(err)?;
+    // As for directories: the queue has run once a read comes back, so errors have arrived.
+    let probe = gpu.storage("probe", 4);
+    gpu.read(&probe, 0, 4).await.map_err(err)?;
+    gpu.take_error().map_err(|e| err(format!("the model does not fit this adapter: {e}")))?;
+    let rope = match cfg.arch {
+        // gpt-oss files (when the GGUF reader takes them) use YaRN from the configuration.
+        crate::models::Arch::GptOss => crate::models::rope::Rope::new(&cfg),
+        _ => gguf::rope(&cfg, &g, factors.as_deref()).map_err(err)?,
+    };
+    let model = Model::from_parts(gpu.clone(), cfg, weights, rope);
+    let engine = crate::engine::Engine::with_format(model.clone(), tokenizer, format).map_err(|e| err(format!("{name}: {e}")))?;
+    let cfg = &model.cfg;
+    let out = types::ModelReport {
+        source: where_,
+        files: vec![name.to_string()],
+        bytes: total,
+        bytes_from_cache: from_cache as u64,
+        bytes_downloaded: downloaded as u64,
+        seconds: t0.elapsed().as_secs_f64(),
+        vocab_size: cfg.vocab_size,
+        layers: cfg.num_hidden_layers,
+        hidden_size: cfg.hidden_size,
+        experts: cfg.num_local_experts,
+        has_tokenizer: true,
+        max_binding_bytes: gpu.max_binding,
+        format: "gguf",
+        architecture: cfg.arch.name().to_string(),
+        header_bytes: Some(header_bytes),
+    };
+    *inner.loaded.borrow_mut() = Some(Loaded { model, engine: Some(engine), raw: None, chat: None });
+    progress(on_progress, "done", total as f64, total as f64, "");
     Ok(report(out))
 }
 

@@ -1,6 +1,8 @@
 // Model files for the wasm engine: from a base URL (streamed with fetch, kept in Cache Storage
 // in pieces so that a reload or an interrupted download does not start over) or from File
-// objects (a folder picker or drag-and-drop). Bundled into the package by wasm-bindgen.
+// objects (a folder picker or drag-and-drop). A single GGUF file (a URL or a File whose name ends
+// in .gguf) is a source too: its `gguf` property names the file. Bundled into the package by
+// wasm-bindgen.
 
 const CACHE_NAME = 'wgpt-models-v1';
 const DEFAULT_PIECE = 32 << 20;
@@ -56,10 +58,11 @@ class UrlSource {
   }
 
   describe() {
-    return this.base;
+    return this.single || this.base;
   }
 
   url(name) {
+    if (this.single && name === this.gguf) return this.single;
     return new URL(name, new URL(this.base, globalThis.location ? globalThis.location.href : undefined)).toString();
   }
 
@@ -150,6 +153,14 @@ class UrlSource {
         const head = new Uint8Array(await resp.arrayBuffer());
         return { size, head };
       }
+    }
+    if (headOnly && !resp && headOnly < Math.min(meta.pieceBytes, meta.size) && !(this.cache && (await this.cache.match(pieceKey(url, 0))))) {
+      // A longer head than the first read (a GGUF header that goes on), less than a piece: ask
+      // for just those bytes rather than start the whole file.
+      const r = await this.fetchOk(url, { headers: { Range: `bytes=0-${headOnly - 1}` } });
+      if (!r.ok) throw httpError(url, r);
+      const head = new Uint8Array(await r.arrayBuffer());
+      return { size: meta.size, head: head.subarray(0, headOnly) };
     }
     const stream = new UrlStream(this, url, meta, resp);
     if (headOnly) {
@@ -328,7 +339,7 @@ class FileSource {
   }
 
   describe() {
-    return `${this.files.size} local files`;
+    return this.gguf ? `local file ${this.gguf}` : `${this.files.size} local files`;
   }
 
   async init() {}
@@ -373,17 +384,38 @@ class FileSource {
   }
 }
 
-// `source`: a base URL string, or an array / FileList of File objects.
+function isGguf(name) {
+  return /\.gguf$/i.test(name);
+}
+
+// `source`: a base URL string, the URL of a .gguf file, or an array / FileList of File objects.
 export async function openSource(source, options, notify) {
   options = options || {};
   notify = notify || (() => {});
   let src;
   if (typeof source === 'string' || source instanceof URL) {
-    src = new UrlSource(String(source), options, notify);
+    const text = String(source);
+    const u = new URL(text, globalThis.location ? globalThis.location.href : undefined);
+    if (isGguf(u.pathname)) {
+      // One file: the directory is its base, and the file keeps its full URL (query included).
+      src = new UrlSource(new URL('.', u).toString(), options, notify);
+      src.single = u.toString();
+      src.gguf = decodeURIComponent(u.pathname.split('/').pop());
+    } else {
+      src = new UrlSource(text, options, notify);
+    }
   } else if (source && typeof source.length === 'number') {
-    src = new FileSource(Array.from(source));
+    const files = Array.from(source);
+    src = new FileSource(files);
+    const ggufs = files.filter((f) => isGguf(f.name));
+    if (ggufs.length > 0 && !files.some((f) => f.name === 'config.json')) {
+      if (new Set(ggufs.map((f) => f.name)).size > 1) {
+        throw new Error(`load(source): choose one .gguf file (got ${ggufs.map((f) => f.name).join(', ')})`);
+      }
+      src.gguf = ggufs[0].name;
+    }
   } else {
-    throw new Error('load(source): expected the base URL of a model directory or a list of File objects');
+    throw new Error('load(source): expected the base URL of a model directory, the URL of a .gguf file, or a list of File objects');
   }
   await src.init();
   return src;

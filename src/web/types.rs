@@ -27,6 +27,8 @@ export interface LoadOptions {
   cache?: boolean;
   /** Size of the cached pieces of a file in bytes (default 32 MiB). */
   pieceBytes?: number;
+  /** GGUF: bytes asked for first when reading the header (default 1 MiB; grows as needed). */
+  headBytes?: number;
 }
 export interface LoadProgress {
   phase: "config" | "weights" | "done" | "warning";
@@ -36,6 +38,10 @@ export interface ModelReport {
   source: string; files: string[]; bytes: number; bytesFromCache: number; bytesDownloaded: number;
   seconds: number; vocabSize: number; layers: number; hiddenSize: number; experts: number;
   hasTokenizer: boolean; maxBindingBytes: number;
+  /** "safetensors" (a model directory) or "gguf" (one file); the model family. */
+  format: "safetensors" | "gguf"; architecture: string;
+  /** GGUF: the bytes read to parse the header. */
+  headerBytes?: number;
 }
 export interface GenerateOptions {
   maxTokens?: number; greedy?: boolean; temperature?: number; topK?: number; topP?: number; minP?: number;
@@ -143,6 +149,10 @@ pub struct ModelReport {
     pub experts: u32,
     pub has_tokenizer: bool,
     pub max_binding_bytes: u64,
+    pub format: &'static str,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]

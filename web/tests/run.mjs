@@ -6,8 +6,12 @@
 //    whole tensors and with bindings forced down to a few KiB.
 // 2. A reload loads from Cache Storage: the server sees no second download.
 // 3. Bad sources give clear errors; an interrupted download resumes.
-// 4. The page (engine in a worker): load, chat with a streamed answer, stop; a screenshot is
-//    saved to target/web-artifacts/chat.png.
+// 4. GGUF files (tiny llama / qwen3 with quantized tensors) by URL and as a File: logits match
+//    the float64 references within 1e-3, greedy ids equal theirs, with whole tensors and 8 KiB
+//    bindings; the header is read with growing Range requests; a reload loads from the cache; a
+//    chat streams answer events and ends with a usage record.
+// 5. The page (engine in a worker): load, chat with a streamed answer, stop; a screenshot is
+//    saved to target/web-artifacts/chat.png; a GGUF file named by `?model=` loads.
 // Exits non-zero on any failure.
 
 import fs from 'node:fs';
@@ -44,6 +48,7 @@ if (!fs.existsSync(path.join(web, 'pkg/wgpt_bg.wasm'))) {
 const models = {
   tiny: path.join(fixtures, 'tiny'),
   'tiny-sharded': path.join(fixtures, 'tiny-sharded'),
+  'gguf-tiny': path.join(fixtures, 'gguf-tiny'),
   final: path.join(chatModels, 'final'),
   analysis: path.join(chatModels, 'analysis'),
 };
@@ -101,6 +106,28 @@ const helpers = () => {
       const got = greedy ? Array.from(await window.engine.generateIds(Uint32Array.from(c.prompt), { maxTokens: c.continuation.length, greedy: true })) : null;
       const tGen = performance.now() - t1;
       out.push({ name: c.name, maxDiff, bad, lengths: [logits.length, want.length], got, want: c.continuation, tLogits, tGen });
+    }
+    return out;
+  };
+  // GGUF fixtures: NAME.json lists the cases; NAME.npy holds the rows of every case's
+  // teacher-forced pass over prompt + continuation[:-1], one after another.
+  window.runGgufCases = async (dir, name, greedyCases = Infinity) => {
+    const meta = await (await fetch(dir + name + '.json')).json();
+    const all = window.parseNpy(await (await fetch(dir + meta.logits)).arrayBuffer());
+    const vocab = meta.vocab;
+    const out = [];
+    for (const [i, c] of meta.cases.entries()) {
+      const logits = await window.engine.logits(Uint32Array.from(c.prompt.concat(c.continuation.slice(0, -1))));
+      const want = all.subarray(c.rows[0] * vocab, c.rows[1] * vocab);
+      let maxDiff = 0;
+      let bad = logits.length !== want.length;
+      for (let j = 0; j < Math.min(logits.length, want.length); j++) {
+        const d = Math.abs(logits[j] - want[j]);
+        if (!(d <= maxDiff)) maxDiff = d;
+        if (Number.isNaN(d)) bad = true;
+      }
+      const got = i < greedyCases ? Array.from(await window.engine.generateIds(Uint32Array.from(c.prompt), { maxTokens: c.continuation.length, greedy: true })) : null;
+      out.push({ name: c.name, maxDiff, bad, lengths: [logits.length, want.length], got, want: c.continuation });
     }
     return out;
   };
@@ -273,6 +300,108 @@ console.log('\n# module: fixtures, cache, errors');
 }
 
 // ---------------------------------------------------------------------------------------------
+console.log('\n# module: GGUF files');
+{
+  const t0 = Date.now();
+  const { ctx } = await launch();
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error' && !/404/.test(m.text())) console.log('  [page]', m.text()); });
+  page.on('pageerror', (e) => console.log('  [page error]', e.message));
+  const open = async () => {
+    await page.goto(`${srv.origin}/tests/harness.html`);
+    await page.waitForFunction(() => window.ready || window.initError, null, { timeout: 60000 });
+    const initError = await page.evaluate(() => window.initError);
+    if (initError) throw new Error('module init failed: ' + initError);
+    await page.evaluate(helpers);
+    await page.evaluate(async () => { window.engine = await window.wgpt.Engine.create(); });
+  };
+  await open();
+  await page.evaluate(() => window.wgpt.Engine.clearCache());
+  const dir = `${srv.origin}/models/gguf-tiny/`;
+  const ggufRequests = (from, file) => srv.log.slice(from).filter((e) => e.path === `/models/gguf-tiny/${file}`);
+  const fileSize = (file) => fs.statSync(path.join(models['gguf-tiny'], file)).size;
+  const ggufChecks = async (source, name, options, label, greedyCases) => {
+    const t = Date.now();
+    const res = await page.evaluate(
+      async ({ source, dir, name, options, greedyCases }) => {
+        const progress = [];
+        let src = source;
+        if (source === 'file') {
+          // A File object, as from the file picker.
+          const buf = await (await fetch(dir + name + '.gguf')).arrayBuffer();
+          src = [new File([buf], name + '.gguf')];
+        }
+        const report = await window.engine.load(src, (p) => progress.push(p), options);
+        const cases = await window.runGgufCases(dir, name, greedyCases ?? Infinity);
+        return { report, progress, cases };
+      },
+      { source, dir, name, options, greedyCases: Number.isFinite(greedyCases) ? greedyCases : null },
+    );
+    timings[label] = (Date.now() - t) / 1000;
+    const r = res.report;
+    console.log(`${label}: ${r.format} ${r.architecture}, ${r.bytes} bytes in ${r.seconds.toFixed(3)} s (${r.bytesFromCache} from cache), header read from ${r.headerBytes} bytes, binding ${r.maxBindingBytes} bytes`);
+    check(r.format === 'gguf' && r.files[0] === `${name}.gguf` && r.bytes === fileSize(`${name}.gguf`) && r.hasTokenizer, `${label}: report names the GGUF file, its ${r.bytes} bytes and its tokenizer`);
+    check(res.progress.some((p) => p.phase === 'weights' && p.loaded === p.total && p.total === r.bytes), `${label}: progress reaches the total`);
+    let worst = 0;
+    for (const c of res.cases) {
+      check(!c.bad && c.lengths[0] === c.lengths[1], `${label}/${c.name}: logits shape ${c.lengths[0]} = reference ${c.lengths[1]}`);
+      check(c.maxDiff <= TOL, `${label}/${c.name}: max |dlogit| ${c.maxDiff.toExponential(2)} <= ${TOL}`);
+      worst = Math.max(worst, c.maxDiff);
+      if (c.got !== null) check(JSON.stringify(c.got) === JSON.stringify(c.want), `${label}/${c.name}: greedy ids ${JSON.stringify(c.got)} = reference`);
+    }
+    return { report: r, worst };
+  };
+
+  // Over HTTP, with a small first read so that the header takes more than one request.
+  let mark = srv.log.length;
+  const llama = await ggufChecks(`${dir}llama-q8.gguf`, 'llama-q8', { headBytes: 2048 }, 'gguf llama-q8 (whole tensors, 2 KiB first header read)');
+  const llamaLog = ggufRequests(mark, 'llama-q8.gguf');
+  check(llamaLog[0] && llamaLog[0].range === 'bytes=0-2047' && llamaLog[0].status === 206, `the header read starts with a Range request (${llamaLog.map((e) => e.range || 'whole file').join(', ')})`);
+  check(llama.report.architecture === 'llama' && llama.report.headerBytes > 2048, `the header needed more than the first read: ${llama.report.headerBytes} bytes`);
+  check(llamaLog.filter((e) => !e.range).length === 1 && llama.report.bytesDownloaded === llama.report.bytes, 'the whole file is downloaded once; every header read is a Range request');
+  const qwen = await ggufChecks(`${dir}qwen3.gguf`, 'qwen3', { maxBindingBytes: 8192 }, 'gguf qwen3 (8 KiB bindings)', 1);
+  check(qwen.report.architecture === 'qwen3' && qwen.report.maxBindingBytes === 8192, 'qwen3 loads with 8 KiB bindings');
+
+  // Reload: both come from the cache.
+  await open();
+  mark = srv.log.length;
+  const cached = await ggufChecks(`${dir}llama-q8.gguf`, 'llama-q8', { maxBindingBytes: 8192 }, 'gguf llama-q8 (8 KiB bindings, after reload)', 1);
+  const again = ggufRequests(mark, 'llama-q8.gguf');
+  check(again.length === 0, `reload: no request for the GGUF file reached the server (${again.map((e) => e.range || 'whole file').join(', ') || 'none'})`);
+  check(cached.report.bytesFromCache === cached.report.bytes, 'reload: every byte came from the cache');
+
+  // A local File; then a chat on it.
+  const local = await ggufChecks('file', 'qwen3', {}, 'gguf qwen3 (File object)', 0);
+  check(/local file qwen3\.gguf/.test(local.report.source), `File source: ${local.report.source}`);
+  const chat = await page.evaluate(async () => {
+    const events = [];
+    const usage = await window.engine.chat({ messages: [{ role: 'user', content: 'Hello there' }], maxTokens: 6, greedy: true }, (e) => events.push(e));
+    return { events, usage };
+  });
+  const last = chat.events[chat.events.length - 1];
+  const deltas = chat.events.filter((e) => e.type === 'delta');
+  check(chat.events.slice(0, -1).every((e) => e.type === 'delta' && e.channel === 'final' && typeof e.text === 'string'), `chat: ${deltas.length} answer deltas on the final channel (${JSON.stringify(deltas.map((e) => e.text).join('').slice(0, 40))})`);
+  check(last && last.type === 'usage' && JSON.stringify(last.usage) === JSON.stringify(chat.usage), 'chat: ends with the usage record it resolves to');
+  check(chat.usage.promptTokens > 0 && chat.usage.generatedTokens > 0 && chat.usage.generatedTokens <= 6 && ['stop', 'length'].includes(chat.usage.finish), `chat usage: ${chat.usage.promptTokens} prompt tokens, ${chat.usage.generatedTokens} generated, finish ${chat.usage.finish}`);
+
+  // A cut-off file is refused with its name in the message.
+  const truncated = await page.evaluate(async (url) => {
+    try {
+      await window.engine.load(url, () => {}, { cache: false });
+      return null;
+    } catch (e) {
+      return e.message;
+    }
+  }, `${srv.origin}/truncated/gguf-tiny/llama-q8.gguf`);
+  check(truncated && /llama-q8\.gguf/.test(truncated), `truncated GGUF file: ${truncated}`);
+  summary.gguf = { worst: Math.max(llama.worst, qwen.worst, cached.worst, local.worst) };
+  console.log(`gguf: max |dlogit| ${summary.gguf.worst.toExponential(3)}`);
+  await page.evaluate(() => window.wgpt.Engine.clearCache());
+  await ctx.close();
+  timings['gguf tests'] = (Date.now() - t0) / 1000;
+}
+
+// ---------------------------------------------------------------------------------------------
 console.log('\n# page: chat in a worker');
 if (!fs.existsSync(path.join(models.final, 'model.safetensors'))) {
   console.log(`  FAIL chat models missing in ${chatModels}: cargo run --example scripted_chat_model -- ${chatModels}`);
@@ -336,6 +465,17 @@ if (!fs.existsSync(path.join(models.final, 'model.safetensors'))) {
   check((await page.textContent('.msg.assistant .final')) === '', 'no reasoning text leaks into the answer');
   await page.click('details.reasoning summary');
   await page.screenshot({ path: path.join(artifacts, 'reasoning.png') });
+
+  // A GGUF file by `?model=` (the link `wgpt web --model FILE.gguf` prints).
+  await page.goto(`${srv.origin}/?model=/models/gguf-tiny/qwen3.gguf`);
+  await page.waitForFunction(() => /GPU:|Cannot run/.test(document.getElementById('adapter').textContent), null, { timeout: 60000 });
+  check((await page.inputValue('#url')) === '/models/gguf-tiny/qwen3.gguf', '?model= fills in the URL field');
+  check((await page.getAttribute('#gguf', 'accept')) === '.gguf', 'a file picker takes .gguf files');
+  await page.click('#load-url');
+  await page.waitForFunction(() => /Loaded|failed/.test(document.getElementById('load-status').textContent), null, { timeout: 120000 });
+  const ggufStatus = await page.textContent('#load-status');
+  check(/^Loaded .*qwen3 \(GGUF\), 2 layers, vocab 300/.test(ggufStatus), `page loads a GGUF file: ${ggufStatus.split('\n')[0]}`);
+  check(await page.isDisabled('#effort'), 'reasoning effort is off for a GGUF model');
   await ctx.close();
   timings['page tests'] = (Date.now() - t0) / 1000;
 }

@@ -1,6 +1,6 @@
 // A static HTTP server for the browser tests, on 127.0.0.1: the page (web/), model directories
-// under /models/NAME/, HTTP Range, and a log of every request. Fault routes check error paths:
-// /truncated/NAME/ serves model.safetensors cut short, /flaky/NAME/ drops the connection of the
+// under /models/NAME/ (and GGUF files in them), HTTP Range, and a log of every request. Fault routes check error paths:
+// /truncated/NAME/ serves weight files (.safetensors, .gguf) cut short, /flaky/NAME/ drops the connection of the
 // first full download of a safetensors file part-way; /broken/NAME/ drops every large response
 // of a safetensors file (after 600 kB the first time, then at once) until /control/heal.
 
@@ -52,7 +52,7 @@ export async function startServer({ webRoot, models }) {
     }
     if (!fs.existsSync(file) || !fs.statSync(file).isFile()) return send(404, 'not found');
     let size = fs.statSync(file).size;
-    const isWeights = file.endsWith('.safetensors');
+    const isWeights = file.endsWith('.safetensors') || file.endsWith('.gguf');
     if (mode === 'truncated' && isWeights) size -= 1000;
     const type = TYPES[path.extname(file)] || 'application/octet-stream';
     const headers = { 'content-type': type, 'accept-ranges': 'bytes', 'cache-control': 'no-store' };
