@@ -42,7 +42,11 @@ enum Action {
 
 /// A converter of file bytes: called with the GPU, the index of a unit within its range and the
 /// unit's bytes; it writes what it makes into buffers itself.
+#[cfg(not(target_arch = "wasm32"))]
 pub type TransformFn = Box<dyn FnMut(&Gpu, u64, &[u8]) + Send>;
+/// The same in the browser, where GPU buffers are not `Send`.
+#[cfg(target_arch = "wasm32")]
+pub type TransformFn = Box<dyn FnMut(&Gpu, u64, &[u8])>;
 
 struct Segment {
     range: Range<u64>,
