@@ -287,7 +287,7 @@ fn matvec_body(qt: u32, lid: u32, group: u32) {
             acc.x += dot16(wv, load_x16(0u, v0));
             if (p.n_tokens > 1u) {
                 // Tokens past n_tokens read token 0's inputs; their sums are never stored.
-                acc.y += dot16(wv, load_x16(select(0u, 1u, p.n_tokens > 1u), v0));
+                acc.y += dot16(wv, load_x16(1u, v0));
                 acc.z += dot16(wv, load_x16(select(0u, 2u, p.n_tokens > 2u), v0));
                 acc.w += dot16(wv, load_x16(select(0u, 3u, p.n_tokens > 3u), v0));
             }

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use wgpt::loader::gguf::Gguf;
-use wgpt::models::{Arch, Model, Output, Want};
+use wgpt::models::{Arch, Model};
 
 const TOL: f32 = 1e-3;
 
@@ -17,44 +17,10 @@ fn gguf_path() -> std::path::PathBuf {
 }
 
 fn check(max_binding: Option<u64>, ctx: u32, chunk: u32) {
-    let refs = fixture("tiny");
     let model = Model::load(gpu(max_binding), &gguf_path(), &mut |_, _| {}).expect("load");
     assert_eq!(model.cfg.arch, Arch::GptOss);
-    let vocab = model.cfg.vocab_size as usize;
-    let mut session = model.session(ctx, chunk).expect("session");
-    let mut worst = 0f32;
-    let all = cases(&refs).cases;
-    assert!(all.len() >= 3);
-    for case in all {
-        let (shape, want) = read_npy(&refs.join("reference").join(&case.logits));
-        let p = case.prompt.len();
-        assert_eq!(shape, vec![(p + case.continuation.len()) as u64, vocab as u64]);
-        session.reset();
-        let Output::Logits(got) = pollster::block_on(session.forward(&case.prompt, Want::AllLogits)).unwrap() else { panic!() };
-        for row in 0..p {
-            let d = max_abs_diff(&got[row * vocab..][..vocab], &want[row * vocab..][..vocab]);
-            assert!(d <= TOL, "{}: prefill position {row}: max |dlogit| {d}", case.name);
-            worst = worst.max(d);
-        }
-        for (i, &tok) in case.continuation.iter().enumerate() {
-            let Output::Logits(got) = pollster::block_on(session.forward(&[tok], Want::LastLogits)).unwrap() else { panic!() };
-            let row = p + i;
-            let d = max_abs_diff(&got, &want[row * vocab..][..vocab]);
-            assert!(d <= TOL, "{}: decode position {row}: max |dlogit| {d}", case.name);
-            worst = worst.max(d);
-        }
-        session.reset();
-        let mut ids = vec![];
-        let mut out = pollster::block_on(session.forward(&case.prompt, Want::Argmax)).unwrap();
-        while let Output::Token(id) = out {
-            ids.push(id);
-            if ids.len() == case.continuation.len() {
-                break;
-            }
-            out = pollster::block_on(session.forward(&[id], Want::Argmax)).unwrap();
-        }
-        assert_eq!(ids, case.continuation, "{}: greedy continuation", case.name);
-    }
+    assert!(cases(&fixture("tiny")).cases.len() >= 3);
+    let worst = check_against_cases("gpt-oss.gguf", &model, &fixture("tiny"), ctx, chunk, TOL);
     eprintln!("gpt-oss.gguf (binding limit {max_binding:?}, ctx {ctx}, chunk {chunk}): max |dlogit| {worst:.3e}");
 }
 

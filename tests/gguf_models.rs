@@ -55,16 +55,7 @@ fn check(name: &str, max_binding: Option<u64>, chunk: u32) {
         }
         assert_eq!(case.rows[1] - case.rows[0], p + case.continuation.len() - 1);
         // Greedy on the GPU.
-        session.reset();
-        let mut ids = vec![];
-        let mut out = pollster::block_on(session.forward(&case.prompt, Want::Argmax)).unwrap();
-        while let Output::Token(id) = out {
-            ids.push(id);
-            if ids.len() == case.continuation.len() {
-                break;
-            }
-            out = pollster::block_on(session.forward(&[id], Want::Argmax)).unwrap();
-        }
+        let ids = greedy(&mut session, &case.prompt, case.continuation.len());
         assert_eq!(ids, case.continuation, "{name}/{}: greedy continuation", case.name);
     }
     eprintln!("{name} (binding limit {max_binding:?}, chunk {chunk}): max |dlogit| {worst:.3e}");

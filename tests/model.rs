@@ -13,45 +13,8 @@ const TOL: f32 = 1e-3;
 
 fn check_fixture(name: &str, max_binding: Option<u64>, ctx: u32, chunk: u32) {
     let dir = fixture(name);
-    let gpu = gpu(max_binding);
-    let model = Model::load(gpu, &dir, &mut |_, _| {}).expect("load");
-    let vocab = model.cfg.vocab_size as usize;
-    let mut session = model.session(ctx, chunk).expect("session");
-    let mut worst = 0f32;
-    for case in cases(&dir).cases {
-        let (shape, want) = read_npy(&dir.join("reference").join(&case.logits));
-        let p = case.prompt.len();
-        assert_eq!(shape, vec![(p + case.continuation.len()) as u64, vocab as u64]);
-
-        // Prefill: logits at every prompt position.
-        session.reset();
-        let Output::Logits(got) = pollster::block_on(session.forward(&case.prompt, Want::AllLogits)).unwrap() else { panic!() };
-        for row in 0..p {
-            let d = max_abs_diff(&got[row * vocab..][..vocab], &want[row * vocab..][..vocab]);
-            assert!(d <= TOL, "{name}/{}: prefill position {row}: max |dlogit| {d}", case.name);
-            worst = worst.max(d);
-        }
-        // Decode: one token at a time through the cache, past the sliding window.
-        for (i, &tok) in case.continuation.iter().enumerate() {
-            let Output::Logits(got) = pollster::block_on(session.forward(&[tok], Want::LastLogits)).unwrap() else { panic!() };
-            let row = p + i;
-            let d = max_abs_diff(&got, &want[row * vocab..][..vocab]);
-            assert!(d <= TOL, "{name}/{}: decode position {row}: max |dlogit| {d}", case.name);
-            worst = worst.max(d);
-        }
-        // Greedy: argmax on the GPU, one id read back per step.
-        session.reset();
-        let mut ids = vec![];
-        let mut out = pollster::block_on(session.forward(&case.prompt, Want::Argmax)).unwrap();
-        while let Output::Token(id) = out {
-            ids.push(id);
-            if ids.len() == case.continuation.len() {
-                break;
-            }
-            out = pollster::block_on(session.forward(&[id], Want::Argmax)).unwrap();
-        }
-        assert_eq!(ids, case.continuation, "{name}/{}: greedy continuation", case.name);
-    }
+    let model = Model::load(gpu(max_binding), &dir, &mut |_, _| {}).expect("load");
+    let worst = check_against_cases(name, &model, &dir, ctx, chunk, TOL);
     eprintln!("{name} (binding limit {max_binding:?}, ctx {ctx}, chunk {chunk}): max |dlogit| {worst:.3e}");
 }
 

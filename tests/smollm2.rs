@@ -141,16 +141,7 @@ fn greedy_continuations_match_the_exact_reference_and_llama_cpp() {
     let e = Arc::new(engine());
     let mut session = e.model.session(512, 128).unwrap();
     for case in cases() {
-        session.reset();
-        let mut ids = vec![];
-        let mut out = pollster::block_on(session.forward(&case.prompt, Want::Argmax)).unwrap();
-        while let Output::Token(id) = out {
-            ids.push(id);
-            if ids.len() == case.exact_continuation.len() {
-                break;
-            }
-            out = pollster::block_on(session.forward(&[id], Want::Argmax)).unwrap();
-        }
+        let ids = greedy(&mut session, &case.prompt, case.exact_continuation.len());
         assert_eq!(ids, case.exact_continuation, "{}: greedy continuation vs float64", case.name);
         // llama.cpp agrees up to its first step whose top-2 margin is too thin for its rounding.
         let sure = case.top2_margins.iter().position(|&m| m < COMFORTABLE_MARGIN / 2.0).unwrap_or(ids.len());

@@ -12,7 +12,7 @@ pub mod recorder;
 pub mod slices;
 pub use kernels::Kernel;
 pub use recorder::{DispatchCache, Profiler, RecordStats, Recorder, Timing};
-pub use slices::{plan_slices, RowSlice};
+pub use slices::{plan_slices, stacked_parts, PartRows, RowSlice};
 
 /// How to pick and configure a device.
 #[derive(Clone, Debug, Default)]

@@ -38,6 +38,33 @@ pub fn plan_slices(what: &str, rows: u64, row_bytes: u64, granule: u64, max_byte
     Ok(out)
 }
 
+/// Rows `rows` of part `part` of a matrix stacked from parts by rows (q, k, v) land in slice
+/// `slice`, from its row `at` on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartRows {
+    pub slice: usize,
+    pub part: usize,
+    pub rows: std::ops::Range<u64>,
+    pub at: u64,
+}
+
+/// Every overlap of parts of `part_rows` rows, stacked in order, with the slices of a matrix.
+pub fn stacked_parts(slices: &[RowSlice], part_rows: &[u64]) -> Vec<PartRows> {
+    let mut out = Vec::new();
+    for (si, s) in slices.iter().enumerate() {
+        let (r0, r1) = (s.row_start as u64, s.row_end as u64);
+        let mut start = 0u64;
+        for (part, &n) in part_rows.iter().enumerate() {
+            let (a, b) = (r0.max(start), r1.min(start + n));
+            if a < b {
+                out.push(PartRows { slice: si, part, rows: a - start..b - start, at: a - r0 });
+            }
+            start += n;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +89,14 @@ mod tests {
         assert!(s.iter().all(|&(a, _)| a % 2 == 0));
         assert_eq!(s.last().unwrap().1, 10);
         assert!(plan_slices("t", 10, 100, 2, 150).is_err());
+    }
+
+    #[test]
+    fn stacked_parts_cover_every_row_once() {
+        let slices: Vec<RowSlice> =
+            [(0, 5), (5, 9), (9, 12)].iter().map(|&(a, b)| RowSlice { row_start: a, row_end: b, buffers: vec![] }).collect();
+        let got = stacked_parts(&slices, &[6, 3, 3]);
+        let p = |slice, part, rows: std::ops::Range<u64>, at| PartRows { slice, part, rows, at };
+        assert_eq!(got, vec![p(0, 0, 0..5, 0), p(1, 0, 5..6, 0), p(1, 1, 0..3, 1), p(2, 2, 0..3, 0)]);
     }
 }

@@ -137,8 +137,9 @@ impl StreamPlan {
         if end > f.size {
             return Err(Error::checkpoint(&f.name, format!("more bytes than the {} the file should have", f.size)));
         }
-        while f.cursor < f.segments.len() {
-            let seg = &mut f.segments[f.cursor];
+        // Every segment that starts before the chunk's end gets its part of the chunk; ranges may
+        // overlap (one tensor widened into several buffers), so none stops the others.
+        for seg in &mut f.segments[f.cursor..] {
             if seg.range.start >= end && !seg.range.is_empty() {
                 break;
             }
@@ -181,11 +182,10 @@ impl StreamPlan {
                     }
                 }
             }
-            if seg.range.end <= end {
-                f.cursor += 1;
-            } else {
-                break;
-            }
+        }
+        // Segments before the first unfinished one are done.
+        while f.cursor < f.segments.len() && f.segments[f.cursor].range.end <= end {
+            f.cursor += 1;
         }
         f.next = end;
         self.done += bytes.len() as u64;

@@ -2,7 +2,7 @@
 //! type) and the kernels of `shaders/matmul_quant.wgsl` dequantize them in registers.
 
 use crate::error::{Error, Result};
-use crate::gpu::{plan_slices, Gpu, Kernel, Recorder, RowSlice};
+use crate::gpu::{Gpu, Kernel, Recorder, RowSlice};
 
 use super::MatmulIo;
 
@@ -121,15 +121,7 @@ impl QMatrix {
     /// A zeroed matrix split by rows into slices that each fit one binding.
     pub fn allocate(gpu: &Gpu, name: &str, qtype: QType, rows: u32, cols: u32, bias: bool) -> Result<QMatrix> {
         let row_bytes = qtype.check_cols(cols).map_err(|m| Error::tensor(name, m))?;
-        let mut slices = Vec::new();
-        for (r0, r1) in plan_slices(name, rows as u64, row_bytes, 1, gpu.max_binding)? {
-            let mut buffers = vec![gpu.storage(name, (r1 - r0) as u64 * row_bytes)];
-            if bias {
-                buffers.push(gpu.storage(name, (r1 - r0) as u64 * 4));
-            }
-            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
-        }
-        Ok(QMatrix { qtype, rows, cols, slices })
+        Ok(QMatrix { qtype, rows, cols, slices: super::tensors::weight_slices(gpu, name, rows, row_bytes, bias)? })
     }
 
     /// Uploads a matrix from its raw row-major bytes, with an optional f32 bias per row.

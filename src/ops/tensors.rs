@@ -27,6 +27,19 @@ pub struct KvSegment {
     pub v: wgpu::Buffer,
 }
 
+/// Zeroed row slices of a weight matrix that each fit one binding: [weight rows, f32 bias (optional)].
+pub(crate) fn weight_slices(gpu: &Gpu, name: &str, rows: u32, row_bytes: u64, bias: bool) -> Result<Vec<RowSlice>> {
+    let mut slices = Vec::new();
+    for (r0, r1) in plan_slices(name, rows as u64, row_bytes, 1, gpu.max_binding)? {
+        let mut buffers = vec![gpu.storage(name, (r1 - r0) as u64 * row_bytes)];
+        if bias {
+            buffers.push(gpu.storage(name, (r1 - r0) as u64 * 4));
+        }
+        slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
+    }
+    Ok(slices)
+}
+
 /// Copies rows [r0, r1) of a matrix stored as consecutive row-major parts into `buf`.
 fn write_rows(gpu: &Gpu, buf: &wgpu::Buffer, parts: &[&[u8]], row_bytes: usize, r0: usize, r1: usize) {
     let mut part_start = 0;
@@ -47,16 +60,7 @@ impl Bf16Matrix {
     /// A zeroed matrix split by rows into slices that each fit one binding (weights are then
     /// written from a checkpoint, from host data or on the GPU).
     pub fn allocate(gpu: &Gpu, name: &str, rows: u32, cols: u32, bias: bool) -> Result<Self> {
-        let row_bytes = cols as u64 * 2;
-        let mut slices = Vec::new();
-        for (r0, r1) in plan_slices(name, rows as u64, row_bytes, 1, gpu.max_binding)? {
-            let mut buffers = vec![gpu.storage(name, (r1 - r0) as u64 * row_bytes)];
-            if bias {
-                buffers.push(gpu.storage(name, (r1 - r0) as u64 * 4));
-            }
-            slices.push(RowSlice { row_start: r0, row_end: r1, buffers });
-        }
-        Ok(Bf16Matrix { rows, cols, slices })
+        Ok(Bf16Matrix { rows, cols, slices: weight_slices(gpu, name, rows, cols as u64 * 2, bias)? })
     }
 
     /// Uploads a bf16 matrix given as row-major byte parts stacked by rows (e.g. q, k, v),

@@ -618,11 +618,7 @@ async fn load_gguf(
     let probe = gpu.storage("probe", 4);
     gpu.read(&probe, 0, 4).await.map_err(err)?;
     gpu.take_error().map_err(|e| err(format!("the model does not fit this adapter: {e}")))?;
-    let rope = match cfg.arch {
-        // gpt-oss files (when the GGUF reader takes them) use YaRN from the configuration.
-        crate::models::Arch::GptOss => crate::models::rope::Rope::new(&cfg),
-        _ => gguf::rope(&cfg, &g, factors.as_deref()).map_err(err)?,
-    };
+    let rope = gguf::rope(&cfg, &g, factors.as_deref()).map_err(err)?;
     let model = Model::from_parts(gpu.clone(), cfg, weights, rope);
     let engine = crate::engine::Engine::with_format(model.clone(), tokenizer, format).map_err(|e| err(format!("{name}: {e}")))?;
     let cfg = &model.cfg;

@@ -65,3 +65,56 @@ pub fn smollm2() -> PathBuf {
     assert!(path.is_file(), "{} is missing: run scripts/fetch-models.sh first", path.display());
     path
 }
+
+/// `n` greedy ids after `prompt`, from position 0: argmax on the GPU, one id read back per step.
+pub fn greedy(session: &mut wgpt::models::Session, prompt: &[u32], n: usize) -> Vec<u32> {
+    use wgpt::models::{Output, Want};
+    session.reset();
+    let mut ids = vec![];
+    let mut out = pollster::block_on(session.forward(prompt, Want::Argmax)).unwrap();
+    while let Output::Token(id) = out {
+        ids.push(id);
+        if ids.len() == n {
+            break;
+        }
+        out = pollster::block_on(session.forward(&[id], Want::Argmax)).unwrap();
+    }
+    ids
+}
+
+/// A model against a transformers fixture's cases (`dir/reference/cases.json`): logits at every
+/// prompt position, at every decode step through the KV cache, and the greedy continuation.
+/// Returns the largest |Δlogit| seen.
+pub fn check_against_cases(what: &str, model: &Arc<wgpt::models::Model>, dir: &Path, ctx: u32, chunk: u32, tol: f32) -> f32 {
+    use wgpt::models::{Output, Want};
+    let vocab = model.cfg.vocab_size as usize;
+    let mut session = model.session(ctx, chunk).expect("session");
+    let mut worst = 0f32;
+    let all = cases(dir).cases;
+    assert!(!all.is_empty(), "{what}: no cases");
+    for case in all {
+        let (shape, want) = read_npy(&dir.join("reference").join(&case.logits));
+        let p = case.prompt.len();
+        assert_eq!(shape, vec![(p + case.continuation.len()) as u64, vocab as u64]);
+
+        // Prefill: logits at every prompt position.
+        session.reset();
+        let Output::Logits(got) = pollster::block_on(session.forward(&case.prompt, Want::AllLogits)).unwrap() else { panic!() };
+        for row in 0..p {
+            let d = max_abs_diff(&got[row * vocab..][..vocab], &want[row * vocab..][..vocab]);
+            assert!(d <= tol, "{what}/{}: prefill position {row}: max |dlogit| {d}", case.name);
+            worst = worst.max(d);
+        }
+        // Decode: one token at a time through the cache, past the sliding window.
+        for (i, &tok) in case.continuation.iter().enumerate() {
+            let Output::Logits(got) = pollster::block_on(session.forward(&[tok], Want::LastLogits)).unwrap() else { panic!() };
+            let row = p + i;
+            let d = max_abs_diff(&got, &want[row * vocab..][..vocab]);
+            assert!(d <= tol, "{what}/{}: decode position {row}: max |dlogit| {d}", case.name);
+            worst = worst.max(d);
+        }
+        let ids = greedy(&mut session, &case.prompt, case.continuation.len());
+        assert_eq!(ids, case.continuation, "{what}/{}: greedy continuation", case.name);
+    }
+    worst
+}

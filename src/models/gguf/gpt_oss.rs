@@ -12,7 +12,7 @@ use crate::gpu::Gpu;
 use crate::loader::gguf::{Gguf, GgufTensor};
 use crate::loader::stream::StreamPlan;
 use crate::models::config::{Arch, Config, QuantizationConfig, RopeScaling};
-use crate::models::weights::{Layer, Linear, Mlp, Qkv, Weights};
+use crate::models::weights::{Layer, Linear, Mlp, Weights};
 use crate::ops::{Bf16Matrix, Mxfp4Experts, QType};
 
 use super::{expect, qtype, tensor, Planner, Upload};
@@ -290,18 +290,7 @@ pub(super) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Upload> {
             expect(g, &n("attn_k.bias"), &[hkv * d])?,
             expect(g, &n("attn_v.bias"), &[hkv * d])?,
         ];
-        // Stacked rows share one matrix only when every row starts 4-byte aligned in it.
-        let same_type = qtype(q)? == qtype(k)? && qtype(k)? == qtype(vv)?;
-        let aligned = (q.bytes / q.rows().max(1)).is_multiple_of(4);
-        let qkv = if same_type && aligned {
-            Qkv::Stacked(Linear::Quant(p.matrix(&n("attn_qkv"), &[q, k, vv], Some(&biases))?))
-        } else {
-            Qkv::Separate {
-                q: Linear::Quant(p.matrix(&q.name, &[q], Some(&biases[..1]))?),
-                k: Linear::Quant(p.matrix(&k.name, &[k], Some(&biases[1..2]))?),
-                v: Linear::Quant(p.matrix(&vv.name, &[vv], Some(&biases[2..]))?),
-            }
-        };
+        let qkv = p.qkv(&n("attn_qkv"), [q, k, vv], Some(biases))?;
         let o = expect(g, &n("attn_output.weight"), &[h, hq * d])?;
         let o_bias = expect(g, &n("attn_output.bias"), &[h])?;
         let o = Linear::Quant(p.matrix(&o.name, &[o], Some(&[o_bias]))?);

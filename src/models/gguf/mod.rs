@@ -5,7 +5,7 @@
 //! safetensors checkpoints, quantized blocks as they are (they are decoded in the kernels).
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{stacked_parts, Gpu};
 use crate::loader::gguf::{Gguf, GgufTensor};
 use crate::loader::stream::{StreamPlan, Widen};
 use crate::ops::{QMatrix, QType};
@@ -129,8 +129,13 @@ fn validate(cfg: &mut Config, g: &Gguf) -> Result<()> {
 }
 
 /// RoPE frequencies of a GGUF model: base^(-2i/d), divided by a linear scaling factor and by
-/// per-frequency factors when the file has them (`rope_freqs.weight`, Llama 3.1 and later).
+/// per-frequency factors when the file has them (`rope_freqs.weight`, Llama 3.1 and later);
+/// gpt-oss files use the YaRN frequencies of their configuration.
 pub fn rope(cfg: &Config, g: &Gguf, freq_factors: Option<&[f32]>) -> Result<Rope> {
+    if cfg.arch == Arch::GptOss {
+        // YaRN from the configuration, as for the safetensors checkpoint.
+        return Ok(Rope::new(cfg));
+    }
     let d = cfg.head_dim as usize;
     let base = cfg.rope_theta as f32;
     let name = cfg.arch.name();
@@ -206,35 +211,40 @@ impl Planner<'_> {
         let rows: u64 = part_rows.iter().sum();
         let row_bytes = parts[0].bytes / part_rows[0].max(1);
         let m = QMatrix::allocate(self.gpu, label, q, rows as u32, cols as u32, biases.is_some())?;
-        for s in &m.slices {
-            let (r0, r1) = (s.row_start as u64, s.row_end as u64);
-            let mut start = 0u64;
-            for (pi, part) in parts.iter().enumerate() {
-                let (a, b) = (r0.max(start), r1.min(start + part_rows[pi]));
-                if a < b {
-                    let range = part.offset + (a - start) * row_bytes..part.offset + (b - start) * row_bytes;
-                    self.plan.copy(0, range, &s.buffers[0], (a - r0) * row_bytes)?;
-                }
-                start += part_rows[pi];
-            }
+        let placed = stacked_parts(&m.slices, &part_rows);
+        for p in &placed {
+            let offset = parts[p.part].offset;
+            let range = offset + p.rows.start * row_bytes..offset + p.rows.end * row_bytes;
+            self.plan.copy(0, range, &m.slices[p.slice].buffers[0], p.at * row_bytes)?;
         }
         if let Some(biases) = biases {
-            let mut start = 0u64;
             for (pi, b) in biases.iter().enumerate() {
                 let n = part_rows[pi];
                 if b.n_values() != n {
                     return Err(Error::tensor(&b.name, format!("has {} values for {n} rows", b.n_values())));
                 }
-                for s in &m.slices {
-                    let (a, e) = ((s.row_start as u64).max(start), (s.row_end as u64).min(start + n));
-                    if a < e {
-                        self.vector_into(b, (a - start) as usize, (e - start) as usize, &s.buffers[1], (a - s.row_start as u64) * 4)?;
-                    }
+                for p in placed.iter().filter(|p| p.part == pi) {
+                    let (e0, e1) = (p.rows.start as usize, p.rows.end as usize);
+                    self.vector_into(b, e0, e1, &m.slices[p.slice].buffers[1], p.at * 4)?;
                 }
-                start += n;
             }
         }
         Ok(m)
+    }
+
+    /// The q, k and v projections (with optional biases): one stacked matrix when they share a
+    /// type and every row starts 4-byte aligned in it, else three.
+    fn qkv(&mut self, label: &str, [q, k, v]: [&GgufTensor; 3], biases: Option<[&GgufTensor; 3]>) -> Result<Qkv> {
+        let same_type = qtype(q)? == qtype(k)? && qtype(k)? == qtype(v)?;
+        let aligned = (q.bytes / q.rows().max(1)).is_multiple_of(4);
+        if same_type && aligned {
+            return Ok(Qkv::Stacked(Linear::Quant(self.matrix(label, &[q, k, v], biases.as_ref().map(|b| &b[..]))?)));
+        }
+        let mut one = |i: usize, t: &GgufTensor| -> Result<Linear> {
+            let bias = biases.as_ref().map(|b| &b[i..i + 1]);
+            Ok(Linear::Quant(self.matrix(&t.name, &[t], bias)?))
+        };
+        Ok(Qkv::Separate { q: one(0, q)?, k: one(1, k)?, v: one(2, v)? })
     }
 
     /// Elements [e0, e1) of a 1-D tensor as f32 into `buf` at `offset`.
@@ -271,6 +281,8 @@ impl Upload {
         let (hq, hkv, d) = (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
         let mut p = Planner { gpu, g, plan: StreamPlan::new([("GGUF file".to_string(), g.file_size)]) };
         let embed = p.linear("token_embd.weight", v, h)?;
+        // One buffer of "no sink" logits serves every layer.
+        let no_sinks = gpu.storage_with("no sinks", bytemuck::cast_slice(&vec![NO_SINK; hq as usize]));
         let mut layers = Vec::new();
         for l in 0..cfg.num_hidden_layers {
             let n = |s: &str| format!("blk.{l}.{s}");
@@ -286,19 +298,7 @@ impl Upload {
                 ]),
                 _ => None,
             };
-            // Stacked rows share one matrix only when every row starts 4-byte aligned in it.
-            let same_type = qtype(q)? == qtype(k)? && qtype(k)? == qtype(vv)?;
-            let aligned = (q.bytes / q.rows().max(1)).is_multiple_of(4);
-            let qkv = if same_type && aligned {
-                Qkv::Stacked(Linear::Quant(p.matrix(&n("attn_qkv"), &[q, k, vv], biases.as_ref().map(|b| &b[..]))?))
-            } else {
-                let one = |p: &mut Planner, t: &GgufTensor, b: Option<&GgufTensor>| -> Result<Linear> {
-                    let bias = b.map(|b| [b]);
-                    Ok(Linear::Quant(p.matrix(&t.name, &[t], bias.as_ref().map(|b| &b[..]))?))
-                };
-                let b = |i: usize| biases.as_ref().map(|b| b[i]);
-                Qkv::Separate { q: one(&mut p, q, b(0))?, k: one(&mut p, k, b(1))?, v: one(&mut p, vv, b(2))? }
-            };
+            let qkv = p.qkv(&n("attn_qkv"), [q, k, vv], biases)?;
             let qk_norm = match cfg.arch {
                 Arch::Qwen3 => Some((p.vector(&n("attn_q_norm.weight"), d)?, p.vector(&n("attn_k_norm.weight"), d)?)),
                 _ => None,
@@ -308,7 +308,7 @@ impl Upload {
             let gate = p.linear(&n("ffn_gate.weight"), f, h)?;
             let up = p.linear(&n("ffn_up.weight"), f, h)?;
             let down = p.linear(&n("ffn_down.weight"), h, f)?;
-            let sinks = gpu.storage_with("no sinks", bytemuck::cast_slice(&vec![NO_SINK; hq as usize]));
+            let sinks = no_sinks.clone();
             layers.push(Layer { attn_norm, qkv, qk_norm, o, sinks, mlp_norm, mlp: Mlp::Dense { gate, up, down } });
         }
         let norm = p.vector("output_norm.weight", h)?;
@@ -379,11 +379,7 @@ pub fn load(gpu: std::sync::Arc<Gpu>, g: &Gguf, bytes: &[u8], progress: super::w
     let mut up = Upload::plan(&gpu, &cfg, g)?;
     up.plan.feed_all(&gpu, &[bytes], progress)?;
     let (weights, factors) = pollster::block_on(up.finish(&gpu))?;
-    let rope = match cfg.arch {
-        // YaRN from the configuration, as for the safetensors checkpoint.
-        Arch::GptOss => Rope::new(&cfg),
-        _ => rope(&cfg, g, factors.as_deref())?,
-    };
+    let rope = rope(&cfg, g, factors.as_deref())?;
     Ok(super::Model::from_parts(gpu, cfg, weights, rope))
 }
 

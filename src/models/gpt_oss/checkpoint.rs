@@ -6,7 +6,7 @@
 //! come from a memory map; in the browser, chunk by chunk from `fetch()` or a `File`.
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{stacked_parts, Gpu};
 use crate::loader::stream::{StreamPlan, Widen, WidenTarget};
 use crate::loader::{Dtype, Header, TensorEntry};
 use crate::ops::{Bf16Matrix, Mxfp4Experts};
@@ -85,32 +85,20 @@ impl Planner<'_> {
         let part_rows: Vec<u64> = parts.iter().map(|p| self.entry(p).shape[0] as u64).collect();
         let rows: u64 = part_rows.iter().sum();
         let m = Bf16Matrix::allocate(self.gpu, label, rows as u32, cols, biases.is_some())?;
-        for s in &m.slices {
-            let (r0, r1) = (s.row_start as u64, s.row_end as u64);
-            let mut start = 0u64;
-            for (pi, part) in parts.iter().enumerate() {
-                let (a, b) = (r0.max(start), r1.min(start + part_rows[pi]));
-                if a < b {
-                    let t = self.entry(part).clone();
-                    self.copy(&t, (a - start) * row_bytes, (b - start) * row_bytes, &s.buffers[0], (a - r0) * row_bytes)?;
-                }
-                start += part_rows[pi];
-            }
+        let placed = stacked_parts(&m.slices, &part_rows);
+        for p in &placed {
+            let t = self.entry(parts[p.part]).clone();
+            let buf = &m.slices[p.slice].buffers[0];
+            self.copy(&t, p.rows.start * row_bytes, p.rows.end * row_bytes, buf, p.at * row_bytes)?;
         }
         if let Some(biases) = biases {
-            let mut start = 0u64;
             for (pi, name) in biases.iter().enumerate() {
-                let n = part_rows[pi];
-                let targets = m
-                    .slices
+                let targets = placed
                     .iter()
-                    .filter_map(|s| {
-                        let (a, b) = ((s.row_start as u64).max(start), (s.row_end as u64).min(start + n));
-                        (a < b).then(|| ((a - start) as usize, (b - start) as usize, s.buffers[1].clone(), (a - s.row_start as u64) * 4))
-                    })
+                    .filter(|p| p.part == pi)
+                    .map(|p| (p.rows.start as usize, p.rows.end as usize, m.slices[p.slice].buffers[1].clone(), p.at * 4))
                     .collect();
                 self.widen(name, targets)?;
-                start += n;
             }
         }
         Ok(m)
