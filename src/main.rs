@@ -395,6 +395,7 @@ fn info() -> Result<()> {
     }
     if let Ok(g) = pollster::block_on(Gpu::new(&opts)) {
         println!("selected: {} ({:?}); tensors split at {} bytes per binding", g.info.name, g.info.backend, g.max_binding);
+        println!("kernels use: {} (WGPT_FEATURES=none forces the portable paths)", g.shader.name());
     }
     Ok(())
 }

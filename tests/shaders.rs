@@ -3,11 +3,20 @@
 
 use naga::back::{hlsl, msl, spv};
 use naga::valid::{Capabilities, ValidationFlags, Validator};
+use wgpt::gpu::{specialize, ShaderFeatures};
 use wgpt::ops::all_kernels;
 
-fn translate(name: &str, source: &str, entry: &str) {
+fn translate(name: &str, source: &str, entry: &str, features: ShaderFeatures) {
     let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
-    let info = Validator::new(ValidationFlags::all(), Capabilities::all())
+    // The portable variant must validate without subgroup or f16 capabilities.
+    let mut caps = Capabilities::all();
+    if !features.subgroups {
+        caps -= Capabilities::SUBGROUP | Capabilities::SUBGROUP_BARRIER;
+    }
+    if !features.f16 {
+        caps -= Capabilities::SHADER_FLOAT16;
+    }
+    let info = Validator::new(ValidationFlags::all(), caps)
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
     let ep = module.entry_points.iter().find(|e| e.name == entry).unwrap_or_else(|| panic!("{name}: no entry {entry}"));
@@ -40,8 +49,12 @@ fn translate(name: &str, source: &str, entry: &str) {
 #[test]
 fn every_kernel_translates_to_spirv_msl_and_hlsl() {
     assert!(all_kernels().len() >= 12);
+    let variants = [ShaderFeatures::NONE, ShaderFeatures { subgroups: true, f16: false }, ShaderFeatures { subgroups: false, f16: true }, ShaderFeatures::ALL];
     for k in &all_kernels() {
-        translate(k.name, k.source, k.entry);
+        for features in variants {
+            let name = format!("{} [{}]", k.name, features.name());
+            translate(&name, &specialize(k.source, features), k.entry, features);
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 pub mod kernels;
 pub mod recorder;
 pub mod slices;
-pub use kernels::Kernel;
+pub use kernels::{specialize, Kernel, ShaderFeatures};
 pub use recorder::{DispatchCache, Profiler, RecordStats, Recorder, Timing};
 pub use slices::{plan_slices, stacked_parts, PartRows, RowSlice};
 
@@ -23,6 +23,9 @@ pub struct GpuOptions {
     pub backend: Option<String>,
     /// Lower the storage-binding limit used for splitting tensors (`WGPT_MAX_BINDING_BYTES`).
     pub max_binding_bytes: Option<u64>,
+    /// The optional shader features kernels may use at most (`WGPT_FEATURES`); None: all the
+    /// device has. `Some(ShaderFeatures::NONE)` forces the portable paths.
+    pub features: Option<ShaderFeatures>,
 }
 
 impl GpuOptions {
@@ -35,7 +38,8 @@ impl GpuOptions {
                 Error::Input(format!("WGPT_MAX_BINDING_BYTES={v}: expected a byte count of at least 256"))
             })?),
         };
-        Ok(GpuOptions { adapter: var("WGPT_ADAPTER"), backend: var("WGPT_BACKEND"), max_binding_bytes })
+        let features = var("WGPT_FEATURES").map(|v| ShaderFeatures::parse(&v)).transpose()?;
+        Ok(GpuOptions { adapter: var("WGPT_ADAPTER"), backend: var("WGPT_BACKEND"), max_binding_bytes, features })
     }
 
     fn backends(&self) -> Result<wgpu::Backends> {
@@ -86,6 +90,8 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// Largest storage binding used for one slice of a tensor (adapter limit, maybe lowered).
     pub max_binding: u64,
+    /// The optional shader features the kernels use on this device (see `kernels::specialize`).
+    pub shader: ShaderFeatures,
     /// Bound where a kernel's optional input (a bias) is absent.
     pub dummy: wgpu::Buffer,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
@@ -122,7 +128,8 @@ impl Gpu {
                     ))
                 })?,
         };
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let shader = opts.features.unwrap_or(ShaderFeatures::ALL);
+        let wanted = shader.wgpu_features() | wgpu::Features::TIMESTAMP_QUERY;
         let features = adapter.features() & wanted;
         let limits = adapter.limits();
         let (device, queue) = adapter
@@ -143,6 +150,7 @@ impl Gpu {
     /// Uses the device's own features and limits.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo, opts: &GpuOptions) -> Gpu {
         let features = device.features();
+        let shader = ShaderFeatures::of_device(features).and(opts.features.unwrap_or(ShaderFeatures::ALL));
         let limits = device.limits();
         let adapter_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let max_binding = opts.max_binding_bytes.map_or(adapter_binding, |n| n.min(adapter_binding)) & !3;
@@ -170,6 +178,7 @@ impl Gpu {
             mapped_at_creation: false,
         });
         Gpu {
+            shader,
             dummy,
             device,
             queue,
@@ -201,7 +210,7 @@ impl Gpu {
         let module = modules.entry(k.file).or_insert_with(|| {
             self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(k.file),
-                source: wgpu::ShaderSource::Wgsl(k.source.into()),
+                source: wgpu::ShaderSource::Wgsl(specialize(k.source, self.shader).into()),
             })
         });
         let pipeline = Arc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

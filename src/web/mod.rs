@@ -135,7 +135,7 @@ pub struct Engine {
 }
 
 fn webgpu_options(max_binding_bytes: Option<u64>) -> GpuOptions {
-    GpuOptions { adapter: None, backend: Some("webgpu".into()), max_binding_bytes }
+    GpuOptions { adapter: None, backend: Some("webgpu".into()), max_binding_bytes, features: None }
 }
 
 async fn open_gpu(max_binding_bytes: Option<u64>) -> Result<Gpu, JsValue> {

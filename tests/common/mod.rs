@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Deserialize;
-use wgpt::gpu::{Gpu, GpuOptions};
+use wgpt::gpu::{Gpu, GpuOptions, ShaderFeatures};
 
 #[derive(Deserialize)]
 pub struct Case {
@@ -46,6 +46,18 @@ pub fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
 
 pub fn gpu(max_binding: Option<u64>) -> Arc<Gpu> {
     Arc::new(pollster::block_on(Gpu::new(&GpuOptions { max_binding_bytes: max_binding, ..Default::default() })).expect("GPU adapter"))
+}
+
+/// The device twice: with every optional shader feature it has, and with the portable paths
+/// only (`WGPT_FEATURES=none`), so each check covers both variants of every kernel.
+pub fn gpu_modes(max_binding: Option<u64>) -> Vec<Arc<Gpu>> {
+    [None, Some(ShaderFeatures::NONE)]
+        .into_iter()
+        .map(|features| {
+            let opts = GpuOptions { max_binding_bytes: max_binding, features, ..Default::default() };
+            Arc::new(pollster::block_on(Gpu::new(&opts)).expect("GPU adapter"))
+        })
+        .collect()
 }
 
 /// Largest |a - b| over two logit rows.
