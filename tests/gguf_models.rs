@@ -27,11 +27,21 @@ struct Tiny {
     cases: Vec<TinyCase>,
 }
 
+/// With whole tensors, each file is checked on the device's optional shader features and on the
+/// portable paths only; split tensors use the default features.
 fn check(name: &str, max_binding: Option<u64>, chunk: u32) {
+    let gpus = if max_binding.is_none() { gpu_modes(None) } else { vec![gpu(max_binding)] };
+    for gpu in gpus {
+        check_on(gpu, name, max_binding, chunk);
+    }
+}
+
+fn check_on(gpu: std::sync::Arc<wgpt::gpu::Gpu>, name: &str, max_binding: Option<u64>, chunk: u32) {
     let dir = fixture("gguf-tiny");
     let meta: Tiny = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap()).unwrap();
     let (shape, want) = read_npy(&dir.join(&meta.logits));
-    let model = Model::load(gpu(max_binding), &dir.join(&meta.gguf), &mut |_, _| {}).expect("load");
+    let features = gpu.shader.name();
+    let model = Model::load(gpu, &dir.join(&meta.gguf), &mut |_, _| {}).expect("load");
     let vocab = model.cfg.vocab_size as usize;
     assert_eq!(shape[1] as usize, vocab);
     let mut session = model.session(256, chunk).expect("session");
@@ -57,8 +67,10 @@ fn check(name: &str, max_binding: Option<u64>, chunk: u32) {
         // Greedy on the GPU.
         let ids = greedy(&mut session, &case.prompt, case.continuation.len());
         assert_eq!(ids, case.continuation, "{name}/{}: greedy continuation", case.name);
+        let ids = greedy_ahead(&mut session, &case.prompt, case.continuation.len());
+        assert_eq!(ids, case.continuation, "{name}/{}: greedy continuation, decoded ahead", case.name);
     }
-    eprintln!("{name} (binding limit {max_binding:?}, chunk {chunk}): max |dlogit| {worst:.3e}");
+    eprintln!("{name} (binding limit {max_binding:?}, chunk {chunk}, features {features}): max |dlogit| {worst:.3e}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use half::bf16;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use wgpt::gpu::{Gpu, GpuOptions, Recorder};
+use wgpt::gpu::{Gpu, GpuOptions, Recorder, ShaderFeatures};
 use wgpt::ops::{self, cpu, AttnShape, Bf16Matrix, KvSegment, MatmulIo, Mxfp4Experts, RopeStyle, Swiglu};
 
 fn gpu(max_binding: Option<u64>) -> Gpu {
@@ -325,21 +325,53 @@ fn moe_experts_match_cpu() {
 }
 
 #[test]
-fn argmax_matches_cpu_with_ties() {
-    let g = gpu(None);
-    let mut rng = StdRng::seed_from_u64(7);
-    let mut v = randn(&mut rng, 5003, 10.0);
-    v[4000] = 50.0;
-    v[1234] = 50.0;
-    let pad = [vec![0f32; 3], v.clone()].concat();
-    let b = g.storage_with("l", bytemuck::cast_slice(&pad));
-    let out = g.storage("o", 4);
-    let mut enc = Recorder::new(&g);
-    ops::argmax(&mut enc, &b, 3, v.len() as u32, &out);
-    submit(&g, enc);
-    let got: Vec<u32> = bytemuck::cast_slice(&pollster::block_on(g.read(&out, 0, 4)).unwrap()).to_vec();
-    assert_eq!(got[0], cpu::argmax(&v));
-    assert_eq!(got[0], 1234);
+fn argmax_matches_cpu_with_ties_nan_and_infinities() {
+    for features in [None, Some(ShaderFeatures::NONE)] {
+        let g = pollster::block_on(Gpu::new(&GpuOptions { features, ..Default::default() })).expect("GPU adapter");
+        let mut rng = StdRng::seed_from_u64(7);
+        // One partial workgroup, one exactly full, many with a ragged end; 201,088 is gpt-oss's vocabulary.
+        for n in [1usize, 5, 1024, 5003, 49152, 201_088] {
+            let mut cases = vec![randn(&mut rng, n, 10.0)];
+            if n > 4000 {
+                // Ties in different workgroups and within one: the lowest index wins.
+                let mut v = randn(&mut rng, n, 10.0);
+                v[n - 3] = 50.0;
+                v[1234] = 50.0;
+                v[1235] = 50.0;
+                cases.push(v);
+                // NaN never wins; -0 and +0 tie; everything -inf but one -3e38.
+                let mut v = randn(&mut rng, n, 10.0);
+                v[100] = f32::NAN;
+                v[n - 1] = f32::NAN;
+                v[2000] = 60.0;
+                v[3000] = f32::INFINITY;
+                cases.push(v);
+                let mut v = vec![f32::NEG_INFINITY; n];
+                v[n / 2 + 1] = -3e38;
+                cases.push(v);
+                let mut v = vec![-0.0f32; n];
+                v[n - 7] = 0.0;
+                cases.push(v);
+            }
+            cases.push(vec![f32::NAN; n]);
+            for v in cases {
+                let pad = [vec![0f32; 3], v.clone()].concat();
+                let b = g.storage_with("l", bytemuck::cast_slice(&pad));
+                let out = g.storage("o", 4);
+                let parts = g.storage("parts", ops::argmax_scratch_bytes(n as u32));
+                let mut enc = Recorder::new(&g);
+                ops::argmax(&mut enc, &b, 3, n as u32, &parts, &out);
+                submit(&g, enc);
+                let got: Vec<u32> = bytemuck::cast_slice(&pollster::block_on(g.read(&out, 0, 4)).unwrap()).to_vec();
+                assert_eq!(got[0], cpu::argmax(&v), "n={n} features {}", g.shader.name());
+            }
+        }
+    }
+    // The CPU reference's rules, spelled out.
+    assert_eq!(cpu::argmax(&[1.0, 3.0, 3.0, f32::NAN]), 1);
+    assert_eq!(cpu::argmax(&[f32::NAN, 2.0, f32::NAN]), 1);
+    assert_eq!(cpu::argmax(&[f32::NAN, f32::NAN]), 0);
+    assert_eq!(cpu::argmax(&[-0.0, 0.0]), 0);
 }
 
 #[test]

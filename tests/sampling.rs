@@ -300,8 +300,9 @@ fn greedy_is_argmax_with_lowest_index_on_ties() {
         let want = cpu::argmax(&logits);
         let lb = g.storage_with("logits", bytemuck::cast_slice(&logits));
         let out = g.storage("argmax", 4);
+        let parts = g.storage("argmax parts", ops::argmax_scratch_bytes(n as u32));
         let mut enc = Recorder::new(&g);
-        ops::argmax(&mut enc, &lb, 0, n as u32, &out);
+        ops::argmax(&mut enc, &lb, 0, n as u32, &parts, &out);
         submit(&g, enc);
         assert_eq!(read_u32(&g, &out, 1)[0], want);
         for p in [

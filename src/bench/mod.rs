@@ -65,6 +65,8 @@ pub struct BenchReport {
     pub readback_bytes_per_token: f64,
     /// Buffers and bind groups created per decoded token (after the first steps).
     pub allocations_per_token: f64,
+    /// Host (CPU) time to record and submit one decoded token's pass, in microseconds.
+    pub host_us_per_token: f64,
     pub gpu_bytes_allocated: u64,
     pub load_seconds: f64,
     /// GPU time per kernel family per decoded token, with `--profile`.
@@ -198,8 +200,9 @@ pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: 
     }
     let before = session.record_stats();
     let t0 = Instant::now();
-    for _ in 0..opts.decode {
-        id = token(session.forward(&[id], Want::Argmax).await?)?;
+    // As generation runs: each token's pass is queued before the previous token is read back.
+    for i in 0..opts.decode {
+        id = session.decode_next(id, Want::Argmax, i + 1 < opts.decode).await?;
     }
     let secs = t0.elapsed().as_secs_f64();
     let after = session.record_stats();
@@ -233,6 +236,7 @@ pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: 
         allocations_per_token: ((after.buffers_created + after.bind_groups_created)
             - (before.buffers_created + before.bind_groups_created)) as f64
             / n,
+        host_us_per_token: (after.host_nanos - before.host_nanos) as f64 / n / 1e3,
         gpu_bytes_allocated: gpu.allocated_bytes(),
         load_seconds,
         profile,

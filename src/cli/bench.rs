@@ -132,11 +132,12 @@ fn print_table(r: &BenchReport) {
         r.roofline_fraction
     );
     println!(
-        "per token: {:.0} dispatches, {:.0} submits, {:.0} bytes read back, {:.0} allocations; GPU memory {:.2} GB; load {:.2}s",
+        "per token: {:.0} dispatches, {:.0} submits, {:.0} bytes read back, {:.0} allocations, {:.0} µs of host time; GPU memory {:.2} GB; load {:.2}s",
         r.dispatches_per_token,
         r.submits_per_token,
         r.readback_bytes_per_token,
         r.allocations_per_token,
+        r.host_us_per_token,
         r.gpu_bytes_allocated as f64 / 1e9,
         r.load_seconds
     );

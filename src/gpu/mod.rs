@@ -293,11 +293,25 @@ impl Gpu {
 
     /// The first `size` bytes of a staging buffer once the work submitted so far is done.
     pub async fn map_read(&self, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        self.map_read_after(staging, size, None).await
+    }
+
+    /// Like `map_read`, waiting only for the submission `after` (the one that filled the
+    /// buffer), so that work submitted later keeps the GPU busy meanwhile.
+    pub async fn map_read_after(
+        &self,
+        staging: &wgpu::Buffer,
+        size: u64,
+        after: Option<wgpu::SubmissionIndex>,
+    ) -> Result<Vec<u8>> {
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.wait()?;
+        match after {
+            Some(index) => self.wait_for(index)?,
+            None => self.wait()?,
+        }
         let mapped = rx.await.map_err(|_| Error::Gpu("readback was cancelled".into()))?;
         self.take_error()?;
         mapped.map_err(|e| Error::Gpu(format!("readback: {e}")))?;
@@ -313,6 +327,17 @@ impl Gpu {
         self.device
             .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.take_error()
+    }
+
+    /// Blocks until the submission `index` is done (native); a no-op in the browser.
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: None })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = index;
         self.take_error()
     }
 

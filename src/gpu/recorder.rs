@@ -2,12 +2,16 @@
 //!
 //! Kernel parameters go into an arena of uniform slots (256 bytes each, the largest uniform
 //! offset alignment WebGPU allows): the n-th dispatch of a pass uses slot n, and the arena is
-//! rewritten with one `write_buffer` per 256 slots just before the submit. A bind group is
-//! keyed by (kernel, slot, buffers), so a decode step that repeats the previous step's
-//! sequence of dispatches finds every bind group already built: no buffer or bind-group
-//! creation on the per-token path, whatever the parameter values (positions change per token).
+//! rewritten with one `write_buffer` per 256 slots just before the submit (the queue orders
+//! that write after every pass already submitted, so the next pass can be recorded while the
+//! previous one runs). Each slot remembers the last few (kernel, buffers) it served with their
+//! bind group and pipeline, compared by identity: a decode step that repeats an earlier step's
+//! sequence of dispatches finds everything built, with no hashing, locking or allocation,
+//! whatever the parameter values (positions change per token).
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use web_time::Instant;
 
 use super::{Gpu, Kernel};
 
@@ -15,15 +19,30 @@ use super::{Gpu, Kernel};
 const SLOT: u64 = 256;
 /// Slots per arena buffer.
 const SLOTS_PER_ARENA: usize = 256;
-/// Bind groups kept before the cache starts over (a long-lived session with many shapes).
-const MAX_BIND_GROUPS: usize = 16384;
+/// Storage buffers one dispatch binds at most (WebGPU's default per-stage limit).
+pub const MAX_BUFFERS: usize = 8;
+/// Pass shapes each slot remembers (decode, prefill chunks, logits passes) before the least
+/// recently used one is rebuilt.
+const WAYS: usize = 4;
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Key {
+/// What a bind group was built for: a kernel and the buffers at bindings 1.. (identity).
+struct Binding {
     kernel: &'static str,
-    slot: u32,
     params_len: u32,
-    buffers: Vec<wgpu::Buffer>,
+    buffers: [Option<wgpu::Buffer>; MAX_BUFFERS],
+    bind_group: wgpu::BindGroup,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    last_used: u64,
+}
+
+impl Binding {
+    fn matches(&self, k: &Kernel, params_len: u32, buffers: &[&wgpu::Buffer]) -> bool {
+        // Kernel names are unique (the pipeline cache is keyed by them).
+        (std::ptr::eq(self.kernel, k.name) || self.kernel == k.name)
+            && self.params_len == params_len
+            && self.buffers.iter().flatten().count() == buffers.len()
+            && self.buffers.iter().zip(buffers).all(|(have, want)| have.as_ref() == Some(*want))
+    }
 }
 
 /// Counters of what recording created and did, for benchmarks and tests.
@@ -36,14 +55,21 @@ pub struct RecordStats {
     pub bind_groups_created: u64,
     /// Bytes copied back to the host (the chosen token, or logits).
     pub readback_bytes: u64,
+    /// Host time spent recording passes and handing them to the queue, in nanoseconds (up to
+    /// the submit itself, which CPU drivers use to run the pass).
+    pub host_nanos: u64,
 }
 
-/// What one owner (a session, a test) keeps between passes: the parameter arena and the bind
-/// groups built over it. Not shared between threads: each session has its own.
+/// What one owner (a session, a test) keeps between passes: the parameter arena, the bind
+/// groups built over it and the parameter bytes of the pass being recorded. Not shared between
+/// threads: each session has its own.
 #[derive(Default)]
 pub struct DispatchCache {
     arenas: Vec<wgpu::Buffer>,
-    bind_groups: HashMap<Key, wgpu::BindGroup>,
+    /// `WAYS` bindings per slot.
+    slots: Vec<Vec<Binding>>,
+    params: Vec<u8>,
+    clock: u64,
     pub stats: RecordStats,
 }
 
@@ -129,9 +155,9 @@ pub struct Recorder<'a> {
     pass: Option<wgpu::ComputePass<'static>>,
     encoder: Option<wgpu::CommandEncoder>,
     cache: CacheRef<'a>,
-    /// Parameter bytes of each slot used in this pass.
-    params: Vec<u8>,
+    /// Slots used in this pass.
     slots: usize,
+    started: Instant,
     profiler: Option<&'a mut Profiler>,
     next_bytes: u64,
 }
@@ -158,8 +184,11 @@ impl<'a> Recorder<'a> {
     }
 
     fn build(gpu: &'a Gpu, cache: CacheRef<'a>, profiler: Option<&'a mut Profiler>) -> Self {
+        let started = Instant::now();
         let encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgpt pass") });
-        Recorder { gpu, encoder: Some(encoder), pass: None, cache, params: Vec::new(), slots: 0, profiler, next_bytes: 0 }
+        let mut r = Recorder { gpu, encoder: Some(encoder), pass: None, cache, slots: 0, started, profiler, next_bytes: 0 };
+        r.cache().params.clear();
+        r
     }
 
     fn cache(&mut self) -> &mut DispatchCache {
@@ -187,51 +216,75 @@ impl<'a> Recorder<'a> {
         if grid.contains(&0) {
             return;
         }
+        assert!(buffers.len() <= MAX_BUFFERS, "{}: {} storage buffers", k.name, buffers.len());
         let gpu = self.gpu;
-        let pipeline = gpu.pipeline(k);
         // Uniform structs are sized in 16-byte steps.
         let params_len = (params.len().next_multiple_of(4).max(4) * 4) as u32;
         let slot = self.slots;
         self.slots += 1;
-        self.params.resize(self.slots * SLOT as usize, 0);
+        let cache = self.cache();
+        cache.params.resize((slot + 1) * SLOT as usize, 0);
         let at = slot * SLOT as usize;
-        self.params[at..at + params.len() * 4].copy_from_slice(bytemuck::cast_slice(params));
+        cache.params[at..at + params.len() * 4].copy_from_slice(bytemuck::cast_slice(params));
 
         let arena_index = slot / SLOTS_PER_ARENA;
-        let cache = self.cache();
         while cache.arenas.len() <= arena_index {
             let usage = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
             cache.arenas.push(gpu.buffer("kernel parameters", SLOT * SLOTS_PER_ARENA as u64, usage));
             cache.stats.buffers_created += 1;
         }
-        let key = Key { kernel: k.name, slot: slot as u32, params_len, buffers: buffers.iter().map(|b| (*b).clone()).collect() };
-        if !cache.bind_groups.contains_key(&key) {
-            if cache.bind_groups.len() >= MAX_BIND_GROUPS {
-                cache.bind_groups.clear();
-            }
-            let arena = &cache.arenas[arena_index];
-            let offset = (slot % SLOTS_PER_ARENA) as u64 * SLOT;
-            let mut entries = vec![wgpu::BindGroupEntry {
-                binding: 0,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: arena,
-                    offset,
-                    size: wgpu::BufferSize::new(params_len as u64),
-                }),
-            }];
-            for (i, b) in buffers.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
-            }
-            let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(k.name),
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            });
-            cache.bind_groups.insert(key.clone(), bind_group);
-            cache.stats.bind_groups_created += 1;
+        if cache.slots.len() <= slot {
+            cache.slots.resize_with(slot + 1, Vec::new);
         }
+        cache.clock += 1;
+        let clock = cache.clock;
+        let ways = &mut cache.slots[slot];
+        let way = match ways.iter().position(|b| b.matches(k, params_len, buffers)) {
+            Some(i) => i,
+            None => {
+                let pipeline = gpu.pipeline(k);
+                let arena = &cache.arenas[arena_index];
+                let offset = (slot % SLOTS_PER_ARENA) as u64 * SLOT;
+                let mut entries = Vec::with_capacity(buffers.len() + 1);
+                entries.push(wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: arena,
+                        offset,
+                        size: wgpu::BufferSize::new(params_len as u64),
+                    }),
+                });
+                for (i, b) in buffers.iter().enumerate() {
+                    entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+                }
+                let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(k.name),
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                });
+                let binding = Binding {
+                    kernel: k.name,
+                    params_len,
+                    buffers: std::array::from_fn(|i| buffers.get(i).map(|b| (*b).clone())),
+                    bind_group,
+                    pipeline,
+                    last_used: clock,
+                };
+                cache.stats.bind_groups_created += 1;
+                if ways.len() < WAYS {
+                    ways.push(binding);
+                    ways.len() - 1
+                } else {
+                    let oldest = (0..ways.len()).min_by_key(|&i| ways[i].last_used).expect("WAYS > 0");
+                    ways[oldest] = binding;
+                    oldest
+                }
+            }
+        };
+        let binding = &mut cache.slots[slot][way];
+        binding.last_used = clock;
+        let (pipeline, bind_group) = (binding.pipeline.clone(), binding.bind_group.clone());
         cache.stats.dispatches += 1;
-        let bind_group = cache.bind_groups[&key].clone();
 
         let timed = match self.profiler.as_deref_mut() {
             Some(p) if (p.entries.len() as u32) < p.capacity => {
@@ -282,13 +335,16 @@ impl<'a> Recorder<'a> {
     pub fn submit(mut self) -> wgpu::SubmissionIndex {
         self.pass = None;
         let gpu = self.gpu;
-        let params = std::mem::take(&mut self.params);
+        let started = self.started;
+        let encoder = self.encoder.take().expect("submitted once");
         let cache = self.cache();
-        for (i, chunk) in params.chunks(SLOT as usize * SLOTS_PER_ARENA).enumerate() {
+        for (i, chunk) in cache.params.chunks(SLOT as usize * SLOTS_PER_ARENA).enumerate() {
             gpu.queue.write_buffer(&cache.arenas[i], 0, chunk);
         }
+        let commands = encoder.finish();
+        // Counted before the submit: CPU drivers (lavapipe) run the whole pass inside it.
+        cache.stats.host_nanos += started.elapsed().as_nanos() as u64;
         cache.stats.submits += 1;
-        let encoder = self.encoder.take().expect("submitted once");
-        gpu.queue.submit([encoder.finish()])
+        gpu.queue.submit([commands])
     }
 }

@@ -19,7 +19,7 @@ pub mod weights;
 
 pub use config::{Arch, Config};
 use rope::Rope;
-pub use session::Session;
+pub use session::{PassEvent, Session};
 use weights::Weights;
 
 /// Default KV-cache context in tokens.

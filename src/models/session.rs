@@ -35,10 +35,46 @@ struct Scratch {
     y: wgpu::Buffer,
     logits: wgpu::Buffer,
     token_out: wgpu::Buffer,
-    /// Host-readable copy of `token_out`, filled in the same command buffer as the forward pass.
-    token_readback: wgpu::Buffer,
+    /// Per-workgroup results of the first argmax stage.
+    argmax_parts: wgpu::Buffer,
+    /// Host-readable copies of `token_out`, filled in the same command buffer as the forward
+    /// pass; two, used in turn, so one can be read while the next pass fills the other.
+    token_readback: [wgpu::Buffer; 2],
     /// Sampler buffers and (token, count) penalty pairs, created on the first sampled token.
     sampler: Option<(SampleScratch, wgpu::Buffer, u32)>,
+}
+
+/// Where a pass's input tokens come from.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    /// Written by the host.
+    Host(&'a [u32]),
+    /// The token the previous pass chose, copied on the GPU (the host need not know it yet).
+    Chosen,
+}
+
+/// What a submitted pass leaves to read.
+enum Readback {
+    Nothing,
+    /// The chosen token, in `token_readback[i]`.
+    Token(usize),
+    /// Logits of `rows` positions in a staging buffer.
+    Logits(wgpu::Buffer, u32),
+}
+
+/// A submitted pass whose chosen token the host has not read yet.
+struct InFlight {
+    readback: usize,
+    submission: wgpu::SubmissionIndex,
+}
+
+/// Host-side order of decode passes, recorded when tracing is on (see `Session::trace`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassEvent {
+    /// The pass that feeds the token at `position` was submitted.
+    Submitted { position: u32 },
+    /// The token chosen by the pass that fed `position` was read back.
+    Read { position: u32 },
 }
 
 /// One sequence: its KV cache (full layers sized to the context, sliding layers a ring)
@@ -56,6 +92,12 @@ pub struct Session {
     /// Kernel parameters and bind groups reused from one pass to the next.
     dispatch: DispatchCache,
     profiler: Option<Profiler>,
+    /// A pass queued ahead by `decode_next`: it feeds the last token returned and chooses the
+    /// next one, which the host has not read yet.
+    ahead: Option<InFlight>,
+    /// Which `token_readback` the next pass fills.
+    next_readback: usize,
+    trace: Option<Vec<PassEvent>>,
 }
 
 impl Session {
@@ -123,11 +165,26 @@ impl Session {
             y: f("expert outputs", (k * h) as u64 * 4),
             logits: f("logits", v as u64 * 4),
             token_out: gpu.storage("argmax", 4),
-            token_readback: gpu.staging("token readback", 4),
+            argmax_parts: gpu.storage("argmax partials", ops::argmax_scratch_bytes(v)),
+            token_readback: [gpu.staging("token readback", 4), gpu.staging("token readback", 4)],
             sampler: None,
         };
         gpu.take_error()?;
-        Ok(Session { model, ctx, chunk: t, pos: 0, history: Vec::new(), caches, rings, s, dispatch: DispatchCache::new(), profiler: None })
+        Ok(Session {
+            model,
+            ctx,
+            chunk: t,
+            pos: 0,
+            history: Vec::new(),
+            caches,
+            rings,
+            s,
+            dispatch: DispatchCache::new(),
+            profiler: None,
+            ahead: None,
+            next_readback: 0,
+            trace: None,
+        })
     }
 
     /// Dispatches, submits and GPU objects created by this session's passes so far.
@@ -150,9 +207,9 @@ impl Session {
         }
     }
 
-    /// Tokens already in the cache.
+    /// Tokens already in the cache (a pass queued ahead by `decode_next` is not counted).
     pub fn position(&self) -> u32 {
-        self.pos
+        self.pos - self.ahead.is_some() as u32
     }
 
     pub fn context(&self) -> u32 {
@@ -168,6 +225,7 @@ impl Session {
     /// keys and values (the cache keeps whatever it holds). Benchmarks use it to measure decode
     /// at a given depth; text generated after it is meaningless.
     pub fn fast_forward(&mut self, pos: u32) -> Result<()> {
+        self.settle()?;
         if pos >= self.ctx {
             return Err(Error::Input(format!("position {pos} is outside the context of {} tokens", self.ctx)));
         }
@@ -178,18 +236,20 @@ impl Session {
 
     /// Forgets the sequence (the cache is overwritten from position 0).
     pub fn reset(&mut self) {
+        let _ = self.settle();
         self.pos = 0;
         self.history.clear();
     }
 
-    /// The tokens in the cache.
+    /// The tokens in the cache (a pass queued ahead by `decode_next` is not counted).
     pub fn tokens(&self) -> &[u32] {
-        &self.history
+        &self.history[..self.history.len() - self.ahead.is_some() as usize]
     }
 
     /// Moves back to position `n`, keeping the cache before it. Sliding-window layers keep a ring
     /// of recent positions, so a long rewind starts over instead (returns false then).
     pub fn rewind(&mut self, n: u32) -> bool {
+        let _ = self.settle();
         let window = self.model.cfg.sliding_window;
         let kept = n <= self.pos && self.rings.iter().all(|&ring| ring >= self.ctx || self.pos - n <= ring - window.min(ring));
         if kept {
@@ -205,6 +265,7 @@ impl Session {
     /// sequence so far and returns how many of its tokens are already in the cache (at most
     /// `prompt.len() - 1`, so the last token is always fed and its logits computed).
     pub fn reuse_prefix(&mut self, prompt: &[u32]) -> usize {
+        let _ = self.settle();
         let common = self.history.iter().zip(prompt).take_while(|(a, b)| a == b).count();
         let keep = common.min(prompt.len().saturating_sub(1));
         if self.rewind(keep as u32) {
@@ -242,33 +303,26 @@ impl Session {
 
     /// Feeds `tokens` at the current position and returns what `want` asks for.
     pub async fn forward(&mut self, tokens: &[u32], want: Want<'_>) -> Result<Output> {
-        let cfg = &self.model.cfg;
         if let Want::Sample(p) = want {
             p.validate()?;
         }
         if tokens.is_empty() {
             return Err(Error::Input("no tokens to process".into()));
         }
-        if let Some(bad) = tokens.iter().find(|&&t| t >= cfg.vocab_size) {
-            return Err(Error::Input(format!("token id {bad} is out of range for vocab_size {}", cfg.vocab_size)));
+        self.settle()?;
+        let vocab = self.model.cfg.vocab_size;
+        if let Some(bad) = tokens.iter().find(|&&t| t >= vocab) {
+            return Err(Error::Input(format!("token id {bad} is out of range for vocab_size {vocab}")));
         }
-        let end = self.pos as u64 + tokens.len() as u64;
-        if end > self.ctx as u64 {
-            return Err(Error::Input(format!(
-                "{} tokens at position {} exceed the context of {} tokens (raise --ctx, up to {})",
-                tokens.len(),
-                self.pos,
-                self.ctx,
-                cfg.max_position_embeddings
-            )));
-        }
+        self.check_room(tokens.len().min(u32::MAX as usize) as u32)?;
         let mut all = Vec::new();
         let n_chunks = tokens.len().div_ceil(self.chunk as usize);
         for (ci, chunk) in tokens.chunks(self.chunk as usize).enumerate() {
             let last = ci + 1 == n_chunks;
             // Intermediate chunks of a prompt only fill the cache unless every position's logits are wanted.
             let head = last || want == Want::AllLogits;
-            match (want, self.run_chunk(chunk, want, head).await?) {
+            let (readback, _) = self.submit_chunk(Input::Host(chunk), want, head)?;
+            match (want, self.read(readback, None).await?) {
                 (Want::AllLogits, Some(Output::Logits(l))) => all.extend(l),
                 (_, Some(o)) if last => return Ok(o),
                 _ => {}
@@ -277,18 +331,23 @@ impl Session {
         Ok(Output::Logits(all))
     }
 
-    async fn run_chunk(&mut self, tokens: &[u32], want: Want<'_>, head: bool) -> Result<Option<Output>> {
+    /// Records and submits one pass over a chunk; returns what it leaves to read.
+    fn submit_chunk(&mut self, input: Input, want: Want<'_>, head: bool) -> Result<(Readback, wgpu::SubmissionIndex)> {
         let model = self.model.clone();
         let m = &*model;
         if let (Want::Sample(params), true) = (want, head) {
-            self.prepare_sampler(tokens, params);
+            // A token chosen on the GPU is fed only without penalties (see `decode_next`).
+            self.prepare_sampler(if let Input::Host(t) = input { t } else { &[] }, params);
         }
+        let readback_index = self.next_readback;
         let (cfg, gpu, w, s) = (&m.cfg, &*m.gpu, &m.weights, &self.s);
-        let n = tokens.len() as u32;
+        let n = match input {
+            Input::Host(tokens) => tokens.len() as u32,
+            Input::Chosen => 1,
+        };
         let (h, hq, hkv, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim);
         let (k, v) = (cfg.num_experts_per_tok, cfg.vocab_size);
         let eps = cfg.rms_norm_eps;
-        gpu.write(&s.tokens, 0, bytemuck::cast_slice(tokens));
         gpu.write(&s.cos_sin, 0, bytemuck::cast_slice(&m.rope.cos_sin(self.pos, n)));
         let io = |x_stride: u32, y_stride: u32, accumulate: bool| MatmulIo {
             n_tokens: n,
@@ -302,6 +361,10 @@ impl Session {
 
         let mut recorder = Recorder::profiled(gpu, &mut self.dispatch, self.profiler.as_mut());
         let rec = &mut recorder;
+        match input {
+            Input::Host(tokens) => gpu.write(&s.tokens, 0, bytemuck::cast_slice(tokens)),
+            Input::Chosen => rec.encoder().copy_buffer_to_buffer(&s.token_out, 0, &s.tokens, 0, 4),
+        }
         w.embed.gather(rec, &s.tokens, n, &s.x);
         for (l, layer) in w.layers.iter().enumerate() {
             let a = AttnShape {
@@ -351,14 +414,14 @@ impl Session {
             }
         }
         let rows = if want == Want::AllLogits { n } else { 1 };
-        let mut logits_readback = None;
+        let mut readback = Readback::Nothing;
         if head {
             let first = n - rows;
             ops::rmsnorm(rec, &s.x, first, rows, h, &w.norm, eps, &s.xn);
             let head_io = MatmulIo { n_tokens: rows, x_offset: 0, x_stride: h, y_stride: v, y_offset: 0, accumulate: false };
             w.lm_head().apply(rec, &s.xn, &s.logits, head_io);
             match want {
-                Want::Argmax => ops::argmax(rec, &s.logits, 0, v, &s.token_out),
+                Want::Argmax => ops::argmax(rec, &s.logits, 0, v, &s.argmax_parts, &s.token_out),
                 Want::Sample(params) => {
                     let (scratch, pairs, n_pairs) = s.sampler.as_ref().expect("prepared above");
                     let step = (self.pos + n) as u64;
@@ -369,33 +432,142 @@ impl Session {
             // The result is copied out in this same command buffer: one submit per pass.
             match want {
                 Want::Argmax | Want::Sample(_) => {
-                    rec.encoder().copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback, 0, 4);
+                    rec.encoder().copy_buffer_to_buffer(&s.token_out, 0, &s.token_readback[readback_index], 0, 4);
                     rec.note_readback(4);
+                    readback = Readback::Token(readback_index);
                 }
                 Want::AllLogits | Want::LastLogits => {
                     let staging = gpu.staging("logits readback", rows as u64 * v as u64 * 4);
                     rec.encoder().copy_buffer_to_buffer(&s.logits, 0, &staging, 0, staging.size());
                     rec.note_readback(staging.size());
-                    logits_readback = Some(staging);
+                    readback = Readback::Logits(staging, rows);
                 }
             }
         }
-        recorder.submit();
-        self.pos += n;
-        self.history.extend_from_slice(tokens);
-        if !head {
-            gpu.wait()?;
-            return Ok(None);
+        let submission = recorder.submit();
+        if let Readback::Token(_) = readback {
+            self.next_readback ^= 1;
         }
-        Ok(Some(match logits_readback {
-            None => {
-                let b = gpu.map_read(&s.token_readback, 4).await?;
-                Output::Token(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        if let Some(trace) = &mut self.trace {
+            trace.push(PassEvent::Submitted { position: self.pos + n - 1 });
+        }
+        self.pos += n;
+        match input {
+            Input::Host(tokens) => self.history.extend_from_slice(tokens),
+            // Filled in when the previous pass's token is read.
+            Input::Chosen => self.history.push(u32::MAX),
+        }
+        Ok((readback, submission))
+    }
+
+    /// Waits for what a pass left to read (only for the submission `after` when given).
+    async fn read(&mut self, readback: Readback, after: Option<wgpu::SubmissionIndex>) -> Result<Option<Output>> {
+        let gpu = &*self.model.gpu;
+        Ok(match readback {
+            Readback::Nothing => {
+                gpu.wait()?;
+                None
             }
-            Some(staging) => {
-                let b = gpu.map_read(&staging, rows as u64 * v as u64 * 4).await?;
-                Output::Logits(bytemuck::pod_collect_to_vec(&b))
+            Readback::Token(i) => {
+                let b = gpu.map_read_after(&self.s.token_readback[i], 4, after).await?;
+                Some(Output::Token(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
             }
-        }))
+            Readback::Logits(staging, rows) => {
+                let b = gpu.map_read(&staging, rows as u64 * self.model.cfg.vocab_size as u64 * 4).await?;
+                Some(Output::Logits(bytemuck::pod_collect_to_vec(&b)))
+            }
+        })
+    }
+
+    /// The next token after `prev`, the token the last pass chose (as `forward` or this
+    /// function returned it). With `ahead`, the pass that feeds the returned token and chooses
+    /// the one after it is submitted before this returns — before the returned token is even
+    /// read back — so the GPU never waits for the host between tokens; the next call then only
+    /// waits for that pass. Pass `ahead = false` for the last token wanted. A pass queued ahead
+    /// that is not wanted after all (a stop token) is undone by any other use of the session.
+    /// Sampling with penalties needs each token on the host first, so it never runs ahead.
+    pub async fn decode_next(&mut self, prev: u32, want: Want<'_>, ahead: bool) -> Result<u32> {
+        let cfg = &self.model.cfg;
+        match want {
+            Want::Argmax => {}
+            Want::Sample(p) => p.validate()?,
+            Want::AllLogits | Want::LastLogits => return Err(Error::Input("decode_next chooses a token: want Argmax or Sample".into())),
+        }
+        if prev >= cfg.vocab_size {
+            return Err(Error::Input(format!("token id {prev} is out of range for vocab_size {}", cfg.vocab_size)));
+        }
+        let ahead = ahead && !matches!(want, Want::Sample(p) if p.has_penalties());
+        // The pass that feeds `prev`, unless it is already queued.
+        let queued = self.ahead.is_some() && self.history.last() == Some(&prev);
+        if !queued {
+            self.settle()?;
+            self.check_room(1)?;
+            let (readback, submission) = self.submit_chunk(Input::Host(&[prev]), want, true)?;
+            let Readback::Token(readback) = readback else { unreachable!("a chosen token is read back") };
+            self.ahead = Some(InFlight { readback, submission });
+        }
+        let current = self.ahead.take().expect("queued above");
+        // Queue the pass after it, fed on the GPU with the token `current` chooses.
+        let mut next = None;
+        if ahead && self.pos < self.ctx {
+            let (readback, submission) = self.submit_chunk(Input::Chosen, want, true)?;
+            let Readback::Token(readback) = readback else { unreachable!("a chosen token is read back") };
+            next = Some(InFlight { readback, submission });
+        }
+        let position = self.pos - 1 - next.is_some() as u32;
+        let id = match self.read(Readback::Token(current.readback), Some(current.submission)).await {
+            Ok(Some(Output::Token(id))) => id,
+            Ok(_) => unreachable!("a token readback gives a token"),
+            Err(e) => {
+                // The queued pass is undone; the failed one stays counted in the cache.
+                let _ = self.settle_with(next);
+                return Err(e);
+            }
+        };
+        if let Some(trace) = &mut self.trace {
+            trace.push(PassEvent::Read { position });
+        }
+        if next.is_some() {
+            *self.history.last_mut().expect("pushed by submit_chunk") = id;
+        }
+        self.ahead = next;
+        Ok(id)
+    }
+
+    /// Undoes a pass queued ahead by `decode_next` (waiting for it): the cache is as if only
+    /// the tokens returned so far had been fed.
+    fn settle(&mut self) -> Result<()> {
+        let ahead = self.ahead.take();
+        self.settle_with(ahead)
+    }
+
+    fn settle_with(&mut self, ahead: Option<InFlight>) -> Result<()> {
+        if ahead.is_some() {
+            let waited = self.model.gpu.wait();
+            self.pos -= 1;
+            self.history.pop();
+            waited?;
+        }
+        Ok(())
+    }
+
+    fn check_room(&self, n: u32) -> Result<()> {
+        if self.pos as u64 + n as u64 > self.ctx as u64 {
+            return Err(Error::Input(format!(
+                "{n} tokens at position {} exceed the context of {} tokens (raise --ctx, up to {})",
+                self.pos, self.ctx, self.model.cfg.max_position_embeddings
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records the order of decode passes from now on (`take_trace` returns it).
+    pub fn trace(&mut self) {
+        self.trace = Some(Vec::new());
+    }
+
+    /// The decode passes recorded since `trace` or the last call.
+    pub fn take_trace(&mut self) -> Vec<PassEvent> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
     }
 }

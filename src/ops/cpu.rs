@@ -167,14 +167,15 @@ pub fn mxfp4_matvec(blocks: &[u8], scales: &[u8], bias: &[f32], rows: usize, col
 }
 
 /// Index of the largest value, lowest index on ties.
+/// Index of the largest value, the lowest on ties; NaN never wins unless all are NaN (then 0).
 pub fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
+    let mut best: Option<usize> = None;
     for (i, x) in v.iter().enumerate() {
-        if *x > v[best] {
-            best = i;
+        if !x.is_nan() && best.is_none_or(|b| *x > v[b]) {
+            best = Some(i);
         }
     }
-    best as u32
+    best.unwrap_or(0) as u32
 }
 
 /// Dequantizes the first `n_values` values of GGUF tensor data of type `qtype`, in the order

@@ -42,7 +42,8 @@ kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
 kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate");
 kernel!(EXPERT_GATE_UP_SWIGLU_GROUPED, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu_grouped");
 kernel!(EXPERT_DOWN_GROUPED, "matmul_mxfp4.wgsl", "expert_down_grouped");
-kernel!(ARGMAX, "argmax.wgsl", "argmax");
+kernel!(ARGMAX_PARTIAL, "argmax.wgsl", "argmax_partial");
+kernel!(ARGMAX_FINAL, "argmax.wgsl", "argmax_final");
 kernel!(SILU_MUL, "activation.wgsl", "silu_mul");
 kernel!(FILL_RANDOM, "fill.wgsl", "fill_random");
 kernel!(READ_BANDWIDTH, "bandwidth.wgsl", "read_bandwidth");
@@ -71,7 +72,8 @@ const CORE_KERNELS: &[Kernel] = &[
     EXPERT_DOWN_ACCUMULATE,
     EXPERT_GATE_UP_SWIGLU,
     EXPERT_DOWN,
-    ARGMAX,
+    ARGMAX_PARTIAL,
+    ARGMAX_FINAL,
     SILU_MUL,
     FILL_RANDOM,
     READ_BANDWIDTH,
@@ -471,9 +473,24 @@ pub fn silu_mul(rec: &mut Recorder, n: u32, gate: &wgpu::Buffer, act: &wgpu::Buf
     rec.dispatch(&SILU_MUL, &[n, gx * 256], &[gate, act], [gx, gy, 1]);
 }
 
-/// out[0] = argmax of logits[offset .. offset + n].
-pub fn argmax(rec: &mut Recorder, logits: &wgpu::Buffer, offset: u32, n: u32, out: &wgpu::Buffer) {
-    rec.dispatch(&ARGMAX, &[n, offset], &[logits, out], [1, 1, 1]);
+/// Logits per workgroup of `argmax_partial` (`CHUNK` in argmax.wgsl).
+const ARGMAX_CHUNK: u32 = 1024;
+
+/// Bytes of the scratch `argmax` needs for `n` logits.
+pub fn argmax_scratch_bytes(n: u32) -> u64 {
+    n.div_ceil(ARGMAX_CHUNK).max(1) as u64 * 8
+}
+
+/// out[0] = argmax of logits[offset .. offset + n] (lowest index on ties), in two dispatches:
+/// one workgroup per 1,024 logits, then one over their results (`parts`, see
+/// `argmax_scratch_bytes`).
+pub fn argmax(rec: &mut Recorder, logits: &wgpu::Buffer, offset: u32, n: u32, parts: &wgpu::Buffer, out: &wgpu::Buffer) {
+    let n_parts = n.div_ceil(ARGMAX_CHUNK).max(1);
+    assert!(parts.size() >= argmax_scratch_bytes(n), "argmax scratch of {} bytes for {n} logits", parts.size());
+    let (gx, gy) = rec.gpu.grid_2d(n_parts);
+    rec.reads(n as u64 * 4);
+    rec.dispatch(&ARGMAX_PARTIAL, &[n, offset, n_parts], &[logits, parts], [gx, gy, 1]);
+    rec.dispatch(&ARGMAX_FINAL, &[n, offset, n_parts], &[parts, out], [1, 1, 1]);
 }
 
 /// What `fill_random` writes.

@@ -94,6 +94,21 @@ pub fn greedy(session: &mut wgpt::models::Session, prompt: &[u32], n: usize) -> 
     ids
 }
 
+/// `n` greedy ids after `prompt` with each next pass queued before the previous id is read
+/// (`Session::decode_next`); must equal `greedy`.
+pub fn greedy_ahead(session: &mut wgpt::models::Session, prompt: &[u32], n: usize) -> Vec<u32> {
+    use wgpt::models::{Output, Want};
+    session.reset();
+    let Output::Token(mut id) = pollster::block_on(session.forward(prompt, Want::Argmax)).unwrap() else { panic!() };
+    let mut ids = vec![id];
+    while ids.len() < n {
+        let ahead = ids.len() + 1 < n;
+        id = pollster::block_on(session.decode_next(id, Want::Argmax, ahead)).unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
 /// A model against a transformers fixture's cases (`dir/reference/cases.json`): logits at every
 /// prompt position, at every decode step through the KV cache, and the greedy continuation.
 /// Returns the largest |Δlogit| seen.
@@ -127,6 +142,8 @@ pub fn check_against_cases(what: &str, model: &Arc<wgpt::models::Model>, dir: &P
         }
         let ids = greedy(&mut session, &case.prompt, case.continuation.len());
         assert_eq!(ids, case.continuation, "{what}/{}: greedy continuation", case.name);
+        let ids = greedy_ahead(&mut session, &case.prompt, case.continuation.len());
+        assert_eq!(ids, case.continuation, "{what}/{}: greedy continuation, decoded ahead", case.name);
     }
     worst
 }
