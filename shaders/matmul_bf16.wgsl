@@ -43,9 +43,43 @@ fn reduce_rows(lid: u32, acc: array<f32, MV_ROWS>) {
     }
 }
 
+// Subgroup size, this invocation's subgroup and lane, and the workgroup's subgroup count, set by
+// entry points that have them (any subgroup size).
+var<private> sg: vec4<u32>;
+
+// The total of each row's partials across the workgroup, in invocation j for row j (the others
+// hold garbage). One subgroup add per row and a sum over subgroups where subgroups exist;
+// the workgroup-memory tree of `reduce_rows` otherwise.
+fn row_totals(lid: u32, acc: array<f32, MV_ROWS>) -> f32 {
+//#if subgroups
+    // sg: (size, lane, id, count)
+    for (var j = 0u; j < MV_ROWS; j++) {
+        let s = subgroupAdd(acc[j]);
+        if (sg.y == 0u) { red[j * MV_WG + sg.z] = s; }
+    }
+    workgroupBarrier();
+    var total = 0.0;
+    if (lid < MV_ROWS) {
+        for (var i = 0u; i < sg.w; i++) { total += red[lid * MV_WG + i]; }
+    }
+    return total;
+//#else
+    reduce_rows(lid, acc);
+    return red[min(lid, MV_ROWS - 1u) * MV_WG];
+//#endif
+}
+
 @compute @workgroup_size(64)
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-          @builtin(num_workgroups) nwg: vec3<u32>) {
+          @builtin(num_workgroups) nwg: vec3<u32>,
+//#if subgroups
+          @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_lane: u32,
+          @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) n_sg: u32,
+//#endif
+) {
+//#if subgroups
+    sg = vec4<u32>(sg_size, sg_lane, sg_id, n_sg);
+//#endif
     let row0 = (wid.x + wid.y * nwg.x) * MV_ROWS;
     let t = wid.z;
     if (row0 >= p.rows) { return; }
@@ -63,9 +97,9 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
             }
         }
     }
-    reduce_rows(lid.x, acc);
+    let total = row_totals(lid.x, acc);
     if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
-        store(t, row0 + lid.x, red[lid.x * MV_WG]);
+        store(t, row0 + lid.x, total);
     }
 }
 
@@ -83,7 +117,15 @@ fn dot8(v: vec4<u32>, a: vec4<f32>, b: vec4<f32>) -> f32 {
 
 @compute @workgroup_size(64)
 fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-               @builtin(num_workgroups) nwg: vec3<u32>) {
+               @builtin(num_workgroups) nwg: vec3<u32>,
+//#if subgroups
+               @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_lane: u32,
+               @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) n_sg: u32,
+//#endif
+) {
+//#if subgroups
+    sg = vec4<u32>(sg_size, sg_lane, sg_id, n_sg);
+//#endif
     let row0 = (wid.x + wid.y * nwg.x) * MV_ROWS;
     let t = wid.z;
     if (row0 >= p.rows) { return; }
@@ -100,9 +142,9 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
             }
         }
     }
-    reduce_rows(lid.x, acc);
+    let total = row_totals(lid.x, acc);
     if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
-        store(t, row0 + lid.x, red[lid.x * MV_WG]);
+        store(t, row0 + lid.x, total);
     }
 }
 
@@ -123,12 +165,15 @@ fn matvec_narrow(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     store(t, r, acc);
 }
 
-// ---- prefill: 16 tokens x 64 rows per workgroup, K in steps of 32 ----
-const TM: u32 = 16u;
+// ---- prefill: 64 tokens x 64 rows per workgroup, K in steps of 16 ----
+// Each step stages a 64 x 16 slice of x and of W (widened to f32 once) in workgroup memory,
+// transposed so that invocation (lx, ly) reads one vec4 of 4 tokens and one vec4 of 4 rows per
+// k: 16 multiply-adds per 2 workgroup loads, a 4 x 4 register tile per invocation.
+const TM: u32 = 64u;
 const TN: u32 = 64u;
-const TK: u32 = 32u;
-var<workgroup> xs: array<f32, 512>;  // TM * TK
-var<workgroup> ws: array<f32, 2112>; // TN * (TK + 1), padded against bank conflicts
+const TK: u32 = 16u;
+var<workgroup> xs: array<vec4<f32>, 256>; // [k][token / 4], TK * TM / 4
+var<workgroup> ws: array<vec4<f32>, 256>; // [k][row / 4], TK * TN / 4
 
 @compute @workgroup_size(16, 16)
 fn matmat(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -136,42 +181,56 @@ fn matmat(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let n0 = wid.x * TN;
     let m0 = wid.y * TM;
     let pairs = p.cols / 2u;
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    // Loads: invocation li takes 4 consecutive columns of token (or row) li / 4; adjacent
+    // invocations read adjacent addresses.
+    let lm = li / 4u;
+    let lk = (li % 4u) * 4u;
+    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var k0 = 0u; k0 < p.cols; k0 += TK) {
-        for (var i = 0u; i < 2u; i++) {
-            let idx = li + i * 256u;
-            let m = idx / TK;
-            let k = idx % TK;
-            var v = 0.0;
-            if (m0 + m < p.n_tokens && k0 + k < p.cols) {
-                v = x[p.x_offset + (m0 + m) * p.x_stride + k0 + k];
+        var xv = vec4<f32>(0.0);
+        if (m0 + lm < p.n_tokens) {
+            let xb = p.x_offset + (m0 + lm) * p.x_stride + k0 + lk;
+            for (var i = 0u; i < 4u; i++) {
+                if (k0 + lk + i < p.cols) { xv[i] = x[xb + i]; }
             }
-            xs[idx] = v;
+        }
+        var wv = vec4<f32>(0.0);
+        let cp = (k0 + lk) / 2u;
+        if (n0 + lm < p.rows) {
+            let wb = (n0 + lm) * pairs + cp;
+            if (cp < pairs) {
+                let v = w[wb];
+                wv.x = bf16_lo(v);
+                wv.y = bf16_hi(v);
+            }
+            if (cp + 1u < pairs) {
+                let v = w[wb + 1u];
+                wv.z = bf16_lo(v);
+                wv.w = bf16_hi(v);
+            }
         }
         for (var i = 0u; i < 4u; i++) {
-            let idx = li + i * 256u;
-            let n = idx / (TK / 2u);
-            let kp = idx % (TK / 2u);
-            let cp = k0 / 2u + kp;
-            var v = 0u;
-            if (n0 + n < p.rows && cp < pairs) { v = w[(n0 + n) * pairs + cp]; }
-            ws[n * (TK + 1u) + 2u * kp] = bf16_lo(v);
-            ws[n * (TK + 1u) + 2u * kp + 1u] = bf16_hi(v);
+            xs[(lk + i) * 16u + lm / 4u][lm % 4u] = xv[i];
+            ws[(lk + i) * 16u + lm / 4u][lm % 4u] = wv[i];
         }
         workgroupBarrier();
         for (var k = 0u; k < TK; k++) {
-            let a = xs[lid.y * TK + k];
-            for (var j = 0u; j < 4u; j++) {
-                acc[j] += a * ws[(lid.x * 4u + j) * (TK + 1u) + k];
-            }
+            let a = xs[k * 16u + lid.y];
+            let b = ws[k * 16u + lid.x];
+            acc[0] += a.x * b;
+            acc[1] += a.y * b;
+            acc[2] += a.z * b;
+            acc[3] += a.w * b;
         }
         workgroupBarrier();
     }
-    let t = m0 + lid.y;
-    if (t < p.n_tokens) {
-        for (var j = 0u; j < 4u; j++) {
-            let r = n0 + lid.x * 4u + j;
-            if (r < p.rows) { store(t, r, acc[j]); }
+    for (var i = 0u; i < 4u; i++) {
+        let t = m0 + lid.y * 4u + i;
+        if (t < p.n_tokens) {
+            for (var j = 0u; j < 4u; j++) {
+                let r = n0 + lid.x * 4u + j;
+                if (r < p.rows) { store(t, r, acc[i][j]); }
+            }
         }
     }
 }

@@ -79,13 +79,15 @@ fn rmsnorm_matches_cpu() {
 fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
     // Short rows (one thread per row in decode) and long rows (a workgroup per 4 rows).
     // Short rows, rows of a multiple of 8 (16-byte loads) and rows that are not.
-    for (limit, rows, cols) in [(None, 67usize, 38usize), (Some(1024), 67, 38), (None, 37, 600), (Some(4000), 37, 600), (None, 29, 602)] {
-        let g = gpu(limit);
+    // Prefill tiles of 64 tokens x 64 rows: 70 tokens span two, with ragged ends in both.
+    let cases = [(None, 67usize, 38usize), (Some(1024), 67, 38), (None, 37, 600), (Some(4000), 37, 600), (None, 29, 602), (None, 130, 66)];
+    for ((limit, rows, cols), features) in cases.into_iter().flat_map(|c| [(c, None), (c, Some(ShaderFeatures::NONE))]) {
+        let g = pollster::block_on(Gpu::new(&GpuOptions { max_binding_bytes: limit, features, ..Default::default() })).unwrap();
         let mut rng = StdRng::seed_from_u64(3);
         let w = bf16_bits(&randn(&mut rng, rows * cols, 1.0));
         let bias = randn(&mut rng, rows, 1.0);
         let m = Bf16Matrix::upload(&g, "w", cols as u32, &[bytemuck::cast_slice(&w)], Some(&bias)).unwrap();
-        for t in [1usize, 3, 21] {
+        for t in [1usize, 3, 21, 70] {
             let x = randn(&mut rng, t * cols, 1.0);
             let y0 = randn(&mut rng, t * rows, 1.0);
             let xb = g.storage_with("x", bytemuck::cast_slice(&x));
@@ -96,7 +98,8 @@ fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
             submit(&g, enc);
             let want: Vec<f32> =
                 cpu::matmul_bf16(&x, &w, Some(&bias), rows, cols).iter().zip(&y0).map(|(a, b)| a + b).collect();
-            assert_close(&format!("matmul {rows}x{cols} t={t} limit={limit:?}"), &read_f32(&g, &yb, t * rows), &want, 1e-5);
+            let what = format!("matmul {rows}x{cols} t={t} limit={limit:?} features {}", g.shader.name());
+            assert_close(&what, &read_f32(&g, &yb, t * rows), &want, 1e-5);
         }
     }
 }

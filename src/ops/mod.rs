@@ -160,7 +160,7 @@ pub fn matmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Bu
             let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
             rec.dispatch(kernel, &params, &bufs, [gx, gy, io.n_tokens]);
         } else {
-            rec.dispatch(&MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(16), 1]);
+            rec.dispatch(&MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(64), 1]);
         }
     }
 }
