@@ -5,15 +5,20 @@
 struct Params {
     n_tokens: u32, rows: u32, cols: u32, x_offset: u32,
     x_stride: u32, y_stride: u32, y_offset: u32, flags: u32,
+    norm_eps: f32,
 }
 const HAS_BIAS: u32 = 1u;
 const ACCUMULATE: u32 = 2u;
+// Decode mat-vecs only: x is RMS-normalized on the fly, x / sqrt(mean(x^2) + norm_eps) * norm,
+// so the norm needs no dispatch of its own (each workgroup recomputes the row's mean square).
+const NORM_INPUT: u32 = 4u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> norm_w: array<f32>;
 
 fn bf16_lo(v: u32) -> f32 { return bitcast<f32>(v << 16u); }
 fn bf16_hi(v: u32) -> f32 { return bitcast<f32>(v & 0xffff0000u); }
@@ -69,6 +74,45 @@ fn row_totals(lid: u32, acc: array<f32, MV_ROWS>) -> f32 {
 //#endif
 }
 
+// The sum of `v` over the workgroup, in every invocation (workgroup memory is free again after).
+fn wg_sum(lid: u32, v: f32) -> f32 {
+//#if subgroups
+    let s = subgroupAdd(v);
+    if (sg.y == 0u) { red[sg.z] = s; }
+    workgroupBarrier();
+    var total = 0.0;
+    for (var i = 0u; i < sg.w; i++) { total += red[i]; }
+//#else
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = MV_WG / 2u; s > 0u; s >>= 1u) {
+        if (lid < s) { red[lid] += red[lid + s]; }
+        workgroupBarrier();
+    }
+    let total = red[0];
+//#endif
+    workgroupBarrier();
+    return total;
+}
+
+// 1 / rms of input row `xb` when NORM_INPUT is set, else 1.
+fn input_scale(lid: u32, xb: u32) -> f32 {
+    if ((p.flags & NORM_INPUT) == 0u) { return 1.0; }
+    var ss = 0.0;
+    for (var c = lid; c < p.cols; c += MV_WG) {
+        let v = x[xb + c];
+        ss += v * v;
+    }
+    return 1.0 / sqrt(wg_sum(lid, ss) / f32(p.cols) + p.norm_eps);
+}
+
+// x[xb + c] as the mat-vec sees it: normalized when NORM_INPUT is set (same operation order as
+// the rmsnorm kernel: x * scale, then * weight).
+fn x_at(xb: u32, c: u32, scale: f32) -> f32 {
+    if ((p.flags & NORM_INPUT) == 0u) { return x[xb + c]; }
+    return x[xb + c] * scale * norm_w[c];
+}
+
 @compute @workgroup_size(64)
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>,
@@ -85,10 +129,11 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     if (row0 >= p.rows) { return; }
     let pairs = p.cols / 2u;
     let xb = p.x_offset + t * p.x_stride;
+    let scale = input_scale(lid.x, xb);
     var acc = array<f32, MV_ROWS>();
     for (var c = lid.x; c < pairs; c += MV_WG) {
-        let x0 = x[xb + 2u * c];
-        let x1 = x[xb + 2u * c + 1u];
+        let x0 = x_at(xb, 2u * c, scale);
+        let x1 = x_at(xb, 2u * c + 1u, scale);
         for (var j = 0u; j < MV_ROWS; j++) {
             let r = row0 + j;
             if (r < p.rows) {
@@ -108,6 +153,7 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
 // step, so a GPU moves the matrix with a quarter of the load instructions.
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> w4: array<vec4<u32>>;
+@group(0) @binding(5) var<storage, read> norm_w4: array<vec4<f32>>;
 
 fn dot8(v: vec4<u32>, a: vec4<f32>, b: vec4<f32>) -> f32 {
     let lo = vec4<f32>(bf16_lo(v.x), bf16_hi(v.x), bf16_lo(v.y), bf16_hi(v.y));
@@ -131,10 +177,25 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     if (row0 >= p.rows) { return; }
     let octs = p.cols / 8u;
     let xb = (p.x_offset + t * p.x_stride) / 4u;
+    let norm = (p.flags & NORM_INPUT) != 0u;
+    var scale = 1.0;
+    if (norm) {
+        var ss = 0.0;
+        for (var c = lid.x; c < octs; c += MV_WG) {
+            let a = x4[xb + 2u * c];
+            let b = x4[xb + 2u * c + 1u];
+            ss += dot(a, a) + dot(b, b);
+        }
+        scale = 1.0 / sqrt(wg_sum(lid.x, ss) / f32(p.cols) + p.norm_eps);
+    }
     var acc = array<f32, MV_ROWS>();
     for (var c = lid.x; c < octs; c += MV_WG) {
-        let a = x4[xb + 2u * c];
-        let b = x4[xb + 2u * c + 1u];
+        var a = x4[xb + 2u * c];
+        var b = x4[xb + 2u * c + 1u];
+        if (norm) {
+            a = a * scale * norm_w4[2u * c];
+            b = b * scale * norm_w4[2u * c + 1u];
+        }
         for (var j = 0u; j < MV_ROWS; j++) {
             let r = row0 + j;
             if (r < p.rows) {
@@ -151,16 +212,26 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
 // ---- decode for short rows (cols <= 512): one thread per row, 64 rows per workgroup ----
 @compute @workgroup_size(64)
 fn matvec_narrow(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-                 @builtin(num_workgroups) nwg: vec3<u32>) {
+                 @builtin(num_workgroups) nwg: vec3<u32>,
+//#if subgroups
+                 @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_lane: u32,
+                 @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) n_sg: u32,
+//#endif
+) {
+//#if subgroups
+    sg = vec4<u32>(sg_size, sg_lane, sg_id, n_sg);
+//#endif
     let r = (wid.x + wid.y * nwg.x) * 64u + lid.x;
     let t = wid.z;
+    let xb = p.x_offset + t * p.x_stride;
+    // Before any invocation leaves: the whole workgroup takes part in the norm's sum.
+    let scale = input_scale(lid.x, xb);
     if (r >= p.rows) { return; }
     let pairs = p.cols / 2u;
-    let xb = p.x_offset + t * p.x_stride;
     var acc = 0.0;
     for (var c = 0u; c < pairs; c++) {
         let v = w[r * pairs + c];
-        acc += x[xb + 2u * c] * bf16_lo(v) + x[xb + 2u * c + 1u] * bf16_hi(v);
+        acc += x_at(xb, 2u * c, scale) * bf16_lo(v) + x_at(xb, 2u * c + 1u, scale) * bf16_hi(v);
     }
     store(t, r, acc);
 }

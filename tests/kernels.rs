@@ -104,6 +104,47 @@ fn matmul_bf16_matches_cpu_for_matvec_and_tiled_with_slices() {
     }
 }
 
+#[test]
+fn matmul_with_the_input_norm_folded_in_matches_rmsnorm_then_matmul() {
+    // Short rows (one invocation per row), rows of a multiple of 8 (16-byte loads), other rows;
+    // decode batches fold the norm into the mat-vec, longer ones normalize into scratch first.
+    for ((rows, cols), features) in [(67usize, 38usize), (37, 600), (29, 602)]
+        .into_iter()
+        .flat_map(|c| [(c, None), (c, Some(ShaderFeatures::NONE))])
+    {
+        let g = pollster::block_on(Gpu::new(&GpuOptions { features, ..Default::default() })).unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        let w = bf16_bits(&randn(&mut rng, rows * cols, 1.0));
+        let m = Bf16Matrix::upload(&g, "w", cols as u32, &[bytemuck::cast_slice(&w)], None).unwrap();
+        let gamma: Vec<f32> = randn(&mut rng, cols, 1.0).iter().map(|v| 1.0 + v).collect();
+        let gb = g.storage_with("gamma", bytemuck::cast_slice(&gamma));
+        for (t, skip) in [(1usize, 0usize), (1, 2), (3, 1), (21, 0)] {
+            let x = randn(&mut rng, (t + skip) * cols, 3.0);
+            let xb = g.storage_with("x", bytemuck::cast_slice(&x));
+            let yb = g.storage("y", (t * rows * 4) as u64);
+            let scratch = g.storage("scratch", (t * cols * 4) as u64);
+            let io = MatmulIo {
+                n_tokens: t as u32,
+                x_offset: (skip * cols) as u32,
+                x_stride: cols as u32,
+                y_stride: rows as u32,
+                y_offset: 0,
+                accumulate: false,
+            };
+            let mut enc = Recorder::new(&g);
+            ops::matmul_normed(&mut enc, &xb, ops::InputNorm { weight: &gb, eps: 1e-5 }, &scratch, &m, &yb, io);
+            assert_eq!(enc.dispatches(), if t <= 4 { 1 } else { 2 }, "the norm is folded into decode mat-vecs");
+            submit(&g, enc);
+            let normed = cpu::rmsnorm(&x[skip * cols..], &gamma, 1e-5);
+            let want = cpu::matmul_bf16(&normed, &w, None, rows, cols);
+            let what = format!("normed matmul {rows}x{cols} t={t} skip={skip} features {}", g.shader.name());
+            // The f32 norm against the reference's f64 one: each normalized input carries an f32
+            // rounding into a dot product of up to 600 terms.
+            assert_close(&what, &read_f32(&g, &yb, t * rows), &want, 1e-4);
+        }
+    }
+}
+
 /// Runs rope + KV store + attention over a sequence in chunks and compares with the CPU.
 fn attention_case(limit: Option<u64>, window: u32, ring: u32, chunks: &[usize]) {
     // Groups of 3 query heads take the per-head kernel, groups of 4 the per-group one.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::gpu::{DispatchCache, Profiler, Recorder};
 use crate::ops::sample::SampleScratch;
-use crate::ops::{self, AttnShape, KvSegment, MatmulIo, RopeStyle, RouteIo, Swiglu};
+use crate::ops::{self, AttnShape, InputNorm, KvSegment, MatmulIo, RopeStyle, RouteIo, Swiglu};
 use crate::sampling::{penalty_pairs_for, SamplingParams};
 
 use super::weights::{Linear, Mlp, Qkv};
@@ -417,9 +417,10 @@ impl Session {
         let mut readback = Readback::Nothing;
         if head {
             let first = n - rows;
-            ops::rmsnorm(rec, &s.x, first, rows, h, &w.norm, eps, &s.xn);
-            let head_io = MatmulIo { n_tokens: rows, x_offset: 0, x_stride: h, y_stride: v, y_offset: 0, accumulate: false };
-            w.lm_head().apply(rec, &s.xn, &s.logits, head_io);
+            // The final norm happens inside the LM head's mat-vec where it can.
+            let head_io = MatmulIo { n_tokens: rows, x_offset: first * h, x_stride: h, y_stride: v, y_offset: 0, accumulate: false };
+            let norm = InputNorm { weight: &w.norm, eps };
+            w.lm_head().apply_normed(rec, &s.x, norm, &s.xn, &s.logits, head_io);
             match want {
                 Want::Argmax => ops::argmax(rec, &s.logits, 0, v, &s.argmax_parts, &s.token_out),
                 Want::Sample(params) => {

@@ -2,7 +2,7 @@
 //! mixture of experts (gpt-oss) or a dense gated MLP (the Llama family).
 
 use crate::gpu::Recorder;
-use crate::ops::{self, Bf16Matrix, MatmulIo, Mxfp4Experts, QMatrix};
+use crate::ops::{self, Bf16Matrix, InputNorm, MatmulIo, Mxfp4Experts, QMatrix};
 
 /// Progress of a load: bytes uploaded so far, of the total.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
@@ -52,6 +52,20 @@ impl Linear {
         match self {
             Linear::Bf16(m) => ops::matmul(rec, x, m, y, io),
             Linear::Quant(m) => ops::qmatmul(rec, x, m, y, io),
+        }
+    }
+
+    /// y = RMSNorm(x) . W^T (+ bias): the norm folded into the mat-vec where the kernel can,
+    /// else computed into `scratch` ([n_tokens, cols] f32) first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_normed(&self, rec: &mut Recorder, x: &wgpu::Buffer, norm: InputNorm, scratch: &wgpu::Buffer, y: &wgpu::Buffer, io: MatmulIo) {
+        match self {
+            Linear::Bf16(m) => ops::matmul_normed(rec, x, norm, scratch, m, y, io),
+            Linear::Quant(m) => {
+                let first = io.x_offset / m.cols.max(1);
+                ops::rmsnorm(rec, x, first, io.n_tokens, m.cols, norm.weight, norm.eps, scratch);
+                ops::qmatmul(rec, scratch, m, y, MatmulIo { x_offset: 0, x_stride: m.cols, ..io });
+            }
         }
     }
 

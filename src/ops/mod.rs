@@ -141,14 +141,56 @@ const MATVEC_ROWS: u32 = 8;
 /// Rows up to this many columns are short enough for one thread each in decode.
 const NARROW_COLS: u32 = 512;
 
+/// RMSNorm of a mat-vec's input rows, applied on the fly: x / sqrt(mean(x^2) + eps) * weight.
+#[derive(Clone, Copy)]
+pub struct InputNorm<'a> {
+    pub weight: &'a wgpu::Buffer,
+    pub eps: f32,
+}
+
 /// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r], one dispatch per slice of W.
 pub fn matmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Buffer, io: MatmulIo) {
+    matmul_with(rec, x, None, w, y, io)
+}
+
+/// Whether `matmul_normed` folds the norm into the mat-vec (decode shapes) instead of a
+/// separate RMSNorm dispatch.
+pub fn folds_input_norm(io: MatmulIo) -> bool {
+    io.n_tokens <= 4
+}
+
+/// y = RMSNorm(x) . W^T (+ bias), like `rmsnorm` into `scratch` followed by `matmul`. Decode
+/// mat-vecs normalize in each workgroup (no dispatch, no scratch); other shapes use `scratch`
+/// ([n_tokens, cols] f32).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_normed(
+    rec: &mut Recorder,
+    x: &wgpu::Buffer,
+    norm: InputNorm,
+    scratch: &wgpu::Buffer,
+    w: &Bf16Matrix,
+    y: &wgpu::Buffer,
+    io: MatmulIo,
+) {
+    if folds_input_norm(io) {
+        return matmul_with(rec, x, Some(norm), w, y, io);
+    }
+    // The normalized rows are packed from row 0 of `scratch`.
+    debug_assert!(io.x_stride == w.cols && io.x_offset % w.cols.max(1) == 0, "input rows are whole, consecutive rows");
+    rmsnorm(rec, x, io.x_offset / w.cols.max(1), io.n_tokens, w.cols, norm.weight, norm.eps, scratch);
+    matmul_with(rec, scratch, None, w, y, MatmulIo { x_offset: 0, x_stride: w.cols, ..io })
+}
+
+fn matmul_with(rec: &mut Recorder, x: &wgpu::Buffer, norm: Option<InputNorm>, w: &Bf16Matrix, y: &wgpu::Buffer, io: MatmulIo) {
     for s in &w.slices {
         let rows = s.row_end - s.row_start;
         let bias = s.buffers.get(1);
-        let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
-        let params = [io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags];
-        let bufs = [x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), y];
+        let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1) | ((norm.is_some() as u32) << 2);
+        let eps = norm.map_or(0.0, |n| n.eps);
+        let params = [io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags, eps.to_bits()];
+        let dummy = rec.gpu.dummy.clone();
+        let norm_weight = norm.map_or(&dummy, |n| n.weight);
+        let bufs = [x, &s.buffers[0], bias.unwrap_or(&dummy), y, norm_weight];
         rec.reads(rows as u64 * w.cols as u64 * 2 + io.n_tokens as u64 * w.cols as u64 * 4);
         if io.n_tokens <= 4 && w.cols <= NARROW_COLS {
             let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(64));
@@ -160,7 +202,8 @@ pub fn matmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &Bf16Matrix, y: &wgpu::Bu
             let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
             rec.dispatch(kernel, &params, &bufs, [gx, gy, io.n_tokens]);
         } else {
-            rec.dispatch(&MATMAT_BF16, &params, &bufs, [rows.div_ceil(64), io.n_tokens.div_ceil(64), 1]);
+            assert!(norm.is_none(), "prefill GEMMs take normalized inputs from scratch");
+            rec.dispatch(&MATMAT_BF16, &params, &bufs[..4], [rows.div_ceil(64), io.n_tokens.div_ceil(64), 1]);
         }
     }
 }
