@@ -14,6 +14,7 @@ use web_time::{Duration, Instant};
 
 use crate::chat::harmony::{Conversation, Event, Message, Role, StopReason, StreamParser};
 use crate::chat::plain::PlainParser;
+use crate::chat::ChatFormat;
 use crate::chat::template::{encode_chat, ChatTemplate, TemplateMessage};
 use crate::error::{Error, Result};
 use crate::models::gpt_oss::checkpoint::Upload;
@@ -30,26 +31,16 @@ pub struct Engine {
     pub format: ChatFormat,
 }
 
-/// How a conversation becomes prompt tokens, and generated tokens become messages.
-#[derive(Clone)]
-pub enum ChatFormat {
-    /// gpt-oss: OpenAI's harmony format (channels, tools, reasoning effort).
-    Harmony,
-    /// A Jinja chat template (from the model file), with plain-text answers that end at any of
-    /// the `stop` ids.
-    Template { template: Arc<ChatTemplate>, stop: Vec<u32> },
-}
-
 impl Engine {
     /// Loads a model: a directory with `config.json`, the safetensors weights and
     /// `tokenizer.json` (gpt-oss), or a `.gguf` file (weights, tokenizer and chat template).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(gpu: std::sync::Arc<crate::gpu::Gpu>, path: &std::path::Path, progress: crate::models::weights::Progress) -> Result<Engine> {
-        if crate::models::is_gguf(path) {
+        if crate::loader::is_gguf(path) {
             let (g, map) = crate::loader::gguf::Gguf::open(path)?;
             let model = crate::models::gguf::load(gpu, &g, &map, progress)?;
             let tokenizer = Tokenizer::from_gguf_vocab(&crate::models::gguf::vocab(&g)?)?;
-            let format = crate::models::gguf::chat_format(&g, &tokenizer)?;
+            let format = ChatFormat::from_gguf(&g, &tokenizer)?;
             return Self::with_format(model, tokenizer, format);
         }
         let tok_path = path.join("tokenizer.json");

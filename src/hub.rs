@@ -112,7 +112,7 @@ pub fn resolve_model(spec: &str, progress: &mut dyn FnMut(DownloadEvent)) -> Res
 /// [`resolve_model`] with explicit settings.
 pub fn resolve_model_with(spec: &str, opts: &HubOptions, progress: &mut dyn FnMut(DownloadEvent)) -> Result<PathBuf> {
     let path = Path::new(spec);
-    if path.is_dir() || (path.is_file() && crate::models::is_gguf(path)) {
+    if path.is_dir() || (path.is_file() && crate::loader::is_gguf(path)) {
         return Ok(path.to_path_buf());
     }
     let Some(repo) = RepoSpec::parse(spec) else {

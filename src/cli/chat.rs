@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use wgpt::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
-use wgpt::engine::{ChatFormat, ChatOptions, ChatTurn, Engine, Finish, Stats};
+use wgpt::chat::ChatFormat;
+use wgpt::engine::{ChatOptions, ChatTurn, Engine, Finish, Stats};
 use wgpt::models::Session;
 use wgpt::sampling::SamplingParams;
 

@@ -25,6 +25,11 @@ pub const SINGLE_FILE: &str = "model.safetensors";
 /// The index of a sharded checkpoint.
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
 
+/// Whether `path` names a GGUF file (by its extension).
+pub fn is_gguf(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
+
 /// One tensor of a checkpoint: which file holds it, where, and what it is.
 #[derive(Clone, Debug)]
 pub struct TensorEntry {

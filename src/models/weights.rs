@@ -107,7 +107,7 @@ impl Weights {
 
     /// Bytes of weights one decoded token reads in a dense model: every matrix, norm and bias,
     /// the LM head and one embedding row (experts are counted from the config instead, see
-    /// `bench::weight_bytes_per_token`).
+    /// `Config::moe_weight_bytes_per_token`).
     pub fn dense_bytes_per_token(&self) -> u64 {
         let mut total = self.embed.row_bytes() + self.lm_head().bytes() + self.norm.size();
         for l in &self.layers {

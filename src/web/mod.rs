@@ -598,7 +598,7 @@ async fn load_gguf(
     let header_bytes = want.min(g.file_size);
     let cfg = gguf::config(&g).map_err(|e| err(format!("{name}: {e}")))?;
     let tokenizer = Tokenizer::from_gguf_vocab(&gguf::vocab(&g).map_err(err)?).map_err(|e| err(format!("{name}: {e}")))?;
-    let format = gguf::chat_format(&g, &tokenizer).map_err(|e| err(format!("{name}: {e}")))?;
+    let format = crate::chat::ChatFormat::from_gguf(&g, &tokenizer).map_err(|e| err(format!("{name}: {e}")))?;
     let mut up = gguf::Upload::plan(&gpu, &cfg, &g).map_err(|e| err(format!("{name}: {e}")))?;
     let (_, total) = up.progress();
     progress(on_progress, "weights", 0.0, total as f64, name);
