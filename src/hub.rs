@@ -6,13 +6,12 @@
 //! A partial download sits in `blobs/{etag}.incomplete` and is resumed with a `Range` request.
 //! LFS files (etag = sha256) are verified before they enter the cache.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -143,50 +142,6 @@ pub fn resolve_model_with(spec: &str, opts: &HubOptions, progress: &mut dyn FnMu
         Err(Failure::Error(e)) => return Err(e),
     };
     Download { client: &client, repo: &repo, cache: &cache, info: &info, progress }.run()
-}
-
-/// A progress callback that draws one indicatif bar per file on stderr.
-pub fn cli_progress() -> impl FnMut(DownloadEvent) {
-    let multi = MultiProgress::new();
-    let style = ProgressStyle::with_template(
-        "{msg:32} [{bar:30}] {binary_bytes:>10}/{binary_total_bytes:<10} {binary_bytes_per_sec:>12} {eta:>4}",
-    )
-    .expect("valid progress template")
-    .progress_chars("=> ");
-    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
-    move |event: DownloadEvent| match event.kind {
-        EventKind::Start => {
-            let bar = multi.add(ProgressBar::new(event.total));
-            bar.set_style(style.clone());
-            bar.set_message(short_name(&event.file, 32));
-            bar.set_position(event.done);
-            bar.reset_eta();
-            if let Some(old) = bars.insert(event.file, bar) {
-                old.abandon();
-            }
-        }
-        EventKind::Progress => {
-            if let Some(bar) = bars.get(&event.file) {
-                bar.set_position(event.done);
-            }
-        }
-        EventKind::Finish => {
-            if let Some(bar) = bars.remove(&event.file) {
-                bar.set_position(event.total);
-                bar.finish();
-            }
-        }
-    }
-}
-
-fn short_name(name: &str, width: usize) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    if chars.len() <= width {
-        name.to_string()
-    } else {
-        let tail: String = chars[chars.len() - (width - 2)..].iter().collect();
-        format!("..{tail}")
-    }
 }
 
 // One place to change once the error type has a variant for downloads.
@@ -720,7 +675,6 @@ impl Download<'_> {
 
     /// Streams a blob into `{blob}.incomplete` (resuming it), verifies it, then renames it.
     fn download_blob(&mut self, meta: &FileMeta, blob: &Path, file: &str) -> Result<()> {
-        let repo = self.repo;
         let blobs = blob.parent().expect("blob path has a parent");
         fs::create_dir_all(blobs).map_err(|e| Error::io(blobs, e))?;
         let part = PathBuf::from(format!("{}.incomplete", blob.display()));
@@ -731,63 +685,93 @@ impl Download<'_> {
         if start > meta.size {
             start = 0;
         }
-        let check_sha = is_sha256(&meta.etag);
-        let mut hasher = Sha256::new();
-        if start > 0 && check_sha {
-            hash_prefix(&mut out, start, &mut hasher).map_err(io)?;
+        // LFS blobs are named by their sha256: hash the bytes already there, then those that come.
+        let mut hasher = is_sha256(&meta.etag).then(Sha256::new);
+        if let (true, Some(h)) = (start > 0, hasher.as_mut()) {
+            hash_prefix(&mut out, start, h).map_err(io)?;
         }
-
-        let mut attempt_range = start;
-        let mut resp = loop {
-            if attempt_range == meta.size && meta.size > 0 {
-                break None;
+        let (resp, from) = self.request_from(meta, start, file)?;
+        if from != start {
+            hasher = hasher.map(|_| Sha256::new());
+        }
+        out.set_len(from).map_err(io)?;
+        out.seek(SeekFrom::Start(from)).map_err(io)?;
+        let done = self.receive(resp, out, &part, hasher.as_mut(), from, meta.size, file)?;
+        let (repo, total) = (self.repo, meta.size);
+        if done < total {
+            return Err(hub_error(format!(
+                "{repo}: download of {file} stopped at {done} of {total} bytes; run again to resume"
+            )));
+        }
+        if let Some(hasher) = hasher {
+            let got = hex(&hasher.finalize());
+            if !got.eq_ignore_ascii_case(&meta.etag) {
+                let _ = fs::remove_file(&part);
+                return Err(hub_error(format!(
+                    "{repo}: {file} is corrupt: sha256 {got}, expected {}; the bad download was deleted, run again",
+                    meta.etag
+                )));
             }
-            let resp = self.client.get_from(&meta.url, attempt_range, repo, file)?;
-            let status = resp.status().as_u16();
-            match status {
-                206 if attempt_range > 0 => {
-                    let range_ok = header(&resp, "content-range")
-                        .is_some_and(|r| r.trim().starts_with(&format!("bytes {attempt_range}-")));
+        }
+        fs::rename(&part, blob).map_err(|e| Error::io(blob, e))?;
+        (self.progress)(DownloadEvent { kind: EventKind::Finish, file: file.to_string(), done: total, total });
+        Ok(())
+    }
+
+    /// The response that carries the blob from byte `start` on (a resumed range), or from 0 when
+    /// the server will not resume; `None` when nothing is left to fetch. Returns where its body
+    /// starts.
+    fn request_from(&self, meta: &FileMeta, start: u64, file: &str) -> Result<(Option<Response>, u64)> {
+        let repo = self.repo;
+        let mut from = start;
+        loop {
+            if from == meta.size && meta.size > 0 {
+                return Ok((None, from));
+            }
+            let resp = self.client.get_from(&meta.url, from, repo, file)?;
+            match resp.status().as_u16() {
+                206 if from > 0 => {
+                    let range_ok =
+                        header(&resp, "content-range").is_some_and(|r| r.trim().starts_with(&format!("bytes {from}-")));
                     if !range_ok {
                         return Err(hub_error(format!(
                             "{repo}: {file}: the server answered a resume request with a wrong range"
                         )));
                     }
-                    break Some(resp);
+                    return Ok((Some(resp), from));
                 }
-                200 | 206 => {
-                    // Full body: start over.
-                    if attempt_range > 0 {
-                        attempt_range = 0;
-                        hasher = Sha256::new();
-                    }
-                    break Some(resp);
-                }
-                416 if attempt_range > 0 => {
-                    attempt_range = 0;
-                    hasher = Sha256::new();
-                    continue;
-                }
+                // Full body: start over.
+                200 | 206 => return Ok((Some(resp), 0)),
+                416 if from > 0 => from = 0,
                 _ => {
-                    return Err(status_error(
-                        &resp,
-                        repo,
-                        Some(file),
-                        &self.client.endpoint,
-                        self.client.token.is_some(),
-                    ))
+                    let (endpoint, has_token) = (&self.client.endpoint, self.client.token.is_some());
+                    return Err(status_error(&resp, repo, Some(file), endpoint, has_token));
                 }
             }
-        };
-        out.set_len(attempt_range).map_err(io)?;
-        out.seek(SeekFrom::Start(attempt_range)).map_err(io)?;
+        }
+    }
 
-        let mut done = attempt_range;
+    /// Appends the body to `out` (the partial blob at `part`), hashing and reporting progress as
+    /// bytes arrive; returns how many bytes the blob has. A body cut off by the network is an
+    /// error to resume from; one longer than announced deletes the partial blob.
+    #[allow(clippy::too_many_arguments)]
+    fn receive(
+        &mut self,
+        resp: Option<Response>,
+        mut out: fs::File,
+        part: &Path,
+        mut hasher: Option<&mut Sha256>,
+        from: u64,
+        total: u64,
+        file: &str,
+    ) -> Result<u64> {
+        let repo = self.repo;
+        let io = |e: std::io::Error| Error::io(part, e);
+        let mut done = from;
         let mut reported = done;
-        let total = meta.size;
         (self.progress)(DownloadEvent { kind: EventKind::Start, file: file.to_string(), done, total });
         let mut broken = None;
-        if let Some(resp) = resp.as_mut() {
+        if let Some(mut resp) = resp {
             let mut reader = resp.body_mut().as_reader();
             let mut buf = vec![0u8; 256 * 1024];
             loop {
@@ -802,14 +786,14 @@ impl Download<'_> {
                 };
                 if done + n as u64 > total {
                     drop(out);
-                    let _ = fs::remove_file(&part);
+                    let _ = fs::remove_file(part);
                     return Err(hub_error(format!(
                         "{repo}: {file}: the server sent more than the announced {total} bytes"
                     )));
                 }
                 out.write_all(&buf[..n]).map_err(io)?;
-                if check_sha {
-                    hasher.update(&buf[..n]);
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&buf[..n]);
                 }
                 done += n as u64;
                 if done - reported >= PROGRESS_STEP || done == total {
@@ -828,24 +812,7 @@ impl Download<'_> {
                 "{repo}: download of {file} interrupted at {done} of {total} bytes ({e}); run again to resume"
             )));
         }
-        if done < total {
-            return Err(hub_error(format!(
-                "{repo}: download of {file} stopped at {done} of {total} bytes; run again to resume"
-            )));
-        }
-        if check_sha {
-            let got = hex(&hasher.finalize());
-            if !got.eq_ignore_ascii_case(&meta.etag) {
-                let _ = fs::remove_file(&part);
-                return Err(hub_error(format!(
-                    "{repo}: {file} is corrupt: sha256 {got}, expected {}; the bad download was deleted, run again",
-                    meta.etag
-                )));
-            }
-        }
-        fs::rename(&part, blob).map_err(|e| Error::io(blob, e))?;
-        (self.progress)(DownloadEvent { kind: EventKind::Finish, file: file.to_string(), done: total, total });
-        Ok(())
+        Ok(done)
     }
 }
 

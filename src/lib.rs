@@ -22,7 +22,7 @@
 //! # fn main() -> wgpt::Result<()> {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use wgpt::chat::harmony::Event;
+//! use wgpt::chat::Event;
 //! use wgpt::engine::{Budget, Engine, LoadEvent};
 //! use wgpt::gpu::{Gpu, GpuOptions};
 //!
@@ -83,7 +83,7 @@
 //!
 //! ```
 //! # fn main() -> wgpt::Result<()> {
-//! use wgpt::chat::harmony::{Conversation, ReasoningEffort};
+//! use wgpt::chat::{Conversation, ReasoningEffort};
 //! use wgpt::tokenizer::Tokenizer;
 //!
 //! let request = serde_json::json!({"messages": [{"role": "user", "content": "Hi"}]});

@@ -299,7 +299,7 @@ fn read_stdin() -> Result<String> {
 
 /// A local directory as is, or a Hugging Face repo id downloaded into the HF cache.
 fn resolve(spec: &str) -> Result<PathBuf> {
-    let mut progress = wgpt::hub::cli_progress();
+    let mut progress = cli::progress::download_bars();
     Ok(wgpt::hub::resolve_model(spec, &mut progress)?)
 }
 

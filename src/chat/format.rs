@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::loader::gguf::Gguf;
 use crate::tokenizer::Tokenizer;
 
-use super::template::ChatTemplate;
+use super::template::{encode_chat, ChatTemplate, TemplateMessage};
+use super::{Conversation, Role};
 
 /// How a conversation becomes prompt tokens, and generated tokens become messages.
 #[derive(Clone)]
@@ -45,4 +46,47 @@ impl ChatFormat {
         }
         Ok(ChatFormat::Template { template: Arc::new(template), stop })
     }
+
+    /// The prompt ids of `conv`, ready for the assistant's next message.
+    pub fn render(&self, tok: &Tokenizer, conv: &Conversation) -> Result<Vec<u32>> {
+        match self {
+            ChatFormat::Harmony => conv.render_for_completion(tok),
+            ChatFormat::Template { template, .. } => render_template(tok, template, conv),
+        }
+    }
+}
+
+/// The prompt of a conversation in a template format: developer instructions become the system
+/// message; message contents stay ordinary text (text that looks like a control token is not one).
+fn render_template(tok: &Tokenizer, template: &ChatTemplate, conv: &Conversation) -> Result<Vec<u32>> {
+    if !conv.tools.is_empty() {
+        return Err(Error::Input("this model's chat template is used without tools; tool definitions are only supported for gpt-oss".into()));
+    }
+    let mut messages = Vec::new();
+    if let Some(text) = &conv.instructions {
+        messages.push(TemplateMessage { role: "system".into(), content: text.clone() });
+    }
+    for m in &conv.messages {
+        let role = match m.role {
+            Role::System | Role::Developer => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        };
+        // Reasoning of earlier answers is not part of a plain conversation.
+        if m.role == Role::Assistant && m.channel.as_deref() == Some("analysis") {
+            continue;
+        }
+        messages.push(TemplateMessage { role: role.into(), content: m.content.clone() });
+    }
+    let pieces = template.render(&messages, true)?;
+    let mut ids = Vec::new();
+    let body = encode_chat(tok, &pieces)?;
+    if let (true, Some(bos)) = (tok.add_bos(), tok.bos()) {
+        if body.first() != Some(&bos) {
+            ids.push(bos);
+        }
+    }
+    ids.extend(body);
+    Ok(ids)
 }

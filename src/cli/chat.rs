@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Result;
-use wgpt::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
+use wgpt::chat::{Conversation, Event, Message, ReasoningEffort, Role};
 use wgpt::chat::ChatFormat;
 use wgpt::engine::{ChatOptions, ChatTurn, Engine, Finish, Stats};
 use wgpt::models::Session;

@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::chat::harmony::Conversation;
+use crate::chat::Conversation;
 use crate::engine::Engine;
 
 use super::openai::*;

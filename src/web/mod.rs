@@ -14,7 +14,7 @@ use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
+use crate::chat::{Conversation, Event, Message, ReasoningEffort, Role};
 use crate::engine::{generate, ChatOptions, ChatTurn, Finish, GenerateOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::loader::gguf::{Gguf, Parse};
