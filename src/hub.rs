@@ -1,4 +1,6 @@
-//! Model resolution: a local directory, or a Hugging Face repo id downloaded into the HF cache.
+//! Model resolution: a `.gguf` file, a local directory, or a Hugging Face repo id downloaded
+//! into the HF cache. Progress is reported as [`DownloadEvent`]s to a callback; drawing it is
+//! the caller's business.
 //!
 //! Downloads use the cache layout of Python's `huggingface_hub`, so both share files:
 //! `{cache}/models--{org}--{name}/blobs/{etag}` holds the bytes,

@@ -1,6 +1,6 @@
 //! Text in, text out: a loaded model with its tokenizer, token generation one step at a time
-//! ([`Generation`]) and chat turns in the harmony format ([`ChatTurn`]), shared by the CLI, the
-//! server, the browser module and applications that embed wgpt.
+//! ([`Generation`]) and chat turns in the model's chat format ([`ChatTurn`]), shared by the CLI,
+//! the server, the browser module and applications that embed wgpt.
 //!
 //! Generation advances in steps so that a caller decides how much work happens per call: a
 //! render loop can ask for one token per frame, a server can interleave sessions, and a

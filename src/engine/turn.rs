@@ -25,7 +25,7 @@ pub struct ChatOptions {
     pub sampling: SamplingParams,
 }
 
-/// One assistant turn of a conversation in the harmony format: the conversation is rendered,
+/// One assistant turn of a conversation in the model's chat format: the conversation is rendered,
 /// then each step generates tokens and returns the parsed events (text per channel, tool calls).
 /// Usable from a render loop: `step(session, 1)` does one token's work and returns.
 pub struct ChatTurn {
@@ -194,11 +194,11 @@ impl TurnParser {
     }
 }
 
-/// How much work one call to [`ChatTurn::step_within`] or [`Chat::step`] may do: at most
-/// `max_tokens` tokens, and (when set) no new token once the next one would likely end after
-/// `max_time`. With a time budget the prompt is fed one prefill chunk per call until it is in
-/// the cache, so a long prompt does not stall a frame. Every call makes progress: at least one
-/// token, or one chunk of the prompt.
+/// How much work one call to [`ChatTurn::step_within`] or [`Chat::step`](super::Chat::step) may
+/// do: at most `max_tokens` tokens, and (when set) no new token once the next one would likely
+/// end after `max_time`. With a time budget the prompt is fed one prefill chunk per call until it
+/// is in the cache, so a long prompt does not stall a frame. Every call makes progress: at least
+/// one token, or one chunk of the prompt.
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,4 +1,5 @@
-//! Checkpoint files. A safetensors checkpoint (one file, or an index naming shards) is read in
+//! Checkpoint files: Hugging Face safetensors (this module) and GGUF ([`gguf`]); [`is_gguf`]
+//! tells which kind a path names. A safetensors checkpoint (one file, or an index naming shards) is read in
 //! two steps that every platform shares: the headers are parsed first into a [`Header`] (tensor
 //! names, dtypes, shapes and byte ranges, validated against the file sizes), then the data
 //! bytes are streamed, file by file in file order, into an upload plan built from the header
@@ -157,10 +158,5 @@ impl Header {
             return Err(Error::tensor(name, format!("shape is {:?}, expected {:?} from config.json", t.shape, shape)));
         }
         Ok(t)
-    }
-
-    /// Bytes of tensor data over all files, for progress reports.
-    pub fn data_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size - f.data_start).sum()
     }
 }

@@ -126,8 +126,3 @@ impl Weights {
         total
     }
 }
-
-/// bf16 little-endian bytes to f32 values.
-pub fn bf16_to_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect()
-}

@@ -344,7 +344,7 @@ impl Engine {
         })
     }
 
-    /// One assistant turn of a chat (harmony format), streamed to `onEvent` per channel;
+    /// One assistant turn of a chat (in the model's chat format), streamed to `onEvent` per channel;
     /// resolves to the usage record. The cache is kept between turns of a growing conversation.
     #[wasm_bindgen(unchecked_return_type = "Promise<ChatUsage>")]
     pub fn chat(

@@ -51,11 +51,6 @@ impl ControlTokens {
         })
     }
 
-    /// Tokens that end sampling for an assistant turn: `<|return|>` and `<|call|>`.
-    pub fn assistant_stops(&self) -> [u32; 2] {
-        [self.ret, self.call]
-    }
-
     fn ends_message(&self, id: u32) -> bool {
         id == self.end || id == self.ret || id == self.call
     }
