@@ -4,7 +4,7 @@
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
-use wgpt::chat::harmony::Event;
+use wgpt::chat::Event;
 use wgpt::engine::{Budget, Engine, LoadEvent};
 use wgpt::gpu::{Gpu, GpuOptions};
 

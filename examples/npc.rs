@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wgpt::chat::harmony::Event;
+use wgpt::chat::Event;
 use wgpt::engine::{Budget, Chat, Engine};
 use wgpt::gpu::{Gpu, GpuOptions};
 

@@ -1,9 +1,30 @@
-//! wgpt: large language models on any GPU through WebGPU (wgpu).
+//! wgpt: large language models on any GPU through WebGPU (wgpu), natively and in the browser:
+//! gpt-oss (Hugging Face safetensors with MXFP4 experts, or GGUF) and the dense Llama family
+//! (llama, qwen2, qwen3 from GGUF files, quantized or not).
 //!
-//! Layers: [`gpu`] (device, buffers, pipelines), [`ops`] (one function per WGSL kernel, plus
-//! CPU references), [`loader`] (checkpoint files), [`models`] (gpt-oss: config, weights on the
-//! GPU, KV cache, forward pass), [`chat`] (the harmony format), [`engine`] (the embedding API)
-//! and, natively, [`serve`] (the OpenAI-compatible server) and [`hub`] (model downloads).
+//! # Layers
+//!
+//! Each module uses only the modules before it in this list (`tests/layers.rs` checks it):
+//!
+//! - [`error`]: [`Error`] and [`Result`].
+//! - [`gpu`]: device, buffers, pipelines, command recording ([`gpu::Recorder`]).
+//! - [`sampling`]: sampling parameters and the CPU sampler.
+//! - [`ops`]: one function per WGSL kernel, and a CPU reference of each.
+//! - [`loader`]: checkpoint files (safetensors headers, GGUF), the upload stream.
+//! - [`tokenizer`] and, natively, [`hub`] (model downloads into the Hugging Face cache).
+//! - [`models`]: one [`models::Model`] type for every architecture: weights on the GPU, and
+//!   [`models::Session`]s with their KV cache and forward pass.
+//! - [`chat`]: conversations, chat formats (harmony, Jinja templates), OpenAI request
+//!   conversion; no GPU.
+//! - [`engine`]: the embedding API (a model with its tokenizer and chat format), and [`bench`](mod@bench)
+//!   (speed measurements).
+//! - natively [`serve`] (the OpenAI-compatible server), in the browser `web` (wasm bindings).
+//!
+//! A token's way down: [`engine::Chat::step`] → [`engine::ChatTurn::step_within`] →
+//! [`engine::Generation::step`] → [`models::Session::forward`], which records one `ops::`
+//! function per kernel (`ops::rmsnorm`, `ops::attention`, `ops::moe_route`, ...) into a
+//! [`gpu::Recorder`]; the id that comes back is parsed into [`chat::Event`]s by
+//! [`chat::harmony::StreamParser`] or [`chat::plain::PlainParser`].
 //!
 //! # Embedding wgpt
 //!
@@ -22,7 +43,7 @@
 //! # fn main() -> wgpt::Result<()> {
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use wgpt::chat::harmony::Event;
+//! use wgpt::chat::Event;
 //! use wgpt::engine::{Budget, Engine, LoadEvent};
 //! use wgpt::gpu::{Gpu, GpuOptions};
 //!
@@ -83,7 +104,7 @@
 //!
 //! ```
 //! # fn main() -> wgpt::Result<()> {
-//! use wgpt::chat::harmony::{Conversation, ReasoningEffort};
+//! use wgpt::chat::{Conversation, ReasoningEffort};
 //! use wgpt::tokenizer::Tokenizer;
 //!
 //! let request = serde_json::json!({"messages": [{"role": "user", "content": "Hi"}]});

@@ -14,7 +14,7 @@ use wgpt::models::{Model, Output, Want, DEFAULT_CHUNK, DEFAULT_CTX};
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "wgpt", version, about = "Run gpt-oss on any GPU through WebGPU")]
+#[command(name = "wgpt", version, about = "Run gpt-oss and other LLMs on any GPU through WebGPU")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -74,9 +74,6 @@ enum Cmd {
         max_tokens: u32,
         #[command(flatten)]
         sampling: cli::chat::SamplingArgs,
-        /// Print the generated ids, space-separated, on stdout.
-        #[arg(long)]
-        ids: bool,
         /// Stop early at an end-of-sequence id of config.json (by default exactly
         /// --max-tokens ids are generated, as raw-id tools expect).
         #[arg(long)]
@@ -229,7 +226,7 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("{} tokens in {:.2}s", tokens.len(), t0.elapsed().as_secs_f64());
             write_npy(&npy, &logits, tokens.len() as u64, m.cfg.vocab_size as u64)
         }
-        Cmd::Generate { model, tokens, max_tokens, sampling, ids: _, stop_at_eos } => {
+        Cmd::Generate { model, tokens, max_tokens, sampling, stop_at_eos } => {
             let tokens = parse_tokens(&tokens)?;
             let params = sampling.params()?;
             let needed = tokens.len() as u64 + max_tokens as u64;
@@ -299,7 +296,7 @@ fn read_stdin() -> Result<String> {
 
 /// A local directory as is, or a Hugging Face repo id downloaded into the HF cache.
 fn resolve(spec: &str) -> Result<PathBuf> {
-    let mut progress = wgpt::hub::cli_progress();
+    let mut progress = cli::progress::download_bars();
     Ok(wgpt::hub::resolve_model(spec, &mut progress)?)
 }
 

@@ -6,7 +6,6 @@ mod common;
 use std::process::Command;
 
 use common::{fixture, gpu};
-use wgpt::bench::{kv_bytes_per_token, weight_bytes_per_token};
 use wgpt::models::{gpt_oss::synthetic, Config, Model, Output, Want};
 
 #[test]
@@ -33,7 +32,7 @@ fn bench_json_reports_counted_costs_of_a_model_directory() {
     assert_eq!(num("submits_per_token"), 1.0);
     assert_eq!(num("readback_bytes_per_token"), 4.0);
     assert_eq!(num("allocations_per_token"), 0.0);
-    assert_eq!(num("weight_bytes_per_token") as u64, weight_bytes_per_token(&cfg));
+    assert_eq!(num("weight_bytes_per_token") as u64, cfg.moe_weight_bytes_per_token());
     assert!(num("peak_read_gbps") > 0.0);
     let expected_fraction = num("effective_gbps") / num("peak_read_gbps");
     assert!((num("roofline_fraction") - expected_fraction).abs() < 1e-9);
@@ -55,9 +54,9 @@ fn byte_accounting_matches_the_published_gpt_oss_20b_figures() {
     let h = 2880u64;
     let bf16_vectors_per_layer = 5120 + 2880 + 2 * 2880 + 64 + 32 + 4 * (5760 + 2880);
     let extra = 24 * bf16_vectors_per_layer * 2 + h * 2;
-    assert_eq!(weight_bytes_per_token(&cfg), 3_708_089_088 + extra);
+    assert_eq!(cfg.moe_weight_bytes_per_token(), 3_708_089_088 + extra);
     // 12 full layers read every position, 12 sliding layers at most 128; 8 heads x 64 x f32 x (K, V).
-    assert_eq!(kv_bytes_per_token(&cfg, 4095), (12 * 4096 + 12 * 128) * 4096);
+    assert_eq!(cfg.kv_bytes_per_token(4095), (12 * 4096 + 12 * 128) * 4096);
     assert!(synthetic::preset("gpt-oss-7b", None).is_err());
     assert!(synthetic::preset("gpt-oss-20b", Some(0)).is_err());
     assert_eq!(synthetic::preset("gpt-oss-120b", Some(3)).unwrap().num_local_experts, 128);

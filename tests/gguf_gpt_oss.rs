@@ -62,8 +62,8 @@ fn gpt_oss_gguf_config_matches_the_checkpoint_config() {
 fn gpt_oss_gguf_uses_the_harmony_chat_format() {
     let (g, _map) = Gguf::open(&gguf_path()).unwrap();
     let tok = wgpt::tokenizer::Tokenizer::from_gguf_vocab(&wgpt::models::gguf::vocab(&g).unwrap()).unwrap();
-    let format = wgpt::models::gguf::chat_format(&g, &tok).unwrap();
-    assert!(matches!(format, wgpt::engine::ChatFormat::Harmony));
+    let format = wgpt::chat::ChatFormat::from_gguf(&g, &tok).unwrap();
+    assert!(matches!(format, wgpt::chat::ChatFormat::Harmony));
 }
 
 #[test]

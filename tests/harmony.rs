@@ -8,10 +8,8 @@ use std::sync::OnceLock;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use wgpt::chat::harmony::{
-    parse_completion, parse_completion_with_role, render_for_completion, render_message, Conversation, Event, Header,
-    Message, ReasoningEffort, Role, StopReason, StreamParser, SystemOptions, ToolDef,
-};
+use wgpt::chat::harmony::{parse_completion, parse_completion_with_role, render_for_completion, render_message, StreamParser};
+use wgpt::chat::{Conversation, Event, Header, Message, ReasoningEffort, Role, StopReason, SystemOptions, ToolDef};
 use wgpt::tokenizer::Tokenizer;
 use wgpt::Error;
 

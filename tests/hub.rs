@@ -376,16 +376,3 @@ fn options_follow_huggingface_hub_environment_rules() {
     let o = vars(&[("HF_HOME", dir.path().to_str().unwrap())]);
     assert_eq!(o.token.as_deref(), Some("hf_from_file"));
 }
-
-#[test]
-fn cli_progress_takes_any_event_order() {
-    let mut bars = wgpt::hub::cli_progress();
-    let ev = |kind, file: &str, done, total| DownloadEvent { kind, file: file.into(), done, total };
-    bars(ev(EventKind::Progress, "unknown", 5, 10));
-    bars(ev(EventKind::Start, "a", 3, 10));
-    bars(ev(EventKind::Start, "a", 3, 10));
-    bars(ev(EventKind::Progress, "a", 7, 10));
-    bars(ev(EventKind::Finish, "a", 10, 10));
-    bars(ev(EventKind::Finish, "a", 10, 10));
-    bars(ev(EventKind::Start, "a-very-long-file-name-that-needs-shortening.safetensors", 0, 0));
-}

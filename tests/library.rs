@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::chat_model::{tokenizer_json, write_chat_model, ANSWER, THINK, TOOL, TOOL_ARGS};
 use common::synth::{write_checkpoint, Fill, Shape};
-use wgpt::chat::harmony::{Conversation, Event, Message, Role, ToolDef};
+use wgpt::chat::{Conversation, Event, Message, Role, ToolDef};
 use wgpt::engine::{Budget, Chat, ChatOptions, ChatTurn, Engine, Finish, GenerateOptions, Generation, LoadEvent};
 use wgpt::gpu::{Gpu, GpuOptions};
 use wgpt::sampling::SamplingParams;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use common::*;
 use serde::Deserialize;
-use wgpt::chat::harmony::{Conversation, Message, Role};
+use wgpt::chat::{Conversation, Message, Role};
 use wgpt::engine::Engine;
 use wgpt::models::{Output, Want};
 

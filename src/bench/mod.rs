@@ -85,39 +85,6 @@ pub struct KernelProfile {
     pub share: f64,
 }
 
-/// Bytes of weights one decoded token reads: every attention weight and norm, the router,
-/// `k` experts of every layer, the LM head and one embedding row.
-pub fn weight_bytes_per_token(cfg: &Config) -> u64 {
-    let (h, v) = (cfg.hidden_size as u64, cfg.vocab_size as u64);
-    let (hq, d, e, k, i) = (
-        cfg.num_attention_heads as u64,
-        cfg.head_dim as u64,
-        cfg.num_local_experts as u64,
-        cfg.num_experts_per_tok as u64,
-        cfg.intermediate_size as u64,
-    );
-    let qkv = cfg.qkv_width() as u64;
-    let attention = qkv * h * 2 + qkv * 4 + h * hq * d * 2 + h * 4 + hq * 4;
-    let norms = 2 * h * 4;
-    let router = e * h * 2 + e * 4;
-    let mxfp4_row = |cols: u64| cols / 2 + cols / 32 + 4;
-    let experts = k * (2 * i * mxfp4_row(h) + h * mxfp4_row(i));
-    let layer = attention + norms + router + experts;
-    cfg.num_hidden_layers as u64 * layer + v * h * 2 + h * 2 + h * 4
-}
-
-/// Bytes of keys and values one token reads at position `pos` (f32 cache).
-pub fn kv_bytes_per_token(cfg: &Config, pos: u32) -> u64 {
-    let slot = cfg.num_key_value_heads as u64 * cfg.head_dim as u64 * 4 * 2;
-    (0..cfg.num_hidden_layers as usize)
-        .map(|l| {
-            let seen = pos as u64 + 1;
-            let used = if cfg.is_sliding(l) { seen.min(cfg.sliding_window as u64) } else { seen };
-            used * slot
-        })
-        .sum()
-}
-
 /// Streaming-read bandwidth of the device in GB/s: a buffer as large as one binding allows (up
 /// to 1 GiB) read repeatedly by `read_bandwidth`, in the GPU layout and the CPU-driver layout;
 /// the faster counts.
@@ -209,7 +176,7 @@ pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: 
     let n = opts.decode.max(1) as f64;
     let decode_tok_s = if opts.decode > 0 { opts.decode as f64 / secs } else { 0.0 };
     let weight_bytes = model.weight_bytes_per_token();
-    let kv_bytes = kv_bytes_per_token(cfg, opts.depth + warmup + opts.decode / 2);
+    let kv_bytes = cfg.kv_bytes_per_token(opts.depth + warmup + opts.decode / 2);
     let effective_gbps = (weight_bytes + kv_bytes) as f64 * decode_tok_s / 1e9;
 
     let profile = if opts.profile { Some(profile_decode(&mut session, id).await?) } else { None };

@@ -6,7 +6,7 @@
 use crate::error::Result;
 use crate::tokenizer::{TextStream, Tokenizer};
 
-use super::harmony::{Event, Header, Message, Role, StopReason};
+use super::{Event, Header, Message, Role, StopReason};
 
 /// The channel plain answers are reported on.
 pub const CHANNEL: &str = "final";

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Result;
-use wgpt::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
-use wgpt::engine::{ChatFormat, ChatOptions, ChatTurn, Engine, Finish, Stats};
+use wgpt::chat::{Conversation, Event, Message, ReasoningEffort, Role};
+use wgpt::chat::ChatFormat;
+use wgpt::engine::{ChatOptions, ChatTurn, Engine, Finish, Stats};
 use wgpt::models::Session;
 use wgpt::sampling::SamplingParams;
 

@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod chat;
+pub mod progress;
 pub mod text;
 pub mod web;

@@ -4,7 +4,7 @@ use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use wgpt::chat::harmony::{Conversation, ReasoningEffort};
+use wgpt::chat::{Conversation, ReasoningEffort};
 use wgpt::tokenizer::Tokenizer;
 
 /// Without `jsonl`: all of stdin is one text, printed as one JSON array of ids.

@@ -46,7 +46,7 @@ pub fn router(web: &Path, model: &Path) -> Router {
 }
 
 fn is_gguf_file(model: &Path) -> bool {
-    wgpt::models::is_gguf(model) && model.is_file()
+    wgpt::loader::is_gguf(model) && model.is_file()
 }
 
 /// Checks the directories and serves until interrupted.

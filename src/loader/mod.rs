@@ -1,4 +1,5 @@
-//! Checkpoint files. A safetensors checkpoint (one file, or an index naming shards) is read in
+//! Checkpoint files: Hugging Face safetensors (this module) and GGUF ([`gguf`]); [`is_gguf`]
+//! tells which kind a path names. A safetensors checkpoint (one file, or an index naming shards) is read in
 //! two steps that every platform shares: the headers are parsed first into a [`Header`] (tensor
 //! names, dtypes, shapes and byte ranges, validated against the file sizes), then the data
 //! bytes are streamed, file by file in file order, into an upload plan built from the header
@@ -24,6 +25,11 @@ use crate::error::{Error, Result};
 pub const SINGLE_FILE: &str = "model.safetensors";
 /// The index of a sharded checkpoint.
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// Whether `path` names a GGUF file (by its extension).
+pub fn is_gguf(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+}
 
 /// One tensor of a checkpoint: which file holds it, where, and what it is.
 #[derive(Clone, Debug)]
@@ -152,10 +158,5 @@ impl Header {
             return Err(Error::tensor(name, format!("shape is {:?}, expected {:?} from config.json", t.shape, shape)));
         }
         Ok(t)
-    }
-
-    /// Bytes of tensor data over all files, for progress reports.
-    pub fn data_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size - f.data_start).sum()
     }
 }

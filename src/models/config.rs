@@ -237,4 +237,39 @@ impl Config {
             _ => vec![],
         }
     }
+
+    /// Bytes of weights one decoded token of a gpt-oss (MoE) model reads, as the kernels read
+    /// them: every attention weight and norm (bf16 matrices, f32 biases), the router, `k` MXFP4
+    /// experts of every layer, the LM head and one embedding row.
+    pub fn moe_weight_bytes_per_token(&self) -> u64 {
+        let (h, v) = (self.hidden_size as u64, self.vocab_size as u64);
+        let (hq, d, e, k, i) = (
+            self.num_attention_heads as u64,
+            self.head_dim as u64,
+            self.num_local_experts as u64,
+            self.num_experts_per_tok as u64,
+            self.intermediate_size as u64,
+        );
+        let qkv = self.qkv_width() as u64;
+        let attention = qkv * h * 2 + qkv * 4 + h * hq * d * 2 + h * 4 + hq * 4;
+        let norms = 2 * h * 4;
+        let router = e * h * 2 + e * 4;
+        let mxfp4_row = |cols: u64| cols / 2 + cols / 32 + 4;
+        let experts = k * (2 * i * mxfp4_row(h) + h * mxfp4_row(i));
+        let layer = attention + norms + router + experts;
+        self.num_hidden_layers as u64 * layer + v * h * 2 + h * 2 + h * 4
+    }
+
+    /// Bytes of keys and values one token reads at position `pos` (f32 cache; sliding layers
+    /// read at most their window).
+    pub fn kv_bytes_per_token(&self, pos: u32) -> u64 {
+        let slot = self.num_key_value_heads as u64 * self.head_dim as u64 * 4 * 2;
+        (0..self.num_hidden_layers as usize)
+            .map(|l| {
+                let seen = pos as u64 + 1;
+                let used = if self.is_sliding(l) { seen.min(self.sliding_window as u64) } else { seen };
+                used * slot
+            })
+            .sum()
+    }
 }

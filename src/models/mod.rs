@@ -27,11 +27,6 @@ pub const DEFAULT_CTX: u32 = 4096;
 /// Default number of prompt tokens per prefill pass.
 pub const DEFAULT_CHUNK: u32 = 128;
 
-/// Whether `path` names a GGUF file (by its extension).
-pub fn is_gguf(path: &std::path::Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
-}
-
 /// A model's weights on the GPU with its configuration. Shared: every session holds a reference.
 pub struct Model {
     pub cfg: Config,
@@ -64,7 +59,7 @@ impl Model {
     /// Loads a model onto the GPU: a Hugging Face gpt-oss checkpoint directory or a GGUF file.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(gpu: Arc<Gpu>, path: &std::path::Path, progress: weights::Progress) -> Result<Arc<Model>> {
-        if is_gguf(path) {
+        if crate::loader::is_gguf(path) {
             let (g, map) = crate::loader::gguf::Gguf::open(path)?;
             return gguf::load(gpu, &g, &map, progress);
         }
@@ -89,7 +84,7 @@ impl Model {
     /// Bytes of weights one decoded token reads.
     pub fn weight_bytes_per_token(&self) -> u64 {
         if self.cfg.num_local_experts > 0 {
-            crate::bench::weight_bytes_per_token(&self.cfg)
+            self.cfg.moe_weight_bytes_per_token()
         } else {
             self.weights.dense_bytes_per_token()
         }

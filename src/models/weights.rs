@@ -121,7 +121,7 @@ impl Weights {
 
     /// Bytes of weights one decoded token reads in a dense model: every matrix, norm and bias,
     /// the LM head and one embedding row (experts are counted from the config instead, see
-    /// `bench::weight_bytes_per_token`).
+    /// `Config::moe_weight_bytes_per_token`).
     pub fn dense_bytes_per_token(&self) -> u64 {
         let mut total = self.embed.row_bytes() + self.lm_head().bytes() + self.norm.size();
         for l in &self.layers {
@@ -139,9 +139,4 @@ impl Weights {
         }
         total
     }
-}
-
-/// bf16 little-endian bytes to f32 values.
-pub fn bf16_to_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)).collect()
 }

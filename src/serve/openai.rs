@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::chat::harmony::ReasoningEffort;
+use crate::chat::ReasoningEffort;
 use crate::sampling::SamplingParams;
 
 /// An error answered as `{"error": {"message", "type", "param", "code"}}`.

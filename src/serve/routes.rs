@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::chat::harmony::Conversation;
+use crate::chat::Conversation;
 use crate::engine::Engine;
 
 use super::openai::*;
@@ -351,7 +351,7 @@ async fn completions_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>
     let max_tokens = max_tokens(&f, 16)?.min(room as u32);
     let tok = &s.engine.tokenizer;
     let mut stop_ids = s.engine.model.cfg.eos_ids();
-    if let crate::engine::ChatFormat::Template { stop, .. } = &s.engine.format {
+    if let crate::chat::ChatFormat::Template { stop, .. } = &s.engine.format {
         stop_ids.extend(stop.iter().filter(|id| !stop_ids.contains(id)).copied().collect::<Vec<_>>());
     }
     for special in ["<|return|>", "<|call|>", "<|endoftext|>"] {

@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::chat::harmony::{Conversation, Event, StopReason};
+use crate::chat::{Conversation, Event, StopReason};
 use crate::engine::{ChatOptions, ChatTurn, Engine, Finish, GenerateOptions, Generation};
 use crate::models::Session;
 use crate::sampling::SamplingParams;

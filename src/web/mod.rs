@@ -14,7 +14,7 @@ use js_sys::{Array, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::chat::harmony::{Conversation, Event, Message, ReasoningEffort, Role};
+use crate::chat::{Conversation, Event, Message, ReasoningEffort, Role};
 use crate::engine::{generate, ChatOptions, ChatTurn, Finish, GenerateOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::loader::gguf::{Gguf, Parse};
@@ -344,7 +344,7 @@ impl Engine {
         })
     }
 
-    /// One assistant turn of a chat (harmony format), streamed to `onEvent` per channel;
+    /// One assistant turn of a chat (in the model's chat format), streamed to `onEvent` per channel;
     /// resolves to the usage record. The cache is kept between turns of a growing conversation.
     #[wasm_bindgen(unchecked_return_type = "Promise<ChatUsage>")]
     pub fn chat(
@@ -598,7 +598,7 @@ async fn load_gguf(
     let header_bytes = want.min(g.file_size);
     let cfg = gguf::config(&g).map_err(|e| err(format!("{name}: {e}")))?;
     let tokenizer = Tokenizer::from_gguf_vocab(&gguf::vocab(&g).map_err(err)?).map_err(|e| err(format!("{name}: {e}")))?;
-    let format = gguf::chat_format(&g, &tokenizer).map_err(|e| err(format!("{name}: {e}")))?;
+    let format = crate::chat::ChatFormat::from_gguf(&g, &tokenizer).map_err(|e| err(format!("{name}: {e}")))?;
     let mut up = gguf::Upload::plan(&gpu, &cfg, &g).map_err(|e| err(format!("{name}: {e}")))?;
     let (_, total) = up.progress();
     progress(on_progress, "weights", 0.0, total as f64, name);

@@ -1,4 +1,4 @@
-"""Reference fixtures for the harmony renderer and parser (`src/chat/harmony.rs`).
+"""Reference fixtures for the harmony renderer and parser (`src/chat/harmony/`).
 
 Writes
   tests/fixtures/harmony/render.json  conversations in the OpenAI chat-completions format, each with

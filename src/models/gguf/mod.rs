@@ -382,29 +382,3 @@ pub fn load(gpu: std::sync::Arc<Gpu>, g: &Gguf, bytes: &[u8], progress: super::w
     let rope = rope(&cfg, g, factors.as_deref())?;
     Ok(super::Model::from_parts(gpu, cfg, weights, rope))
 }
-
-/// A ChatML template for models whose file carries none (llama.cpp's fallback too).
-const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
-/// The chat template of a GGUF model and the ids that end an answer: the end-of-sequence and
-/// end-of-turn ids the metadata names, and the tokenizer's end-of-generation tokens.
-/// gpt-oss files get the harmony format (their template renders harmony too, but answers need
-/// its channel parsing and stop tokens).
-pub fn chat_format(g: &Gguf, tok: &crate::tokenizer::Tokenizer) -> Result<crate::engine::ChatFormat> {
-    if g.architecture()? == "gpt-oss" {
-        return Ok(crate::engine::ChatFormat::Harmony);
-    }
-    let source = g.get_str("tokenizer.chat_template")?.unwrap_or(CHATML);
-    let name = |id: Option<u32>| id.and_then(|i| tok.decode(&[i]).ok()).unwrap_or_default();
-    let (bos, eos) = (name(g.get_u32("tokenizer.ggml.bos_token_id")?), name(g.get_u32("tokenizer.ggml.eos_token_id")?));
-    let template = crate::chat::template::ChatTemplate::new(source, &bos, &eos)?;
-    let mut stop = tok.end_of_generation();
-    for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"] {
-        if let Some(id) = g.get_u32(key)? {
-            if !stop.contains(&id) {
-                stop.push(id);
-            }
-        }
-    }
-    Ok(crate::engine::ChatFormat::Template { template: std::sync::Arc::new(template), stop })
-}
