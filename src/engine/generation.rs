@@ -155,7 +155,9 @@ impl Generation {
                 self.decode_start = Some(Instant::now());
                 out
             }
-            Some(prev) => session.forward(&[prev], want).await?,
+            // The pass after this one is queued before this token is read back, unless this
+            // is the last token wanted.
+            Some(prev) => Output::Token(session.decode_next(prev, want, self.stats.generated as u32 + 1 < self.opts.max_tokens).await?),
         };
         let Output::Token(id) = out else {
             return Err(Error::Gpu("expected a token from the sampler".into()));
