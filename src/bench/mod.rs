@@ -44,6 +44,8 @@ pub struct BenchReport {
     pub device: String,
     pub backend: String,
     pub driver: String,
+    /// Optional shader features the kernels used (`none`, `subgroups`, `f16`, `subgroups,f16`).
+    pub shader_features: String,
     pub model: String,
     pub layers: u32,
     pub prefill_tokens: u32,
@@ -185,6 +187,7 @@ pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: 
         device: gpu.info.name.clone(),
         backend: format!("{:?}", gpu.info.backend).to_lowercase(),
         driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info).trim().to_string(),
+        shader_features: gpu.shader.name().to_string(),
         model: model_name.to_string(),
         layers: cfg.num_hidden_layers,
         prefill_tokens: opts.prefill,

@@ -115,7 +115,7 @@ pub fn bench(
 }
 
 fn print_table(r: &BenchReport) {
-    println!("{} on {} ({}, {})", r.model, r.device, r.backend, r.driver);
+    println!("{} on {} ({}, {}; shader features: {})", r.model, r.device, r.backend, r.driver, r.shader_features);
     println!("| test | tokens/s |\n|---|---:|");
     if r.prefill_tokens > 0 {
         println!("| pp{} | {:.2} |", r.prefill_tokens, r.prefill_tok_s);
