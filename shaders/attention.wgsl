@@ -33,15 +33,17 @@ struct Params {
 
 const WG: u32 = 64u;
 const NEG: f32 = -3.0e38;
-// Workgroup memory (floats; 15.6 KB in all, under WebGPU's 16 KB minimum):
-const TILE_F: u32 = 2080u;  // K or V rows of a tile, row stride head_dim + 1 (no bank conflicts)
-const GQ_MAX: u32 = 512u;   // queries and output accumulators of the group: group * head_dim
+// Workgroup memory (15.97 KB in all, under WebGPU's 16 KB minimum). Rows of head_dim values
+// are held as dv4 = ceil(head_dim / 4) vec4s, the tail zeroed first and never written, so dot
+// products and accumulations go 4 values per operation.
+const TILE_V4: u32 = 544u;  // K or V rows of a tile, row stride dv4 + 1 vec4s (no bank conflicts)
+const GQ_V4: u32 = 128u;    // queries and output accumulators of the group: group * dv4
 const PS_MAX: u32 = 512u;   // scores, then weights, of the tile: group * tile_keys
 const G_MAX: u32 = 8u;      // query heads per workgroup
 const SG_MAX: u32 = 16u;    // subgroups per workgroup (WebGPU subgroups have at least 4 invocations)
-var<workgroup> tile: array<f32, TILE_F>;
-var<workgroup> gq: array<f32, GQ_MAX>;
-var<workgroup> oacc: array<f32, GQ_MAX>;
+var<workgroup> tile: array<vec4<f32>, TILE_V4>;
+var<workgroup> gq: array<vec4<f32>, GQ_V4>;
+var<workgroup> oacc: array<vec4<f32>, GQ_V4>;
 var<workgroup> ps: array<f32, PS_MAX>;
 var<workgroup> m_run: array<f32, G_MAX>;
 var<workgroup> l_run: array<f32, G_MAX>;
@@ -56,11 +58,12 @@ fn kv_word(which: u32, w: u32) -> u32 {
 }
 
 // Copies the rows of KV head `kvh` for positions s0 .. s0 + n (slots from slot0 on, wrapping at
-// the ring) into `tile` as f32, row stride head_dim + 1. Invocation i reads words i, i + 64, ...
+// the ring) into `tile` as f32, row stride dv4 + 1 vec4s. Invocation i reads words i, i + 64, ...
 // of the rows laid end to end, so adjacent invocations read adjacent addresses.
 // Per word: ~8 integer ops (index step, slot wrap, address) and 1 or 2 shared stores.
 fn load_tile(which: u32, lid: u32, kvh: u32, slot0: u32, n: u32) {
     let d = p.head_dim;
+    let rs = (d + 3u) / 4u + 1u;
     let f16 = p.kv_f16 != 0u;
     let row_words = select(d, d / 2u, f16);
     let step_r = WG / row_words;
@@ -73,11 +76,12 @@ fn load_tile(which: u32, lid: u32, kvh: u32, slot0: u32, n: u32) {
         if (slot >= p.ring) { slot -= p.ring; }
         let word = kv_word(which, ((slot - p.seg_start) * p.n_kv_heads + kvh) * row_words + c);
         if (f16) {
+            // Values 2c, 2c + 1: one half of a vec4 (2c is even).
             let v = unpack2x16float(word);
-            tile[r * (d + 1u) + 2u * c] = v.x;
-            tile[r * (d + 1u) + 2u * c + 1u] = v.y;
+            let at = r * rs + c / 2u;
+            if (c % 2u == 0u) { tile[at].x = v.x; tile[at].y = v.y; } else { tile[at].z = v.x; tile[at].w = v.y; }
         } else {
-            tile[r * (d + 1u) + c] = bitcast<f32>(word);
+            tile[r * rs + c / 4u][c % 4u] = bitcast<f32>(word);
         }
         c += step_c;
         r += step_r;
@@ -90,11 +94,21 @@ fn load_tile(which: u32, lid: u32, kvh: u32, slot0: u32, n: u32) {
 fn partial(lid: u32, wid: vec3<u32>, sg: vec3<u32>, kvh: u32, h0: u32, g: u32) {
     let t = wid.y;
     let d = p.head_dim;
+    let dv4 = (d + 3u) / 4u;
+    let rs = dv4 + 1u;
     let tk = p.tile_keys;
     let qpos = p.pos0 + t;
+    // Zero tails: rows are read 4 values at a time.
+    for (var i = lid; i < TILE_V4; i += WG) { tile[i] = vec4<f32>(0.0); }
+    for (var i = lid; i < GQ_V4; i += WG) {
+        gq[i] = vec4<f32>(0.0);
+        oacc[i] = vec4<f32>(0.0);
+    }
+    workgroupBarrier();
     for (var i = lid; i < g * d; i += WG) {
-        gq[i] = q[(t * p.n_q_heads + h0) * d + i];
-        oacc[i] = 0.0;
+        let h = i / d;
+        let c = i % d;
+        gq[h * dv4 + c / 4u][c % 4u] = q[(t * p.n_q_heads + h0) * d + i];
     }
     if (lid < g) {
         m_run[lid] = NEG;
@@ -113,15 +127,15 @@ fn partial(lid: u32, wid: vec3<u32>, sg: vec3<u32>, kvh: u32, h0: u32, g: u32) {
         let slot0 = s0 % p.ring;
         load_tile(0u, lid, kvh, slot0, n);
         workgroupBarrier();
-        // Scores of every (head, key): head_dim FMAs and 2 shared loads each.
+        // Scores of every (head, key): per 4 dims one vec4 dot and 2 shared vec4 loads.
         for (var e = lid; e < g * tk; e += WG) {
             let h = e / tk;
             let key = e % tk;
             var score = NEG;
             if (key < n) {
-                var dot = 0.0;
-                for (var i = 0u; i < d; i++) { dot += gq[h * d + i] * tile[key * (d + 1u) + i]; }
-                score = dot * p.scale;
+                var acc = vec4<f32>(0.0);
+                for (var i = 0u; i < dv4; i++) { acc = fma(gq[h * dv4 + i], tile[key * rs + i], acc); }
+                score = (acc.x + acc.y + acc.z + acc.w) * p.scale;
             }
             ps[e] = score;
         }
@@ -178,12 +192,13 @@ fn partial(lid: u32, wid: vec3<u32>, sg: vec3<u32>, kvh: u32, h0: u32, g: u32) {
         }
 //#endif
         workgroupBarrier();
-        // acc[h, c] = acc * corr + sum_k w[h, k] v[k, c]: adjacent invocations own adjacent c.
-        for (var o = lid; o < g * d; o += WG) {
-            let h = o / d;
-            let c = o % d;
+        // acc[h, c..c+4] = acc * corr + sum_k w[h, k] v[k, c..c+4]: adjacent invocations own
+        // adjacent vec4s; per key one vec4 FMA, a shared vec4 load and a broadcast weight.
+        for (var o = lid; o < g * dv4; o += WG) {
+            let h = o / dv4;
+            let c = o % dv4;
             var a = oacc[o] * corr[h];
-            for (var k = 0u; k < n; k++) { a += ps[h * tk + k] * tile[k * (d + 1u) + c]; }
+            for (var k = 0u; k < n; k++) { a = fma(vec4<f32>(ps[h * tk + k]), tile[k * rs + c], a); }
             oacc[o] = a;
         }
         workgroupBarrier();
@@ -191,9 +206,10 @@ fn partial(lid: u32, wid: vec3<u32>, sg: vec3<u32>, kvh: u32, h0: u32, g: u32) {
 
     for (var o = lid; o < g * d; o += WG) {
         let h = o / d;
+        let c = o % d;
         let base = ((t * p.n_q_heads + h0 + h) * p.n_parts + p.part_base + wid.z) * (d + 2u);
-        partials[base + 2u + o % d] = oacc[o];
-        if (o % d == 0u) {
+        partials[base + 2u + c] = oacc[h * dv4 + c / 4u][c % 4u];
+        if (c == 0u) {
             partials[base] = m_run[h];
             partials[base + 1u] = l_run[h];
         }

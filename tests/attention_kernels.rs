@@ -168,6 +168,8 @@ fn attention_case_heads(g: &Gpu, c: &Case, hq: u32, hkv: u32, dtype: KvCache) {
 #[test]
 fn attention_full_causal_matches_cpu() {
     attention_case(Case { limit: None, window: 0, ring: 64, chunks: &[7, 1, 1, 13, 1], d: 16 });
+    // head_dim not a multiple of 4: rows end in a partly used vec4.
+    attention_case(Case { limit: None, window: 0, ring: 16, chunks: &[5, 1, 1], d: 22 });
 }
 
 #[test]

@@ -145,23 +145,28 @@ pub fn qkv_rope_store(
     rope_qk_store(rec, a, RopeStyle { interleaved: false, qk_norm: None, eps: 0.0 }, qkv, cos_sin, q_out, cache);
 }
 
-/// Workgroup-memory limits of the partial kernels (attention.wgsl): K/V tile floats, query
-/// floats of a group, score floats of a tile, query heads per workgroup.
-const TILE_F: u32 = 2080;
-const GQ_MAX: u32 = 512;
+/// Workgroup-memory limits of the partial kernels (attention.wgsl): K/V tile vec4s, query vec4s
+/// of a group, score floats of a tile, query heads per workgroup.
+const TILE_V4: u32 = 544;
+const GQ_V4: u32 = 128;
 const PS_MAX: u32 = 512;
 const G_MAX: u32 = 8;
+
+/// vec4s per row of head_dim values.
+fn dv4(head_dim: u32) -> u32 {
+    head_dim.div_ceil(4)
+}
 
 /// Whether a whole GQA group fits one workgroup of `attn_partial_gqa` (at most 8 heads and
 /// 512 query values): gpt-oss's 8 heads of 64 dims do.
 fn gqa_fits(a: AttnShape) -> bool {
     let group = a.n_q_heads / a.n_kv_heads;
-    group <= G_MAX && group * a.head_dim <= GQ_MAX
+    group <= G_MAX && group * dv4(a.head_dim) <= GQ_V4
 }
 
-/// Keys per tile: one per invocation at most, and what workgroup memory holds.
+/// Keys per tile: one per invocation at most, and what workgroup memory holds (32 at head_dim 64).
 fn tile_keys(head_dim: u32, heads: u32) -> u32 {
-    64.min(TILE_F / (head_dim + 1)).min(PS_MAX / heads).max(1)
+    64.min(TILE_V4 / (dv4(head_dim) + 1)).min(PS_MAX / heads).max(1)
 }
 
 /// Workgroups the partial kernels aim for (8 per SM of a 132-SM GPU), at most this many
