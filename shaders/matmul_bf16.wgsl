@@ -309,19 +309,37 @@ fn matmat(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
 // ---- decode: the q/k/v projection fused with RoPE and the KV-cache write ----
 // A workgroup computes 4 rotation pairs (rows i and i + head_dim/2 of one head) of one token,
 // so each rotation happens where both of its rows are known. q goes to `y`; k and v go to
-// their cache slot (the cache is one segment here).
+// their cache slot (the cache is one segment here), as f32 words or, with `kv_f16`, as f16
+// pairs packed in u32 words (head_dim a multiple of 4, so a workgroup's pairs fill whole words).
 struct QkvParams {
     n_tokens: u32, cols: u32, x_stride: u32, has_bias: u32,
     n_q_heads: u32, n_kv_heads: u32, head_dim: u32, pos0: u32,
-    ring: u32,
+    ring: u32, kv_f16: u32,
 }
 
 @group(0) @binding(0) var<uniform> qp: QkvParams;
 @group(0) @binding(5) var<storage, read> cos_sin: array<f32>;
-@group(0) @binding(6) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(7) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(7) var<storage, read_write> v_cache: array<u32>;
 
 const QKV_PAIRS: u32 = 4u;
+
+// Rows i and i + head_dim/2 of `head` for pair j (< QKV_PAIRS) of the workgroup, after the
+// reduction: bias added, rotated unless they are values.
+fn qkv_pair(head: u32, i: u32, j: u32, t: u32) -> vec2<f32> {
+    let half_d = qp.head_dim / 2u;
+    var a = red[j * MV_WG];
+    var b = red[(j + QKV_PAIRS) * MV_WG];
+    if (qp.has_bias != 0u) {
+        a += bias[head * qp.head_dim + i];
+        b += bias[head * qp.head_dim + i + half_d];
+    }
+    if (head >= qp.n_q_heads + qp.n_kv_heads) { return vec2<f32>(a, b); }
+    let cs = (t * half_d + i) * 2u;
+    let c = cos_sin[cs];
+    let s = cos_sin[cs + 1u];
+    return vec2<f32>(a * c - b * s, b * c + a * s);
+}
 
 @compute @workgroup_size(64)
 fn matvec_qkv_rope(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -352,34 +370,39 @@ fn matvec_qkv_rope(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
         }
     }
     reduce_rows(lid.x, acc);
-    let i = i0 + lid.x;
-    if (lid.x >= QKV_PAIRS || i >= half_d) { return; }
-    let r1 = head * d + i;
-    var a = red[lid.x * MV_WG];
-    var b = red[(lid.x + QKV_PAIRS) * MV_WG];
-    if (qp.has_bias != 0u) {
-        a += bias[r1];
-        b += bias[r1 + half_d];
-    }
     let slot = (qp.pos0 + t) % qp.ring;
-    if (head >= qp.n_q_heads + qp.n_kv_heads) {
-        let dst = (slot * qp.n_kv_heads + head - qp.n_q_heads - qp.n_kv_heads) * d;
-        v_cache[dst + i] = a;
-        v_cache[dst + i + half_d] = b;
+    let is_v = head >= qp.n_q_heads + qp.n_kv_heads;
+    let kv_row = slot * qp.n_kv_heads + head - qp.n_q_heads - select(0u, qp.n_kv_heads, is_v);
+    if (head >= qp.n_q_heads && qp.kv_f16 != 0u) {
+        // Invocation m packs pairs i0 + 2m and i0 + 2m + 1: one word in each half of the row.
+        let i = i0 + 2u * lid.x;
+        if (lid.x >= QKV_PAIRS / 2u || i >= half_d) { return; }
+        let e0 = qkv_pair(head, i, 2u * lid.x, t);
+        let e1 = qkv_pair(head, i + 1u, 2u * lid.x + 1u, t);
+        let wb = kv_row * half_d + i / 2u;
+        let lo = pack2x16float(vec2<f32>(e0.x, e1.x));
+        let hi = pack2x16float(vec2<f32>(e0.y, e1.y));
+        if (is_v) {
+            v_cache[wb] = lo;
+            v_cache[wb + half_d / 2u] = hi;
+        } else {
+            k_cache[wb] = lo;
+            k_cache[wb + half_d / 2u] = hi;
+        }
         return;
     }
-    let cs = (t * half_d + i) * 2u;
-    let c = cos_sin[cs];
-    let s = cos_sin[cs + 1u];
-    let ra = a * c - b * s;
-    let rb = b * c + a * s;
+    let i = i0 + lid.x;
+    if (lid.x >= QKV_PAIRS || i >= half_d) { return; }
+    let e = qkv_pair(head, i, lid.x, t);
     if (head < qp.n_q_heads) {
         let dst = (t * qp.n_q_heads + head) * d;
-        y[dst + i] = ra;
-        y[dst + i + half_d] = rb;
+        y[dst + i] = e.x;
+        y[dst + i + half_d] = e.y;
+    } else if (is_v) {
+        v_cache[kv_row * d + i] = bitcast<u32>(e.x);
+        v_cache[kv_row * d + i + half_d] = bitcast<u32>(e.y);
     } else {
-        let dst = (slot * qp.n_kv_heads + head - qp.n_q_heads) * d;
-        k_cache[dst + i] = ra;
-        k_cache[dst + i + half_d] = rb;
+        k_cache[kv_row * d + i] = bitcast<u32>(e.x);
+        k_cache[kv_row * d + i + half_d] = bitcast<u32>(e.y);
     }
 }

@@ -3,24 +3,29 @@
 // Pair i of a head is (x[i], x[i + d/2]) in the NeoX style (gpt-oss, qwen) or (x[2i], x[2i+1])
 // in the interleaved style (llama as stored in GGUF). Optionally each q and k head is first
 // RMS-normalised with its own weights (qwen3). Query heads go to q_out; key/value heads go to
-// their cache slot (pos % ring) when the slot lies in this cache segment.
+// their cache slot (pos % ring) when the slot lies in this cache segment, as f32 words or as f16
+// pairs packed in u32 words (`kv_f16`, pack2x16float: no shader-f16 needed).
 
 struct Params {
     n_tokens: u32, n_q_heads: u32, n_kv_heads: u32, head_dim: u32,
     pos0: u32, ring: u32, seg_start: u32, seg_slots: u32,
     write_q: u32, interleaved: u32, qk_norm: u32, eps: f32,
+    kv_f16: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> cos_sin: array<f32>;
 @group(0) @binding(3) var<storage, read_write> q_out: array<f32>;
-@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<u32>;
 @group(0) @binding(6) var<storage, read> q_norm: array<f32>;
 @group(0) @binding(7) var<storage, read> k_norm: array<f32>;
 
 var<workgroup> red: array<f32, 64>;
+// The rotated key head, so that the cache write can pack neighbouring values.
+const MAX_D: u32 = 256u;
+var<workgroup> k_rot: array<f32, MAX_D>;
 
 // Index within the head of the first and second element of pair i.
 fn pair(i: u32) -> vec2<u32> {
@@ -78,7 +83,7 @@ fn rope_qk_store(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     let kv = h - p.n_q_heads;
     let slot = (p.pos0 + t) % p.ring;
     if (slot < p.seg_start || slot >= p.seg_start + p.seg_slots) { return; }
-    let dst = ((slot - p.seg_start) * p.n_kv_heads + kv) * d;
+    let row = (slot - p.seg_start) * p.n_kv_heads + kv;
     let vsrc = t * width + (p.n_q_heads + p.n_kv_heads + kv) * d;
     for (var i = lid.x; i < half_d; i += 64u) {
         let j = pair(i);
@@ -86,9 +91,20 @@ fn rope_qk_store(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
         var x2 = qkv[src + j.y] * scale;
         if (p.qk_norm != 0u) { x1 *= k_norm[j.x]; x2 *= k_norm[j.y]; }
         let r = rotate(x1, x2, t, i);
-        k_cache[dst + j.x] = r.x;
-        k_cache[dst + j.y] = r.y;
-        v_cache[dst + i] = qkv[vsrc + i];
-        v_cache[dst + i + half_d] = qkv[vsrc + i + half_d];
+        k_rot[j.x] = r.x;
+        k_rot[j.y] = r.y;
+    }
+    workgroupBarrier();
+    if (p.kv_f16 != 0u) {
+        // Word w holds values 2w (low half) and 2w + 1 of the row.
+        for (var w = lid.x; w < half_d; w += 64u) {
+            k_cache[row * half_d + w] = pack2x16float(vec2<f32>(k_rot[2u * w], k_rot[2u * w + 1u]));
+            v_cache[row * half_d + w] = pack2x16float(vec2<f32>(qkv[vsrc + 2u * w], qkv[vsrc + 2u * w + 1u]));
+        }
+        return;
+    }
+    for (var i = lid.x; i < d; i += 64u) {
+        k_cache[row * d + i] = bitcast<u32>(k_rot[i]);
+        v_cache[row * d + i] = bitcast<u32>(qkv[vsrc + i]);
     }
 }

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use serde::Deserialize;
-use wgpt::models::{Model, Output, Want};
+use wgpt::models::{KvCache, Model, Output, Want};
 
 const TOL: f32 = 1e-3;
 
@@ -32,11 +32,20 @@ struct Tiny {
 fn check(name: &str, max_binding: Option<u64>, chunk: u32) {
     let gpus = if max_binding.is_none() { gpu_modes(None) } else { vec![gpu(max_binding)] };
     for gpu in gpus {
-        check_on(gpu, name, max_binding, chunk);
+        check_kv(gpu, name, max_binding, chunk, KvCache::F32, TOL, true);
     }
 }
 
-fn check_on(gpu: std::sync::Arc<wgpt::gpu::Gpu>, name: &str, max_binding: Option<u64>, chunk: u32) {
+/// Returns the largest |Δlogit| and whether every greedy continuation matched.
+fn check_kv(
+    gpu: std::sync::Arc<wgpt::gpu::Gpu>,
+    name: &str,
+    max_binding: Option<u64>,
+    chunk: u32,
+    kv: KvCache,
+    tol: f32,
+    assert_greedy: bool,
+) -> (f32, bool) {
     let dir = fixture("gguf-tiny");
     let meta: Tiny = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap()).unwrap();
     let (shape, want) = read_npy(&dir.join(&meta.logits));
@@ -44,8 +53,9 @@ fn check_on(gpu: std::sync::Arc<wgpt::gpu::Gpu>, name: &str, max_binding: Option
     let model = Model::load(gpu, &dir.join(&meta.gguf), &mut |_, _| {}).expect("load");
     let vocab = model.cfg.vocab_size as usize;
     assert_eq!(shape[1] as usize, vocab);
-    let mut session = model.session(256, chunk).expect("session");
+    let mut session = model.session_with(256, chunk, kv).expect("session");
     let mut worst = 0f32;
+    let mut greedy_same = true;
     for case in &meta.cases {
         // Teacher-forced: the prompt in one pass, then the continuation one token at a time.
         let p = case.prompt.len();
@@ -54,23 +64,30 @@ fn check_on(gpu: std::sync::Arc<wgpt::gpu::Gpu>, name: &str, max_binding: Option
         let Output::Logits(got) = pollster::block_on(session.forward(&case.prompt, Want::AllLogits)).unwrap() else { panic!() };
         for i in 0..p {
             let d = max_abs_diff(&got[i * vocab..][..vocab], rows(i));
-            assert!(d <= TOL, "{name}/{}: prefill position {i}: max |dlogit| {d}", case.name);
+            assert!(d <= tol, "{name}/{}: prefill position {i}: max |dlogit| {d}", case.name);
             worst = worst.max(d);
         }
         for (j, &tok) in case.continuation[..case.continuation.len() - 1].iter().enumerate() {
             let Output::Logits(got) = pollster::block_on(session.forward(&[tok], Want::LastLogits)).unwrap() else { panic!() };
             let d = max_abs_diff(&got, rows(p + j));
-            assert!(d <= TOL, "{name}/{}: decode position {}: max |dlogit| {d}", case.name, p + j);
+            assert!(d <= tol, "{name}/{}: decode position {}: max |dlogit| {d}", case.name, p + j);
             worst = worst.max(d);
         }
         assert_eq!(case.rows[1] - case.rows[0], p + case.continuation.len() - 1);
-        // Greedy on the GPU.
+        // Greedy on the GPU, one pass at a time and with each next pass queued ahead.
         let ids = greedy(&mut session, &case.prompt, case.continuation.len());
-        assert_eq!(ids, case.continuation, "{name}/{}: greedy continuation", case.name);
-        let ids = greedy_ahead(&mut session, &case.prompt, case.continuation.len());
-        assert_eq!(ids, case.continuation, "{name}/{}: greedy continuation, decoded ahead", case.name);
+        if assert_greedy {
+            assert_eq!(ids, case.continuation, "{name}/{}: greedy continuation", case.name);
+        }
+        greedy_same &= ids == case.continuation;
+        let ahead = greedy_ahead(&mut session, &case.prompt, case.continuation.len());
+        assert_eq!(ahead, ids, "{name}/{}: greedy continuation, decoded ahead", case.name);
     }
-    eprintln!("{name} (binding limit {max_binding:?}, chunk {chunk}, features {features}): max |dlogit| {worst:.3e}");
+    eprintln!(
+        "{name} ({} KV cache, binding limit {max_binding:?}, chunk {chunk}, features {features}): max |dlogit| {worst:.3e}",
+        kv.name()
+    );
+    (worst, greedy_same)
 }
 
 #[test]
@@ -91,6 +108,20 @@ fn qwen2_with_qkv_biases_matches_float64_reference() {
 #[test]
 fn qwen3_with_qk_norms_matches_float64_reference() {
     check("qwen3", None, 128);
+}
+
+/// Largest |Δlogit| against the float64 reference allowed with the f16 KV cache.
+const F16_KV_TOL: f32 = 2e-2;
+
+#[test]
+fn llama_with_f16_kv_cache_stays_close_to_float64_reference() {
+    for (limit, chunk) in [(None, 128), (Some(8192), 3)] {
+        let (f32_worst, _) = check_kv(gpu(limit), "llama-q8", limit, chunk, KvCache::F32, TOL, true);
+        let (worst, greedy_same) = check_kv(gpu(limit), "llama-q8", limit, chunk, KvCache::F16, F16_KV_TOL, false);
+        eprintln!("llama-q8 (limit {limit:?}, chunk {chunk}): f32 cache {f32_worst:.3e}, f16 cache {worst:.3e}, greedy identical with f16: {greedy_same}");
+        assert!(greedy_same, "greedy continuation changed with the f16 cache");
+        assert!(worst > f32_worst, "the f16 cache changed nothing");
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use half::bf16;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use wgpt::gpu::{Gpu, GpuOptions, Recorder, ShaderFeatures};
-use wgpt::ops::{self, cpu, AttnShape, Bf16Matrix, KvSegment, MatmulIo, Mxfp4Experts, RopeStyle, Swiglu};
+use wgpt::ops::{self, cpu, Bf16Matrix, MatmulIo, Mxfp4Experts, Swiglu};
 
 fn gpu(max_binding: Option<u64>) -> Gpu {
     pollster::block_on(Gpu::new(&GpuOptions { max_binding_bytes: max_binding, ..Default::default() })).expect("GPU adapter")
@@ -143,93 +143,6 @@ fn matmul_with_the_input_norm_folded_in_matches_rmsnorm_then_matmul() {
             assert_close(&what, &read_f32(&g, &yb, t * rows), &want, 1e-4);
         }
     }
-}
-
-/// Runs rope + KV store + attention over a sequence in chunks and compares with the CPU.
-fn attention_case(limit: Option<u64>, window: u32, ring: u32, chunks: &[usize]) {
-    // Groups of 3 query heads take the per-head kernel, groups of 4 the per-group one.
-    for (hq, hkv) in [(6u32, 2u32), (8, 2)] {
-        attention_case_heads(limit, window, ring, chunks, hq, hkv);
-    }
-}
-
-fn attention_case_heads(limit: Option<u64>, window: u32, ring: u32, chunks: &[usize], hq: u32, hkv: u32) {
-    let g = gpu(limit);
-    let mut rng = StdRng::seed_from_u64(4);
-    let d = 16u32;
-    let total: usize = chunks.iter().sum();
-    let width = ((hq + 2 * hkv) * d) as usize;
-    let qkv = randn(&mut rng, total * width, 1.5);
-    let cos_sin: Vec<f32> = (0..total * d as usize / 2)
-        .flat_map(|i| {
-            let a = i as f32 * 0.37;
-            [a.cos() * 1.3, a.sin() * 1.3]
-        })
-        .collect();
-    let sinks = randn(&mut rng, hq as usize, 2.0);
-    // CPU: rotated q, k and plain v for every position.
-    let (mut q_all, mut k_all, mut v_all) = (vec![], vec![], vec![]);
-    for t in 0..total {
-        let cs = &cos_sin[t * d as usize..][..d as usize];
-        let row = &qkv[t * width..][..width];
-        for h in 0..(hq + 2 * hkv) as usize {
-            let v = &row[h * d as usize..][..d as usize];
-            if h < hq as usize {
-                q_all.extend(cpu::rope(v, cs));
-            } else if h < (hq + hkv) as usize {
-                k_all.extend(cpu::rope(v, cs));
-            } else {
-                v_all.extend_from_slice(v);
-            }
-        }
-    }
-    let want = cpu::attention(&q_all, &k_all, &v_all, &sinks, hq as usize, hkv as usize, d as usize, 0, window as usize);
-
-    let cache = KvSegment::allocate(&g, "kv", ring, hkv, d).unwrap();
-    assert_eq!(cache.len() > 1, limit.is_some());
-    let sinks_b = g.storage_with("sinks", bytemuck::cast_slice(&sinks));
-    let max_t = *chunks.iter().max().unwrap() as u64;
-    let parts = ops::attention_max_parts(cache.len() as u32) as u64;
-    let partials = g.storage("partials", max_t * hq as u64 * parts * (d as u64 + 2) * 4);
-    let q_b = g.storage("q", max_t * (hq * d) as u64 * 4);
-    let out_b = g.storage("out", max_t * (hq * d) as u64 * 4);
-    let mut got = vec![];
-    let mut pos0 = 0;
-    for &n in chunks {
-        let qkv_b = g.storage_with("qkv", bytemuck::cast_slice(&qkv[pos0 * width..(pos0 + n) * width]));
-        let cs_b = g.storage_with("cs", bytemuck::cast_slice(&cos_sin[pos0 * d as usize..(pos0 + n) * d as usize]));
-        let a = AttnShape { n_tokens: n as u32, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0: pos0 as u32, ring, window };
-        let mut enc = Recorder::new(&g);
-        ops::rope_qk_store(&mut enc, a, RopeStyle { interleaved: false, qk_norm: None, eps: 0.0 }, &qkv_b, &cs_b, &q_b, &cache);
-        ops::attention(&mut enc, a, &q_b, &cache, &sinks_b, &partials, &out_b);
-        submit(&g, enc);
-        got.extend(read_f32(&g, &out_b, n * (hq * d) as usize));
-        pos0 += n;
-    }
-    assert_close(&format!("attention {hq}/{hkv} heads window={window} ring={ring} limit={limit:?}"), &got, &want, 2e-5);
-}
-
-#[test]
-fn attention_full_causal_matches_cpu() {
-    attention_case(None, 0, 64, &[7, 1, 1, 13, 1]);
-}
-
-#[test]
-fn attention_sliding_ring_matches_cpu() {
-    // Window 5, chunks up to 7 tokens: the ring holds window + chunk - 1 slots.
-    attention_case(None, 5, 11, &[7, 1, 1, 6, 1, 1, 1]);
-}
-
-#[test]
-fn attention_long_context_splits_matches_cpu() {
-    attention_case(None, 0, 200, &[150, 1, 1]);
-}
-
-#[test]
-fn attention_with_segmented_cache_matches_cpu() {
-    // 2 KV heads x 16 dims x 4 bytes = 128 bytes per slot: 3 slots per segment.
-    attention_case(Some(400), 0, 40, &[9, 1, 1, 12]);
-    attention_case(Some(400), 4, 10, &[7, 1, 1, 6, 1]);
 }
 
 #[test]
@@ -416,102 +329,6 @@ fn argmax_matches_cpu_with_ties_nan_and_infinities() {
     assert_eq!(cpu::argmax(&[f32::NAN, 2.0, f32::NAN]), 1);
     assert_eq!(cpu::argmax(&[f32::NAN, f32::NAN]), 0);
     assert_eq!(cpu::argmax(&[-0.0, 0.0]), 0);
-}
-
-#[test]
-fn fused_qkv_rope_store_equals_projection_then_rope() {
-    let (hq, hkv, d, cols, ring, pos0) = (4u32, 2u32, 20u32, 48u32, 12u32, 9u32);
-    let rows = (hq + 2 * hkv) * d;
-    let mut rng = StdRng::seed_from_u64(12);
-    let w = bf16_bits(&randn(&mut rng, (rows * cols) as usize, 0.3));
-    let bias = randn(&mut rng, rows as usize, 0.5);
-    for n in 1..=3u32 {
-        let x = randn(&mut rng, (n * cols) as usize, 1.0);
-        let cos_sin = randn(&mut rng, (n * d) as usize, 1.0);
-        // Unsplit (one fused dispatch) and split into small bindings (projection, then RoPE).
-        let run = |limit: Option<u64>| {
-            let g = gpu(limit);
-            let m = Bf16Matrix::upload(&g, "qkv", cols, &[bytemuck::cast_slice(&w)], Some(&bias)).unwrap();
-            let cache = KvSegment::allocate(&g, "kv", ring, hkv, d).unwrap();
-            assert_eq!(cache.len() > 1, limit.is_some());
-            let (xb, cs) = (g.storage_with("x", bytemuck::cast_slice(&x)), g.storage_with("cs", bytemuck::cast_slice(&cos_sin)));
-            let (qkv, q) = (g.storage("qkv", (n * rows * 4) as u64), g.storage("q", (n * hq * d * 4) as u64));
-            let a = AttnShape { n_tokens: n, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0, ring, window: 0 };
-            let mut enc = Recorder::new(&g);
-            ops::qkv_rope_store(&mut enc, a, &xb, &m, &qkv, &cs, &q, &cache);
-            let dispatches = enc.dispatches();
-            submit(&g, enc);
-            let (mut k, mut v) = (Vec::new(), Vec::new());
-            for seg in &cache {
-                k.extend(read_f32(&g, &seg.k, (seg.slots * hkv * d) as usize));
-                v.extend(read_f32(&g, &seg.v, (seg.slots * hkv * d) as usize));
-            }
-            (read_f32(&g, &q, (n * hq * d) as usize), k, v, dispatches)
-        };
-        let (q1, k1, v1, fused) = run(None);
-        let (q2, k2, v2, unfused) = run(Some(512));
-        assert_eq!(fused, 1);
-        assert!(unfused > 2);
-        assert_close("q", &q1, &q2, 1e-5);
-        assert_close("k cache", &k1, &k2, 1e-5);
-        assert_close("v cache", &v1, &v2, 1e-5);
-        // The slots of this chunk were written (the rest of the ring stays zero).
-        let slot_len = (hkv * d) as usize;
-        for t in 0..n {
-            let slot = ((pos0 + t) % ring) as usize;
-            assert!(k1[slot * slot_len..][..slot_len].iter().any(|&v| v != 0.0));
-        }
-    }
-}
-
-/// RoPE in both pair styles, with and without per-head q/k RMSNorm (qwen3), and the cache write.
-#[test]
-fn rope_styles_and_qk_norm_match_cpu() {
-    let g = gpu(None);
-    let mut rng = StdRng::seed_from_u64(11);
-    let (hq, hkv, d, n, pos0) = (6u32, 2u32, 24u32, 5usize, 3u32);
-    let width = ((hq + 2 * hkv) * d) as usize;
-    let qkv = randn(&mut rng, n * width, 1.5);
-    let cos_sin: Vec<f32> = (0..n * d as usize / 2).flat_map(|i| [(i as f32 * 0.3).cos(), (i as f32 * 0.3).sin()]).collect();
-    let (qn, kn) = (randn(&mut rng, d as usize, 1.0), randn(&mut rng, d as usize, 1.0));
-    let eps = 1e-6f32;
-    let norms = (g.storage_with("q norm", bytemuck::cast_slice(&qn)), g.storage_with("k norm", bytemuck::cast_slice(&kn)));
-    for (interleaved, with_norm) in [(false, false), (true, false), (false, true), (true, true)] {
-        let (mut q_want, mut k_want, mut v_want) = (vec![], vec![], vec![]);
-        for t in 0..n {
-            let cs = &cos_sin[t * d as usize..][..d as usize];
-            for h in 0..(hq + 2 * hkv) as usize {
-                let mut v = qkv[t * width + h * d as usize..][..d as usize].to_vec();
-                if h >= (hq + hkv) as usize {
-                    v_want.extend(v);
-                    continue;
-                }
-                if with_norm {
-                    let w = if h < hq as usize { &qn } else { &kn };
-                    v = cpu::rmsnorm(&v, w, eps);
-                }
-                let r = if interleaved { cpu::rope_interleaved(&v, cs) } else { cpu::rope(&v, cs) };
-                if h < hq as usize { q_want.extend(r) } else { k_want.extend(r) }
-            }
-        }
-        let cache = KvSegment::allocate(&g, "kv", 16, hkv, d).unwrap();
-        let q_b = g.storage("q", (n as u32 * hq * d) as u64 * 4);
-        let a = AttnShape { n_tokens: n as u32, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0, ring: 16, window: 0 };
-        let style = RopeStyle { interleaved, qk_norm: with_norm.then_some(&norms), eps };
-        let mut enc = Recorder::new(&g);
-        let qkv_b = g.storage_with("qkv", bytemuck::cast_slice(&qkv));
-        let cs_b = g.storage_with("cs", bytemuck::cast_slice(&cos_sin));
-        ops::rope_qk_store(&mut enc, a, style, &qkv_b, &cs_b, &q_b, &cache);
-        submit(&g, enc);
-        let what = format!("rope interleaved={interleaved} qk_norm={with_norm}");
-        assert_close(&format!("{what} q"), &read_f32(&g, &q_b, q_want.len()), &q_want, 1e-5);
-        let kv_len = (hkv * d) as usize;
-        let k_got = read_f32(&g, &cache[0].k, 16 * kv_len);
-        let v_got = read_f32(&g, &cache[0].v, 16 * kv_len);
-        let slots = pos0 as usize * kv_len..(pos0 as usize + n) * kv_len;
-        assert_close(&format!("{what} k"), &k_got[slots.clone()], &k_want, 1e-5);
-        assert_close(&format!("{what} v"), &v_got[slots], &v_want, 0.0);
-    }
 }
 
 #[test]

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use wgpt::models::{Model, Output, Want};
+use wgpt::models::{KvCache, Model, Output, Want};
 
 const TOL: f32 = 1e-3;
 
@@ -45,6 +45,31 @@ fn tiny_matches_transformers_with_tensors_split_and_chunked_prefill() {
 #[test]
 fn tiny_sharded_matches_transformers_with_tensors_split_and_chunked_prefill() {
     check_fixture("tiny-sharded", Some(3000), 48, 4);
+}
+
+/// Largest |Δlogit| against transformers allowed with the f16 KV cache (keys and values rounded
+/// to f16; the f32 cache stays within `TOL`).
+const F16_KV_TOL: f32 = 5e-2;
+
+#[test]
+fn tiny_with_f16_kv_cache_stays_close_to_transformers() {
+    for (name, max_binding, ctx, chunk) in [("tiny", None, 4096, 128), ("tiny-sharded", Some(3000), 48, 4)] {
+        let dir = fixture(name);
+        let model = Model::load(gpu(max_binding), &dir, &mut |_, _| {}).expect("load");
+        let mut f32_session = model.session(ctx, chunk).unwrap();
+        let (f32_worst, f32_greedy) = check_session_against_cases(name, &model, &mut f32_session, &dir, TOL, true);
+        let mut session = model.session_with(ctx, chunk, KvCache::F16).unwrap();
+        assert_eq!(session.kv_cache(), KvCache::F16);
+        let (worst, greedy_same) = check_session_against_cases(name, &model, &mut session, &dir, F16_KV_TOL, false);
+        eprintln!(
+            "{name} (binding limit {max_binding:?}, chunk {chunk}): max |dlogit| f32 cache {f32_worst:.3e}, f16 cache {worst:.3e}; \
+             greedy continuations identical: f32 {f32_greedy}, f16 {greedy_same}"
+        );
+        // The tiny models' greedy continuations survive f16 keys and values.
+        assert!(greedy_same, "{name}: greedy continuation changed with the f16 cache");
+        // f16 rounding shows up in the logits: the cache is really f16.
+        assert!(worst > f32_worst, "{name}: the f16 cache changed nothing");
+    }
 }
 
 #[test]

@@ -15,7 +15,7 @@ use web_time::Instant;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder};
-use crate::models::{Config, Model, Output, Want};
+use crate::models::{Config, KvCache, Model, Output, Want};
 use crate::ops::{self, Bf16Matrix, Fill, MatmulIo, Mxfp4Experts, RouteIo, Swiglu};
 
 /// What to measure.
@@ -136,8 +136,13 @@ fn token(out: Output) -> Result<u32> {
     }
 }
 
-/// Measures prefill and decode of `model` (see [`BenchOptions`]).
+/// Measures prefill and decode of `model` (see [`BenchOptions`]) with an f32 KV cache.
 pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: &BenchOptions) -> Result<BenchReport> {
+    run_with(model, model_name, load_seconds, opts, KvCache::F32).await
+}
+
+/// `run` with the KV cache stored as `kv`.
+pub async fn run_with(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: &BenchOptions, kv: KvCache) -> Result<BenchReport> {
     let cfg = &model.cfg;
     let gpu = &model.gpu;
     if opts.prefill == 0 && opts.decode == 0 {
@@ -147,7 +152,7 @@ pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: 
 
     let mut prefill_tok_s = 0.0;
     if opts.prefill > 0 {
-        let mut session = model.session(opts.prefill + 8, opts.prefill)?;
+        let mut session = model.session_with(opts.prefill + 8, opts.prefill, kv)?;
         // Compiles the prefill kernels before timing.
         token(session.forward(&random_tokens(8, cfg.vocab_size, opts.seed + 1), Want::Argmax).await?)?;
         session.reset();
@@ -159,7 +164,7 @@ pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: 
 
     let warmup = 2;
     let ctx = opts.depth + opts.decode + warmup + 2;
-    let mut session = model.session(ctx, 1)?;
+    let mut session = model.session_with(ctx, 1, kv)?;
     let mut id = random_tokens(1, cfg.vocab_size, opts.seed)[0];
     if opts.depth > 0 {
         session.fast_forward(opts.depth)?;
@@ -178,7 +183,7 @@ pub async fn run(model: &Arc<Model>, model_name: &str, load_seconds: f64, opts: 
     let n = opts.decode.max(1) as f64;
     let decode_tok_s = if opts.decode > 0 { opts.decode as f64 / secs } else { 0.0 };
     let weight_bytes = model.weight_bytes_per_token();
-    let kv_bytes = cfg.kv_bytes_per_token(opts.depth + warmup + opts.decode / 2);
+    let kv_bytes = cfg.kv_bytes_per_token_as(opts.depth + warmup + opts.decode / 2, kv);
     let effective_gbps = (weight_bytes + kv_bytes) as f64 * decode_tok_s / 1e9;
 
     let profile = if opts.profile { Some(profile_decode(&mut session, id).await?) } else { None };

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::ops::KvCache;
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct RopeScaling {
@@ -263,7 +264,12 @@ impl Config {
     /// Bytes of keys and values one token reads at position `pos` (f32 cache; sliding layers
     /// read at most their window).
     pub fn kv_bytes_per_token(&self, pos: u32) -> u64 {
-        let slot = self.num_key_value_heads as u64 * self.head_dim as u64 * 4 * 2;
+        self.kv_bytes_per_token_as(pos, KvCache::F32)
+    }
+
+    /// `kv_bytes_per_token` with the cache stored as `kv`.
+    pub fn kv_bytes_per_token_as(&self, pos: u32, kv: KvCache) -> u64 {
+        let slot = self.num_key_value_heads as u64 * self.head_dim as u64 * kv.bytes_per_value() * 2;
         (0..self.num_hidden_layers as usize)
             .map(|l| {
                 let seen = pos as u64 + 1;

@@ -19,6 +19,7 @@ pub mod weights;
 
 pub use config::{Arch, Config};
 use rope::Rope;
+pub use crate::ops::KvCache;
 pub use session::{PassEvent, Session};
 use weights::Weights;
 
@@ -93,6 +94,12 @@ impl Model {
     /// A new sequence with a KV cache of `ctx` tokens; prompts are processed `chunk` tokens at a
     /// time. Sessions of one model are independent and may live on other threads.
     pub fn session(self: &Arc<Self>, ctx: u32, chunk: u32) -> Result<Session> {
-        Session::new(self.clone(), ctx, chunk)
+        Session::new(self.clone(), ctx, chunk, KvCache::F32)
+    }
+
+    /// `session` with the KV cache stored as `kv`: `KvCache::F16` halves its bytes per token
+    /// (keys and values rounded to f16).
+    pub fn session_with(self: &Arc<Self>, ctx: u32, chunk: u32, kv: KvCache) -> Result<Session> {
+        Session::new(self.clone(), ctx, chunk, kv)
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::gpu::{DispatchCache, Profiler, Recorder};
 use crate::ops::sample::SampleScratch;
-use crate::ops::{self, AttnShape, InputNorm, KvSegment, MatmulIo, RopeStyle, RouteIo, Swiglu};
+use crate::ops::{self, AttnShape, InputNorm, KvCache, KvSegment, MatmulIo, RopeStyle, RouteIo, Swiglu};
 use crate::sampling::{penalty_pairs_for, SamplingParams};
 
 use super::weights::{Linear, Mlp, Qkv};
@@ -87,6 +87,7 @@ pub struct Session {
     /// The tokens whose keys and values are in the cache, in order.
     history: Vec<u32>,
     caches: Vec<Vec<KvSegment>>,
+    kv: KvCache,
     rings: Vec<u32>,
     s: Scratch,
     /// Kernel parameters and bind groups reused from one pass to the next.
@@ -101,7 +102,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub(super) fn new(model: Arc<Model>, ctx: u32, chunk: u32) -> Result<Session> {
+    pub(super) fn new(model: Arc<Model>, ctx: u32, chunk: u32, kv: KvCache) -> Result<Session> {
         let cfg = &model.cfg;
         let gpu = &model.gpu;
         if ctx == 0 || ctx > cfg.max_position_embeddings {
@@ -122,10 +123,11 @@ impl Session {
         let mut rings = Vec::new();
         for l in 0..cfg.num_hidden_layers as usize {
             let ring = if cfg.is_sliding(l) { (cfg.sliding_window + chunk_req - 1 + REWIND_SLOTS).min(ctx) } else { ctx };
-            caches.push(KvSegment::allocate(gpu, &format!("kv cache layer {l}"), ring, hkv, d)?);
+            caches.push(KvSegment::allocate_as(gpu, &format!("kv cache layer {l}"), ring, hkv, d, kv)?);
             rings.push(ring);
         }
-        let max_parts = ops::attention_max_parts(caches.iter().map(|c| c.len() as u32).max().unwrap_or(1));
+        let max_segments = caches.iter().map(|c| c.len() as u32).max().unwrap_or(1);
+        let max_parts = ops::attention_max_parts(max_segments);
 
         // Per-token sizes of the activations; a chunk must keep each within one binding.
         let per_token: [(&str, u64); 8] = [
@@ -156,7 +158,7 @@ impl Session {
             qkv: f("qkv", cfg.qkv_width() as u64 * 4),
             q: f("q", (hq * d) as u64 * 4),
             attn: f("attention out", (hq * d) as u64 * 4),
-            partials: f("attention partials", (hq * max_parts * (d + 2)) as u64 * 4),
+            partials: gpu.storage("attention partials", ops::attention_partials_bytes(t, hq, d, max_segments)),
             router: f("router logits", e as u64 * 4),
             ids: f("expert ids", k as u64 * 4),
             weights: f("expert weights", k as u64 * 4),
@@ -177,6 +179,7 @@ impl Session {
             pos: 0,
             history: Vec::new(),
             caches,
+            kv,
             rings,
             s,
             dispatch: DispatchCache::new(),
@@ -214,6 +217,11 @@ impl Session {
 
     pub fn context(&self) -> u32 {
         self.ctx
+    }
+
+    /// How this session's KV cache stores keys and values.
+    pub fn kv_cache(&self) -> KvCache {
+        self.kv
     }
 
     /// Tokens per prefill pass actually used (the request, bounded by binding limits).

@@ -125,6 +125,17 @@ pub fn attention(
     out
 }
 
+/// Values as an f16 KV cache holds them (round to nearest even): feed `attention` keys and
+/// values through this to get the reference of an f16 cache.
+pub fn round_f16(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect()
+}
+
+/// Unpacks f16 pairs packed in u32 words (value 2i in the low half of word i).
+pub fn unpack_f16_pairs(words: &[u32]) -> Vec<f32> {
+    words.iter().flat_map(|&w| [half::f16::from_bits(w as u16).to_f32(), half::f16::from_bits((w >> 16) as u16).to_f32()]).collect()
+}
+
 /// Top-k experts (ties to the lower index) and the softmax over their logits, per token.
 pub fn topk_softmax(logits: &[f32], n_experts: usize, k: usize) -> (Vec<u32>, Vec<f32>) {
     let mut ids = Vec::new();

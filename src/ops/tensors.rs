@@ -1,6 +1,7 @@
 //! Weights and caches as the kernels see them: row slices that each fit one storage binding.
 
-use crate::error::Result;
+use super::KvCache;
+use crate::error::{Error, Result};
 use crate::gpu::{plan_slices, Gpu, RowSlice};
 
 /// A bf16 matrix [rows, cols] split by rows. Slice buffers: [weight (bf16 pairs), bias (f32, optional)].
@@ -19,10 +20,12 @@ pub struct Mxfp4Experts {
     pub slices: Vec<RowSlice>,
 }
 
-/// One buffer pair of a KV cache: slots [start, start + slots) of a layer's K and V (f32).
+/// One buffer pair of a KV cache: slots [start, start + slots) of a layer's K and V, each slot
+/// `n_kv_heads * head_dim` values stored as `dtype` (f32 words, or f16 pairs in u32 words).
 pub struct KvSegment {
     pub start: u32,
     pub slots: u32,
+    pub dtype: KvCache,
     pub k: wgpu::Buffer,
     pub v: wgpu::Buffer,
 }
@@ -121,15 +124,23 @@ impl Mxfp4Experts {
 }
 
 impl KvSegment {
-    /// K and V buffers for `slots` slots of `n_kv_heads * head_dim` f32 each, split into
-    /// segments that fit one binding.
+    /// An f32 cache (see `allocate_as`).
     pub fn allocate(gpu: &Gpu, name: &str, slots: u32, n_kv_heads: u32, head_dim: u32) -> Result<Vec<KvSegment>> {
-        let slot_bytes = n_kv_heads as u64 * head_dim as u64 * 4;
+        Self::allocate_as(gpu, name, slots, n_kv_heads, head_dim, KvCache::F32)
+    }
+
+    /// K and V buffers for `slots` slots of `n_kv_heads * head_dim` values each, stored as
+    /// `dtype`, split into segments that fit one binding.
+    pub fn allocate_as(gpu: &Gpu, name: &str, slots: u32, n_kv_heads: u32, head_dim: u32, dtype: KvCache) -> Result<Vec<KvSegment>> {
+        if dtype == KvCache::F16 && head_dim % 2 != 0 {
+            return Err(Error::Input(format!("an f16 KV cache packs values in pairs: head_dim {head_dim} is odd")));
+        }
+        let slot_bytes = n_kv_heads as u64 * head_dim as u64 * dtype.bytes_per_value();
         plan_slices(name, slots as u64, slot_bytes, 1, gpu.max_binding)?
             .into_iter()
             .map(|(a, b)| {
                 let bytes = (b - a) as u64 * slot_bytes;
-                Ok(KvSegment { start: a, slots: b - a, k: gpu.storage(name, bytes), v: gpu.storage(name, bytes) })
+                Ok(KvSegment { start: a, slots: b - a, dtype, k: gpu.storage(name, bytes), v: gpu.storage(name, bytes) })
             })
             .collect()
     }
