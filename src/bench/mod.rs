@@ -4,8 +4,9 @@
 //! a micro-benchmark of every mat-vec at the model's real shapes (`kernels`).
 //!
 //! Decode at batch 1 is bound by memory bandwidth: each token reads every attention weight, the
-//! LM head and the chosen experts once. The byte counts here are those the kernels actually
-//! read (bf16 weights, MXFP4 experts, f32 biases, norms and KV cache).
+//! LM head and the chosen experts once. The byte counts (`Model::weight_bytes_per_token`,
+//! `Config::kv_bytes_per_token`) are those the kernels actually read (bf16 weights, MXFP4
+//! experts, f32 biases, norms and KV cache).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
