@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use wgpt::gpu::{list_adapters, Gpu, GpuOptions};
 use wgpt::engine::Engine;
-use wgpt::models::{Model, Output, Want, DEFAULT_CHUNK, DEFAULT_CTX};
+use wgpt::models::{KvCache, Model, Output, Want, DEFAULT_CHUNK, DEFAULT_CTX};
 
 mod cli;
 
@@ -31,6 +31,9 @@ struct ModelArgs {
     /// Prompt tokens per prefill pass.
     #[arg(long, default_value_t = DEFAULT_CHUNK)]
     chunk: u32,
+    /// How the KV cache stores keys and values: f32, or f16 (half the memory and attention reads).
+    #[arg(long, default_value = "f32")]
+    kv_cache: KvCache,
 }
 
 const DEFAULT_MODEL: &str = wgpt::hub::DEFAULT_MODEL;
@@ -44,6 +47,9 @@ struct PlaceArgs {
     /// Prompt tokens per prefill pass.
     #[arg(long, default_value_t = DEFAULT_CHUNK)]
     chunk: u32,
+    /// How the KV cache stores keys and values: f32, or f16 (half the memory and attention reads).
+    #[arg(long, default_value = "f32")]
+    kv_cache: KvCache,
 }
 
 #[derive(Subcommand)]
@@ -186,12 +192,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             let prompt = if prompt == "-" { read_stdin()? } else { prompt };
             chat.sampling.params()?;
-            let engine = load_engine(&model)?;
+            let engine = load_engine(&model)?.with_kv_cache(place.kv_cache);
             cli::chat::run(&engine, place.ctx, place.chunk, &prompt, &chat)
         }
         Cmd::Chat { model, place, chat } => {
             chat.sampling.params()?;
-            let engine = load_engine(&model)?;
+            let engine = load_engine(&model)?.with_kv_cache(place.kv_cache);
             cli::chat::chat(&engine, place.ctx, place.chunk, &chat)
         }
         Cmd::Serve { model, host, port, parallel, queue, model_name, max_body_bytes, place } => {
@@ -199,7 +205,7 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("--parallel must be at least 1");
             }
             let model_id = model_name.unwrap_or_else(|| served_name(&model));
-            let engine = load_engine(&model)?;
+            let engine = load_engine(&model)?.with_kv_cache(place.kv_cache);
             let opts = wgpt::serve::ServeOptions {
                 host,
                 port,
@@ -218,7 +224,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Logits { model, tokens, npy } => {
             let tokens = parse_tokens(&tokens)?;
             let m = load(&model.model)?;
-            let mut session = m.session(model.ctx, model.chunk)?;
+            let mut session = m.session_with(model.ctx, model.chunk, model.kv_cache)?;
             let t0 = Instant::now();
             let Output::Logits(logits) = pollster::block_on(session.forward(&tokens, Want::AllLogits))? else {
                 bail!("internal: expected logits");
@@ -235,7 +241,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let m = load(&model.model)?;
             let stop = if stop_at_eos { m.cfg.eos_ids() } else { vec![] };
-            let mut session = m.session(model.ctx, model.chunk)?;
+            let mut session = m.session_with(model.ctx, model.chunk, model.kv_cache)?;
             let opts = wgpt::engine::GenerateOptions { max_tokens, sampling: params, stop };
             let mut out = Vec::new();
             let never = std::sync::atomic::AtomicBool::new(false);

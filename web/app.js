@@ -84,7 +84,7 @@ async function load(source, label) {
   const t0 = performance.now();
   const warnings = [];
   try {
-    const r = await call('load', { source }, (type, p) => {
+    const r = await call('load', { source, options: loadOptions }, (type, p) => {
       if (p.phase === 'warning') {
         warnings.push(p.message);
         setStatus(status, p.message);
@@ -196,9 +196,12 @@ async function send(text) {
   }
 }
 
-// `?model=URL` (printed by `wgpt web` for a .gguf file) fills in the model's URL.
-const asked = new URLSearchParams(location.search).get('model');
+// `?model=URL` (printed by `wgpt web` for a .gguf file) fills in the model's URL; `?kv=f16`
+// keeps the KV cache in f16.
+const query = new URLSearchParams(location.search);
+const asked = query.get('model');
 if (asked) $('url').value = asked;
+const loadOptions = query.get('kv') ? { kvCache: query.get('kv') } : undefined;
 
 $('load-url').onclick = () => {
   const url = new URL($('url').value.trim() || 'model/', location.href).toString();

@@ -47,6 +47,8 @@ pub struct BenchReport {
     pub driver: String,
     /// Optional shader features the kernels used (`none`, `subgroups`, `f16`, `subgroups,f16`).
     pub shader_features: String,
+    /// How the KV cache stored keys and values (`f32` or `f16`).
+    pub kv_cache: String,
     pub model: String,
     pub layers: u32,
     pub prefill_tokens: u32,
@@ -194,6 +196,7 @@ pub async fn run_with(model: &Arc<Model>, model_name: &str, load_seconds: f64, o
         backend: format!("{:?}", gpu.info.backend).to_lowercase(),
         driver: format!("{} {}", gpu.info.driver, gpu.info.driver_info).trim().to_string(),
         shader_features: gpu.shader.name().to_string(),
+        kv_cache: kv.name().to_string(),
         model: model_name.to_string(),
         layers: cfg.num_hidden_layers,
         prefill_tokens: opts.prefill,

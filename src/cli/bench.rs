@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Also time each decode mat-vec alone at the model's real shapes.
     #[arg(long)]
     pub kernels: bool,
+    /// How the KV cache stores keys and values: f32 or f16.
+    #[arg(long, default_value = "f32")]
+    pub kv_cache: wgpt::models::KvCache,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -79,7 +82,7 @@ pub fn bench(
     };
     let load_seconds = t0.elapsed().as_secs_f64();
     let opts = BenchOptions { prefill: args.prefill, decode: args.decode, depth: args.ctx, profile: args.profile, seed: args.seed };
-    let report = pollster::block_on(bench::run(&model, &name, load_seconds, &opts))?;
+    let report = pollster::block_on(bench::run_with(&model, &name, load_seconds, &opts, args.kv_cache))?;
     let kernels = if args.kernels {
         Some(pollster::block_on(bench::kernels(&model.gpu, &model.cfg, report.peak_read_gbps))?)
     } else {

@@ -227,7 +227,7 @@ fn new_conversation(args: &ChatArgs) -> Conversation {
 /// `wgpt run`: one question, the answer streamed to stdout.
 pub fn run(engine: &Engine, ctx: u32, chunk: u32, prompt: &str, args: &ChatArgs) -> Result<()> {
     let sampling = args.sampling.params_for(engine)?;
-    let mut session = engine.model.session(ctx, chunk)?;
+    let mut session = engine.session(ctx, chunk)?;
     let mut conv = new_conversation(args);
     conv.messages.push(Message::new(Role::User, prompt));
     let cancel = Arc::new(AtomicBool::new(false));
@@ -246,7 +246,7 @@ pub fn run(engine: &Engine, ctx: u32, chunk: u32, prompt: &str, args: &ChatArgs)
 pub fn chat(engine: &Engine, ctx: u32, chunk: u32, args: &ChatArgs) -> Result<()> {
     let mut args = args.clone();
     let sampling = args.sampling.params_for(engine)?;
-    let mut session = engine.model.session(ctx, chunk)?;
+    let mut session = engine.session(ctx, chunk)?;
     let mut conv = new_conversation(&args);
     let cancel = Arc::new(AtomicBool::new(false));
     let c = cancel.clone();

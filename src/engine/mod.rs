@@ -26,7 +26,7 @@ use crate::chat::{ChatFormat, Conversation};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::models::gpt_oss::checkpoint::Upload;
-use crate::models::{Model, Session};
+use crate::models::{KvCache, Model, Session};
 use crate::tokenizer::Tokenizer;
 
 /// A model on the GPU, the tokenizer that goes with it, and how its chats are written. Cloning
@@ -36,6 +36,8 @@ pub struct Engine {
     pub model: Arc<Model>,
     pub tokenizer: Tokenizer,
     pub format: ChatFormat,
+    /// How the KV caches of this engine's sessions store keys and values (f32 by default).
+    pub kv_cache: KvCache,
 }
 
 impl Engine {
@@ -73,7 +75,7 @@ impl Engine {
                 model.cfg.vocab_size
             )));
         }
-        Ok(Engine { model, tokenizer, format })
+        Ok(Engine { model, tokenizer, format, kv_cache: KvCache::F32 })
     }
 
     /// The prompt ids of `conv`, ready for the assistant's next message, in the model's format.
@@ -81,9 +83,16 @@ impl Engine {
         self.format.render(&self.tokenizer, conv)
     }
 
-    /// A new conversation's KV cache of `ctx` tokens (see [`Model::session`]).
+    /// The same engine with its sessions' KV caches stored as `kv` (`KvCache::F16` halves the
+    /// cache's memory and the bytes attention reads per token, at a small cost in fidelity).
+    pub fn with_kv_cache(mut self, kv: KvCache) -> Engine {
+        self.kv_cache = kv;
+        self
+    }
+
+    /// A new conversation's KV cache of `ctx` tokens (see [`Model::session_with`]).
     pub fn session(&self, ctx: u32, chunk: u32) -> Result<Session> {
-        self.model.session(ctx, chunk)
+        self.model.session_with(ctx, chunk, self.kv_cache)
     }
 
     /// Loads a model from a directory or a Hugging Face repo id (`org/name[@revision]`,

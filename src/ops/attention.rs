@@ -38,6 +38,19 @@ impl KvCache {
     }
 }
 
+impl std::str::FromStr for KvCache {
+    type Err = crate::Error;
+
+    /// `f32` or `f16` (`--kv-cache`, the server's and the browser's option).
+    fn from_str(s: &str) -> crate::Result<KvCache> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" => Ok(KvCache::F32),
+            "f16" => Ok(KvCache::F16),
+            other => Err(crate::Error::Input(format!("KV cache type {other:?}: expected f32 or f16"))),
+        }
+    }
+}
+
 /// Positions and shapes shared by the attention kernels of one layer and one chunk.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnShape {

@@ -19,7 +19,7 @@ use crate::engine::{generate, ChatOptions, ChatTurn, Finish, GenerateOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::loader::gguf::{Gguf, Parse};
 use crate::loader::{header_len, parse_index, Header, INDEX_FILE, SINGLE_FILE};
-use crate::models::{gguf, gpt_oss::checkpoint::Upload, Config, Model, Output, Session, Want};
+use crate::models::{gguf, gpt_oss::checkpoint::Upload, Config, KvCache, Model, Output, Session, Want};
 use crate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
 
@@ -97,6 +97,8 @@ struct Loaded {
     raw: Option<Session>,
     /// Session of `chat`, which keeps its cache between turns.
     chat: Option<Session>,
+    /// How the sessions' KV caches store keys and values.
+    kv: KvCache,
 }
 
 struct Inner {
@@ -175,6 +177,14 @@ struct LoadOptions {
     max_binding_bytes: Option<u64>,
     /// Bytes of a GGUF file asked for first when reading its header (it grows as needed).
     head_bytes: Option<u64>,
+    /// `"f32"` (default) or `"f16"`: how the KV cache stores keys and values.
+    kv_cache: Option<String>,
+}
+
+impl LoadOptions {
+    fn kv(&self) -> Result<KvCache, JsValue> {
+        self.kv_cache.as_deref().map_or(Ok(KvCache::F32), |s| s.parse::<KvCache>().map_err(|e| err(format!("kvCache: {e}"))))
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -401,7 +411,7 @@ fn take_session(inner: &Inner, chat: bool) -> Result<Session, JsValue> {
         Some(s) => Ok(s),
         None => {
             let ctx = DEFAULT_CTX.min(l.model.cfg.max_position_embeddings);
-            l.model.session(ctx, crate::models::DEFAULT_CHUNK).map_err(err)
+            l.model.session_with(ctx, crate::models::DEFAULT_CHUNK, l.kv).map_err(err)
         }
     }
 }
@@ -443,6 +453,7 @@ fn as_f64(v: &JsValue) -> f64 {
 
 async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
     let opts: LoadOptions = to_json("load options", &options)?;
+    opts.kv()?;
     let t0 = web_time::Instant::now();
     // The previous model (and its GPU memory) goes first.
     *inner.loaded.borrow_mut() = None;
@@ -548,7 +559,7 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
         architecture: cfg.arch.name().to_string(),
         header_bytes: None,
     };
-    *inner.loaded.borrow_mut() = Some(Loaded { model, engine, raw: None, chat: None });
+    *inner.loaded.borrow_mut() = Some(Loaded { model, engine, raw: None, chat: None, kv: opts.kv()? });
     progress(&on_progress, "done", total as f64, total as f64, "");
     Ok(report(out))
 }
@@ -639,7 +650,7 @@ async fn load_gguf(
         architecture: cfg.arch.name().to_string(),
         header_bytes: Some(header_bytes),
     };
-    *inner.loaded.borrow_mut() = Some(Loaded { model, engine: Some(engine), raw: None, chat: None });
+    *inner.loaded.borrow_mut() = Some(Loaded { model, engine: Some(engine), raw: None, chat: None, kv: opts.kv()? });
     progress(on_progress, "done", total as f64, total as f64, "");
     Ok(report(out))
 }

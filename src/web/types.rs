@@ -29,6 +29,8 @@ export interface LoadOptions {
   pieceBytes?: number;
   /** GGUF: bytes asked for first when reading the header (default 1 MiB; grows as needed). */
   headBytes?: number;
+  /** How the KV cache stores keys and values: "f32" (default) or "f16" (half the memory). */
+  kvCache?: "f32" | "f16";
 }
 export interface LoadProgress {
   phase: "config" | "weights" | "done" | "warning";

@@ -236,6 +236,8 @@ console.log('\n# module: fixtures, cache, errors');
   check(truncated && truncated.isError && /model\.safetensors/.test(truncated.message) && /invalid safetensors/.test(truncated.message), `truncated file: ${truncated && truncated.message}`);
   const badBinding = await loadError(`${srv.origin}/models/tiny/`, { maxBindingBytes: 16 });
   check(badBinding && badBinding.isError && /maxBindingBytes/.test(badBinding.message), `binding limit too small: ${badBinding && badBinding.message}`);
+  const badKv = await loadError(`${srv.origin}/models/tiny/`, { kvCache: 'f8' });
+  check(badKv && badKv.isError && /kvCache/.test(badKv.message) && /f16/.test(badKv.message), `unknown KV cache type: ${badKv && badKv.message}`);
   const busy = await page.evaluate(async (base) => {
     const a = window.engine.load(base, () => {});
     try {
