@@ -139,7 +139,7 @@ pub fn qkv_rope_store(
     let d = a.head_dim;
     let f16 = is_f16(cache);
     // An f16 cache is written in words of two values from 4 pairs per workgroup: head_dim % 4 == 0.
-    let shape_ok = a.n_tokens <= 4 && d % 2 == 0 && w.cols % 2 == 0 && (!f16 || d % 4 == 0);
+    let shape_ok = a.n_tokens <= 4 && d.is_multiple_of(2) && w.cols.is_multiple_of(2) && (!f16 || d.is_multiple_of(4));
     if let ([s], [seg], true) = (&w.slices[..], cache, shape_ok) {
         let bias = s.buffers.get(1);
         let blocks = (a.n_q_heads + 2 * a.n_kv_heads) * (d / 2).div_ceil(4);

@@ -132,7 +132,7 @@ impl KvSegment {
     /// K and V buffers for `slots` slots of `n_kv_heads * head_dim` values each, stored as
     /// `dtype`, split into segments that fit one binding.
     pub fn allocate_as(gpu: &Gpu, name: &str, slots: u32, n_kv_heads: u32, head_dim: u32, dtype: KvCache) -> Result<Vec<KvSegment>> {
-        if dtype == KvCache::F16 && head_dim % 2 != 0 {
+        if dtype == KvCache::F16 && !head_dim.is_multiple_of(2) {
             return Err(Error::Input(format!("an f16 KV cache packs values in pairs: head_dim {head_dim} is odd")));
         }
         let slot_bytes = n_kv_heads as u64 * head_dim as u64 * dtype.bytes_per_value();
