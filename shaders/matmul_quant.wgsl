@@ -574,57 +574,63 @@ fn matvec_body(qt: u32, ids: MvIds) {
 }
 
 // ---- prefill ----
-const TM: u32 = 64u; // tokens per tile
-const TN: u32 = 64u; // rows per tile
-const TK: u32 = 16u; // columns per step: one chunk of 16 per row
-// Column k of the tile: xs[k * XS + i] holds tokens 4i .. 4i + 4, ws[k * 16 + i] rows 4i .. 4i + 4.
-// xs rows are padded by one vector so that the transposing writes spread over the banks.
-const XS: u32 = 17u;
-var<workgroup> xs: array<vec4<f32>, 272>; // TK * XS
-var<workgroup> ws: array<vec4<f32>, 256>; // TK * TN / 4
+// A workgroup of 64 invocations computes a tile of 64 tokens x 64 rows, each invocation a
+// register tile of 8 rows x 8 tokens. Per step of 32 columns (one quant block, or one
+// sub-block of a super-block) invocation i dequantizes the step's 32 weights of row i once
+// (its block header read once) into workgroup memory, and stages 32 inputs; after one barrier
+// every weight is used by all 64 tokens: per column, four vector reads from workgroup memory
+// feed 64 multiply-adds. Two barriers per 32 columns.
+const MM_WG: u32 = 64u;
+const MM_ROWS: u32 = 64u;
+const MM_TOKENS: u32 = 64u;
+// Column k of the step: ws[k * 16 + i] holds rows 4i .. 4i + 4, xs[k * 16 + i] tokens 4i .. 4i + 4.
+var<workgroup> ws: array<vec4<f32>, 512>;
+var<workgroup> xs: array<vec4<f32>, 512>;
 
-// 256 invocations as 16 x 16: invocation (lx, ly) computes rows 4lx .. 4lx + 4 of tokens
-// 4ly .. 4ly + 4, two vector loads from workgroup memory per 16 multiply-adds.
-fn matmat_body(qt: u32, lx: u32, ly: u32, wid: vec3<u32>) {
-    let li = ly * 16u + lx;
-    let n0 = wid.x * TN;
-    let m0 = wid.y * TM;
-    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var k0 = 0u; k0 < p.cols; k0 += TK) {
-        // Weights: invocations 0..64 each dequantize the tile's 16 columns of one row.
-        if (li < TN) {
-            var wv: V16;
-            if (n0 + li < p.rows && k0 < p.cols) { wv = deq16(qt, n0 + li, k0); }
-            for (var k = 0u; k < TK; k++) { ws[k * 16u + li / 4u][li % 4u] = wv[k / 4u][k % 4u]; }
+fn matmat_body(qt: u32, li: u32, wid: vec3<u32>) {
+    let tx = li % 8u; // rows 8tx .. 8tx + 8
+    let ty = li / 8u; // tokens 8ty .. 8ty + 8
+    let n0 = wid.x * MM_ROWS;
+    let m0 = wid.y * MM_TOKENS;
+    let nt = min(MM_TOKENS, p.n_tokens - m0);
+    let wrow = min(n0 + li, p.rows - 1u);
+    // acc[2j + h][i]: row 8tx + 4h + i, token 8ty + j.
+    var acc: array<vec4<f32>, 16>;
+    for (var k0 = 0u; k0 < p.cols; k0 += 32u) {
+        let lo = deq16(qt, wrow, k0);
+        let hi = deq16(qt, wrow, k0 + 16u);
+        for (var k = 0u; k < 16u; k++) {
+            ws[k * 16u + li / 4u][li % 4u] = lo[k / 4u][k % 4u];
+            ws[(k + 16u) * 16u + li / 4u][li % 4u] = hi[k / 4u][k % 4u];
         }
-        // Inputs: 16 consecutive columns of a token per 16 invocations.
-        for (var i = 0u; i < 4u; i++) {
-            let idx = li + i * 256u;
-            let m = idx / TK;
-            let k = idx % TK;
+        // Inputs: adjacent invocations read adjacent columns of a token.
+        for (var j = 0u; j < 32u; j++) {
+            let f = j * MM_WG + li;
+            let t = f / 32u;
+            let k = f % 32u;
             var v = 0.0;
-            if (m0 + m < p.n_tokens && k0 + k < p.cols) {
-                v = x[p.x_offset + (m0 + m) * p.x_stride + k0 + k];
-            }
-            xs[k * XS + m / 4u][m % 4u] = v;
+            if (t < nt && k0 + k < p.cols) { v = x[p.x_offset + (m0 + t) * p.x_stride + k0 + k]; }
+            xs[k * 16u + t / 4u][t % 4u] = v;
         }
         workgroupBarrier();
-        for (var k = 0u; k < TK; k++) {
-            let a = xs[k * XS + ly];
-            let b = ws[k * 16u + lx];
-            acc[0] += a.x * b;
-            acc[1] += a.y * b;
-            acc[2] += a.z * b;
-            acc[3] += a.w * b;
+        for (var k = 0u; k < 32u; k++) {
+            let b0 = ws[k * 16u + 2u * tx];
+            let b1 = ws[k * 16u + 2u * tx + 1u];
+            let a0 = xs[k * 16u + 2u * ty];
+            let a1 = xs[k * 16u + 2u * ty + 1u];
+            acc[0] += a0.x * b0; acc[1] += a0.x * b1; acc[2] += a0.y * b0; acc[3] += a0.y * b1;
+            acc[4] += a0.z * b0; acc[5] += a0.z * b1; acc[6] += a0.w * b0; acc[7] += a0.w * b1;
+            acc[8] += a1.x * b0; acc[9] += a1.x * b1; acc[10] += a1.y * b0; acc[11] += a1.y * b1;
+            acc[12] += a1.z * b0; acc[13] += a1.z * b1; acc[14] += a1.w * b0; acc[15] += a1.w * b1;
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        let t = m0 + ly * 4u + i;
-        if (t < p.n_tokens) {
-            for (var j = 0u; j < 4u; j++) {
-                let r = n0 + lx * 4u + j;
-                if (r < p.rows) { store(t, r, acc[i][j]); }
+    for (var j = 0u; j < 8u; j++) {
+        let t = 8u * ty + j;
+        if (t < nt) {
+            for (var i = 0u; i < 8u; i++) {
+                let r = n0 + 8u * tx + i;
+                if (r < p.rows) { store(m0 + t, r, acc[2u * j + i / 4u][i % 4u]); }
             }
         }
     }
@@ -651,70 +657,70 @@ fn embed_body(qt: u32, gid: vec3<u32>, wid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn matvec_f32(ids: MvIds) { matvec_body(F32, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_f32(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(F32, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_f32(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(F32, li, wid); }
 @compute @workgroup_size(64)
 fn embed_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(F32, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_f16(ids: MvIds) { matvec_body(F16, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_f16(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(F16, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_f16(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(F16, li, wid); }
 @compute @workgroup_size(64)
 fn embed_f16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(F16, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_bf16(ids: MvIds) { matvec_body(BF16, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_bf16(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(BF16, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_bf16(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(BF16, li, wid); }
 @compute @workgroup_size(64)
 fn embed_bf16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(BF16, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_q8_0(ids: MvIds) { matvec_body(Q8_0, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_q8_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q8_0, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_q8_0(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q8_0, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q8_0(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q8_0, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_q4_0(ids: MvIds) { matvec_body(Q4_0, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_q4_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_0, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_q4_0(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_0, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q4_0(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q4_0, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_q4_1(ids: MvIds) { matvec_body(Q4_1, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_q4_1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_1, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_q4_1(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_1, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q4_1(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q4_1, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_q4_k(ids: MvIds) { matvec_body(Q4_K, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_q4_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_K, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_q4_k(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_K, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q4_K, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_q5_k(ids: MvIds) { matvec_body(Q5_K, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_q5_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q5_K, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_q5_k(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q5_K, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q5_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q5_K, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_q6_k(ids: MvIds) { matvec_body(Q6_K, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_q6_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q6_K, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_q6_k(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q6_K, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q6_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q6_K, gid, wid); }
 
 @compute @workgroup_size(64)
 fn matvec_mxfp4(ids: MvIds) { matvec_body(MXFP4, ids); }
-@compute @workgroup_size(16, 16)
-fn matmat_mxfp4(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(MXFP4, lid.x, lid.y, wid); }
+@compute @workgroup_size(64)
+fn matmat_mxfp4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(MXFP4, li, wid); }
 @compute @workgroup_size(64)
 fn embed_mxfp4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(MXFP4, gid, wid); }

@@ -200,7 +200,7 @@ fn matvec_lanes(gpu: &Gpu, cols: u32) -> u32 {
     }
     lanes
 }
-/// Rows and tokens per mat-mat tile (`TN`, `TM`).
+/// Rows and tokens per mat-mat tile (`MM_ROWS`, `MM_TOKENS`).
 const TILE_ROWS: u32 = 64;
 const TILE_TOKENS: u32 = 64;
 
