@@ -573,6 +573,66 @@ fn matvec_body(qt: u32, ids: MvIds) {
     }
 }
 
+// 32 values (one block) of a row at column k0, dequantized with the block header read once:
+// blocks of 32 decode both halves from one read of the header and of the 16 quant bytes;
+// the super-block and float types take two 16-value reads.
+alias V32 = array<vec4<f32>, 8>;
+
+fn deq32(qt: u32, row: u32, k0: u32) -> V32 {
+    var v: V32;
+    let base = row * p.row_bytes;
+    if (qt == Q8_0) {
+        let o = base + (k0 / 32u) * 34u;
+        let d = f16_at(o);
+        let q0 = bytes16(o + 2u);
+        let q1 = bytes16(o + 18u);
+        for (var i = 0u; i < 4u; i++) {
+            v[i] = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q0[i]) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u)) * d;
+            v[4u + i] = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q1[i]) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u)) * d;
+        }
+    } else if (qt == Q4_0 || qt == Q4_1 || qt == MXFP4) {
+        var o: u32;
+        var q: vec4<u32>;
+        var d: f32;
+        var m = 0.0;
+        if (qt == Q4_0) {
+            o = base + (k0 / 32u) * 18u;
+            d = f16_at(o);
+            q = bytes16(o + 2u);
+            m = -8.0 * d;
+        } else if (qt == Q4_1) {
+            o = base + (k0 / 32u) * 20u;
+            d = f16_at(o);
+            m = f16_at(o + 2u);
+            q = bytes16(o + 4u);
+        } else {
+            o = base + (k0 / 32u) * 17u;
+            let e = byte_at(o);
+            d = select(bitcast<f32>((e - 1u) << 23u), bitcast<f32>(0x00200000u << e), e < 2u);
+            q = bytes16(o + 1u);
+        }
+        let lo = nibbles(q, 0u);
+        let hi = nibbles(q, 4u);
+        for (var i = 0u; i < 4u; i++) {
+            if (qt == MXFP4) {
+                v[i] = e2m1x2(lo[i]) * d;
+                v[4u + i] = e2m1x2(hi[i]) * d;
+            } else {
+                v[i] = d * vec4<f32>(lo[i]) + vec4<f32>(m);
+                v[4u + i] = d * vec4<f32>(hi[i]) + vec4<f32>(m);
+            }
+        }
+    } else {
+        let a = deq16(qt, row, k0);
+        let b = deq16(qt, row, k0 + 16u);
+        for (var i = 0u; i < 4u; i++) {
+            v[i] = a[i];
+            v[4u + i] = b[i];
+        }
+    }
+    return v;
+}
+
 // ---- prefill ----
 // A workgroup of 64 invocations computes a tile of 64 tokens x 64 rows, each invocation a
 // register tile of 8 rows x 8 tokens. Per step of 32 columns (one quant block, or one
@@ -597,12 +657,8 @@ fn matmat_body(qt: u32, li: u32, wid: vec3<u32>) {
     // acc[2j + h][i]: row 8tx + 4h + i, token 8ty + j.
     var acc: array<vec4<f32>, 16>;
     for (var k0 = 0u; k0 < p.cols; k0 += 32u) {
-        let lo = deq16(qt, wrow, k0);
-        let hi = deq16(qt, wrow, k0 + 16u);
-        for (var k = 0u; k < 16u; k++) {
-            ws[k * 16u + li / 4u][li % 4u] = lo[k / 4u][k % 4u];
-            ws[(k + 16u) * 16u + li / 4u][li % 4u] = hi[k / 4u][k % 4u];
-        }
+        let wv = deq32(qt, wrow, k0);
+        for (var k = 0u; k < 32u; k++) { ws[k * 16u + li / 4u][li % 4u] = wv[k / 4u][k % 4u]; }
         // Inputs: adjacent invocations read adjacent columns of a token.
         for (var j = 0u; j < 32u; j++) {
             let f = j * MM_WG + li;
