@@ -15,7 +15,7 @@
 struct Params {
     n_tokens: u32, rows: u32, cols: u32, x_offset: u32,
     x_stride: u32, y_stride: u32, y_offset: u32, flags: u32,
-    row_bytes: u32, row_start: u32, row_end: u32,
+    row_bytes: u32, row_start: u32, row_end: u32, lanes: u32,
 }
 const HAS_BIAS: u32 = 1u;
 const ACCUMULATE: u32 = 2u;
@@ -266,96 +266,427 @@ fn store(t: u32, r: u32, acc: f32) {
 }
 
 // ---- decode ----
-// A workgroup takes MV_ROWS rows with MV_LANES invocations each: short rows (small models) keep
-// every invocation busy, and few barriers per row keep CPU drivers fast.
+// Each row is read by `p.lanes` adjacent invocations (a power of two, chosen by the host from
+// the row length: at least two 32-value units per invocation), each taking every lanes-th unit:
+// adjacent invocations read adjacent blocks. Every invocation computes MV_R rows, so each input
+// value it loads serves MV_R rows (and its header is read once per block). The lanes of a row
+// are combined with subgroup shuffles (the host keeps lanes <= the smallest subgroup size), or
+// else through workgroup memory with one barrier.
+//
+// Inputs of the 4-bit and 5/6-bit types are prescaled by 2^-(8 (c % 4)) (`XSCALE`): a field
+// masked in place at byte c % 4 of its word converts to exactly field * 2^(8 (c % 4)), so a
+// weight costs one AND, one int-to-float conversion and one multiply-add (no shift per value).
 const MV_WG: u32 = 64u;
-const MV_LANES: u32 = 4u;
-const MV_ROWS: u32 = 16u; // MV_WG / MV_LANES
-const MV_TOKENS: u32 = 4u;
-var<workgroup> red4: array<vec4<f32>, 64>; // one per invocation, one lane per token
+const MV_R: u32 = 4u;
+const XSCALE: vec4<f32> = vec4<f32>(1.0, 0.00390625, 1.52587890625e-05, 5.9604644775390625e-08);
+const M4: vec4<u32> = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);
+const M8: vec4<u32> = vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u);
 
-fn matvec_body(qt: u32, lid: u32, group: u32) {
-    let row = group * MV_ROWS + lid / MV_LANES;
-    let lane = lid % MV_LANES;
-    let chunks = (p.cols + 15u) / 16u;
-    // acc[t]: partial sum of this row for token t over every MV_LANES-th chunk of 16 columns.
-    var acc = vec4<f32>(0.0);
-    if (row < p.rows) {
-        for (var c = lane; c < chunks; c += MV_LANES) {
-            let v0 = c * 16u;
-            let wv = deq16(qt, row, v0);
-            acc.x += dot16(wv, load_x16(0u, v0));
-            if (p.n_tokens > 1u) {
-                // Tokens past n_tokens read token 0's inputs; their sums are never stored.
-                acc.y += dot16(wv, load_x16(1u, v0));
-                acc.z += dot16(wv, load_x16(select(0u, 2u, p.n_tokens > 2u), v0));
-                acc.w += dot16(wv, load_x16(select(0u, 3u, p.n_tokens > 3u), v0));
-            }
+// 32 consecutive inputs of one token (a unit), 4 per vector, and the sums of the raw values of
+// its two halves (for the types with an offset: value = d * q + m).
+struct X32 { v: array<vec4<f32>, 8>, lo: f32, hi: f32 }
+
+fn load_x32(qt: u32, t: u32, u: u32) -> X32 {
+    let c0 = u * 32u;
+    let b = p.x_offset + t * p.x_stride + c0;
+    var r: X32;
+    var s = vec2<f32>(0.0);
+    for (var i = 0u; i < 8u; i++) {
+        var v: vec4<f32>;
+        let c = b + 4u * i;
+        if (qt <= BF16) {
+            // Float rows need not be whole units: zero past the end.
+            let ok = vec4<u32>(c0 + 4u * i) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.cols);
+            v = select(vec4<f32>(0.0), vec4<f32>(x[c], x[c + 1u], x[c + 2u], x[c + 3u]), ok);
+        } else {
+            v = vec4<f32>(x[c], x[c + 1u], x[c + 2u], x[c + 3u]);
         }
+        s[i / 4u] += (v.x + v.y) + (v.z + v.w);
+        if (qt != Q8_0 && qt != MXFP4 && qt > BF16) { v *= XSCALE; }
+        r.v[i] = v;
     }
-    red4[lid] = acc;
-    workgroupBarrier();
-    for (var s = MV_LANES / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) { red4[lid] += red4[lid + s]; }
-        workgroupBarrier();
+    r.lo = s.x;
+    r.hi = s.y;
+    return r;
+}
+
+fn f16_bits(h: u32) -> f32 {
+    let sign = (h & 0x8000u) << 16u;
+    let normal = bitcast<f32>((((h & 0x7fffu) << 13u) + 0x38000000u) | sign);
+    let sub = bitcast<f32>(bitcast<u32>(f32(h & 0x3ffu) * 5.9604645e-8) | sign);
+    return select(normal, sub, (h & 0x7c00u) == 0u);
+}
+
+// Bits s.. of the 64-bit pair (b:a), s < 32: the word at a byte offset that is not aligned.
+fn funnel(a: u32, b: u32, s: u32) -> u32 {
+    return (a >> s) | ((b << (31u - s)) << 1u);
+}
+
+// Signed int-to-float conversion (unsigned conversion is a long sequence on some CPUs);
+// every field converted here is below 2^31.
+fn cvt(v: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(bitcast<vec4<i32>>(v));
+}
+
+// Per type: unit u (values 32u .. 32u + 32) of the row starting at byte `rb`, dotted with x.
+// Ops per weight are counted in the inner loop (int: integer ALU, per 8 lanes on a CPU).
+
+// Q4_1 (20-byte blocks, word aligned): per 8 weights 1 shift + 8 AND, 8 conversions, 8 FMA:
+// 1.1 int + 2 float per weight; the header word (d, m) once per 32 weights.
+fn mv_q4_1(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = (rb + u * 20u) >> 2u;
+    let dm = w[o];
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        let q = w[o + 1u + i];
+        s += dot(cvt(vec4<u32>(q) & M4), xv.v[i]) + dot(cvt(vec4<u32>(q >> 4u) & M4), xv.v[4u + i]);
     }
-    if (lane == 0u && row < p.rows) {
-        for (var t = 0u; t < p.n_tokens; t++) { store(t, row, red4[lid][t]); }
+    return f16_bits(dm & 0xffffu) * s + f16_bits(dm >> 16u) * (xv.lo + xv.hi);
+}
+
+// Q4_0 (18-byte blocks, 2-byte aligned): as Q4_1 plus one funnel shift (4 int ops) per word.
+fn mv_q4_0(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = rb + u * 18u;
+    let i0 = o >> 2u;
+    let sh = (o & 3u) * 8u;
+    var a = w[i0];
+    let d = f16_bits((a >> sh) & 0xffffu);
+    let s2 = (sh + 16u) & 31u;
+    let j0 = (o + 2u) >> 2u;
+    a = w[j0];
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        let b = w[j0 + 1u + i];
+        let q = funnel(a, b, s2);
+        a = b;
+        s += dot(cvt(vec4<u32>(q) & M4), xv.v[i]) + dot(cvt(vec4<u32>(q >> 4u) & M4), xv.v[4u + i]);
+    }
+    return d * (s - 8.0 * (xv.lo + xv.hi));
+}
+
+// Q8_0 (34-byte blocks, 2-byte aligned): per 4 weights a funnel shift (4 int), 3 shifts and
+// 3 ANDs to put each i8 at the top of a word (exactly q * 2^24 as i32), 4 conversions, 4 FMA:
+// 2.5 int + 2 float per weight.
+fn mv_q8_0(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = rb + u * 34u;
+    let sh = (o & 3u) * 8u;
+    let d = f16_bits((w[o >> 2u] >> sh) & 0xffffu);
+    let s2 = (sh + 16u) & 31u;
+    let j0 = (o + 2u) >> 2u;
+    var a = w[j0];
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) {
+        let b = w[j0 + 1u + i];
+        let q = funnel(a, b, s2);
+        a = b;
+        s += dot(cvt((vec4<u32>(q) << vec4<u32>(24u, 16u, 8u, 0u)) & vec4<u32>(0xff000000u)), xv.v[i]);
+    }
+    return d * 5.9604644775390625e-08 * s;
+}
+
+// MXFP4 (17-byte blocks, any alignment): E2M1 is not linear, ~8 int ops per weight.
+fn mv_mxfp4(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = rb + u * 17u;
+    let sh = (o & 3u) * 8u;
+    let e = (w[o >> 2u] >> sh) & 0xffu;
+    let d = select(bitcast<f32>((e - 1u) << 23u), bitcast<f32>(0x00200000u << e), e < 2u);
+    let s2 = (sh + 8u) & 31u;
+    let j0 = (o + 1u) >> 2u;
+    var a = w[j0];
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        let b = w[j0 + 1u + i];
+        let q = funnel(a, b, s2);
+        a = b;
+        let n = vec4<u32>(q) >> SH;
+        s += dot(e2m1x2(n & vec4<u32>(15u)), xv.v[i]) + dot(e2m1x2((n >> vec4<u32>(4u)) & vec4<u32>(15u)), xv.v[4u + i]);
+    }
+    return d * s;
+}
+
+// Scale and min of sub-block j of a Q4_K/Q5_K super-block from its 12 scale bytes (words
+// w1, w2, w3); see scale_min_k4.
+fn scale_min_words(w1: u32, w2: u32, w3: u32, j: u32) -> vec2<f32> {
+    let b = (j % 4u) * 8u;
+    let ls = (w1 >> b) & 0xffu;
+    let lm = (w2 >> b) & 0xffu;
+    let h = (w3 >> b) & 0xffu;
+    let sc = select((h & 15u) | ((ls >> 6u) << 4u), ls & 63u, j < 4u);
+    let mn = select((h >> 4u) | ((lm >> 6u) << 4u), lm & 63u, j < 4u);
+    return vec2<f32>(f32(sc), f32(mn));
+}
+
+// Q4_K (144-byte super-blocks, word aligned; a unit is one 32-value sub-block): per 4 weights
+// 1 shift + 4 AND, 4 conversions, 4 FMA: 1.25 int + 2 float per weight.
+fn mv_q4_k(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = (rb + (u / 8u) * 144u) >> 2u;
+    let j = u % 8u;
+    let dd = w[o];
+    let sm = scale_min_words(w[o + 1u], w[o + 2u], w[o + 3u], j);
+    let qo = o + 4u + (j / 2u) * 8u;
+    let sh = (j % 2u) * 4u;
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) {
+        s += dot(cvt(vec4<u32>(w[qo + i] >> sh) & M4), xv.v[i]);
+    }
+    return f16_bits(dd & 0xffffu) * sm.x * s - f16_bits(dd >> 16u) * sm.y * (xv.lo + xv.hi);
+}
+
+// Q5_K (176-byte super-blocks): the fifth bit of each byte joins its nibble in place: per 4
+// weights 6 int ops + 4 AND, 4 conversions, 4 FMA: 2.5 int + 2 float per weight.
+fn mv_q5_k(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = (rb + (u / 8u) * 176u) >> 2u;
+    let j = u % 8u;
+    let dd = w[o];
+    let sm = scale_min_words(w[o + 1u], w[o + 2u], w[o + 3u], j);
+    let qo = o + 12u + (j / 2u) * 8u;
+    let sh = (j % 2u) * 4u;
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) {
+        let f = ((w[qo + i] >> sh) & 0x0f0f0f0fu) | (((w[o + 4u + i] >> j) & 0x01010101u) << 4u);
+        s += dot(cvt(vec4<u32>(f) & M8), xv.v[i]);
+    }
+    return f16_bits(dd & 0xffffu) * sm.x * s - f16_bits(dd >> 16u) * sm.y * (xv.lo + xv.hi);
+}
+
+// Q6_K (210-byte super-blocks, 2-byte aligned): 6-bit fields put together in place from a
+// nibble word and a 2-bit word (two funnel shifts, 6 int ops) per 4 weights, 4 AND, 4
+// conversions, 4 FMA: 4.5 int + 2 float per weight. One i8 scale per 16 values.
+fn mv_q6_k(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = rb + (u / 8u) * 210u;
+    let j = u % 8u;
+    let half = j / 4u;
+    let i = j % 4u;
+    let ql = o + half * 64u + (i % 2u) * 32u;
+    let qh = o + 128u + half * 32u;
+    let shl = (ql & 3u) * 8u;
+    let shh = (qh & 3u) * 8u;
+    let lo0 = ql >> 2u;
+    let hi0 = qh >> 2u;
+    let nsh = (i / 2u) * 4u;
+    var s = vec2<f32>(0.0);
+    for (var k = 0u; k < 8u; k++) {
+        let a = funnel(w[lo0 + k], w[lo0 + k + 1u], shl);
+        let b = funnel(w[hi0 + k], w[hi0 + k + 1u], shh);
+        let f = ((a >> nsh) & 0x0f0f0f0fu) | (((b >> (2u * i)) & 0x03030303u) << 4u);
+        s[k / 4u] += dot(cvt(vec4<u32>(f) & M8), xv.v[k]);
+    }
+    let sc = o + 192u + 2u * j;
+    let scw = funnel(w[sc >> 2u], w[(sc >> 2u) + 1u], (sc & 3u) * 8u);
+    let sc0 = f32(bitcast<i32>(scw << 24u) >> 24u);
+    let sc1 = f32(bitcast<i32>(scw << 16u) >> 24u);
+    let dd = o + 208u;
+    let d = f16_bits((w[dd >> 2u] >> ((dd & 3u) * 8u)) & 0xffffu);
+    return d * (sc0 * (s.x - 32.0 * xv.lo) + sc1 * (s.y - 32.0 * xv.hi));
+}
+
+// Float rows: 32 values, zero past the end of the row (x is zero there too, but the weights
+// past the row may be anything).
+fn mv_float(qt: u32, row: u32, u: u32, xv: X32) -> f32 {
+    var s = 0.0;
+    let c0 = u * 32u;
+    let e = row * p.cols + c0;
+    for (var k = 0u; k < 32u; k++) {
+        let i = e + k;
+        var f: f32;
+        if (qt == F32) {
+            f = bitcast<f32>(w[i]);
+        } else if (qt == F16) {
+            f = f16_at(2u * i);
+        } else {
+            f = bitcast<f32>(u16_at(2u * i) << 16u);
+        }
+        s += select(0.0, f, c0 + k < p.cols) * xv.v[k / 4u][k % 4u];
+    }
+    return s;
+}
+
+fn mv_unit(qt: u32, row: u32, u: u32, xv: X32) -> f32 {
+    let rb = row * p.row_bytes;
+    switch qt {
+        case Q8_0: { return mv_q8_0(rb, u, xv); }
+        case Q4_0: { return mv_q4_0(rb, u, xv); }
+        case Q4_1: { return mv_q4_1(rb, u, xv); }
+        case Q4_K: { return mv_q4_k(rb, u, xv); }
+        case Q5_K: { return mv_q5_k(rb, u, xv); }
+        case Q6_K: { return mv_q6_k(rb, u, xv); }
+        case MXFP4: { return mv_mxfp4(rb, u, xv); }
+        default: { return mv_float(qt, row, u, xv); }
     }
 }
 
-// ---- prefill ----
-const TM: u32 = 64u; // tokens per tile
-const TN: u32 = 64u; // rows per tile
-const TK: u32 = 16u; // columns per step: one chunk of 16 per row
-// Column k of the tile: xs[k * XS + i] holds tokens 4i .. 4i + 4, ws[k * 16 + i] rows 4i .. 4i + 4.
-// xs rows are padded by one vector so that the transposing writes spread over the banks.
-const XS: u32 = 17u;
-var<workgroup> xs: array<vec4<f32>, 272>; // TK * XS
-var<workgroup> ws: array<vec4<f32>, 256>; // TK * TN / 4
+struct MvIds {
+    @builtin(local_invocation_index) li: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+//#if subgroups
+    @builtin(subgroup_id) sid: u32,
+    @builtin(subgroup_size) sgs: u32,
+    @builtin(subgroup_invocation_id) sii: u32,
+//#endif
+}
 
-// 256 invocations as 16 x 16: invocation (lx, ly) computes rows 4lx .. 4lx + 4 of tokens
-// 4ly .. 4ly + 4, two vector loads from workgroup memory per 16 multiply-adds.
-fn matmat_body(qt: u32, lx: u32, ly: u32, wid: vec3<u32>) {
-    let li = ly * 16u + lx;
-    let n0 = wid.x * TN;
-    let m0 = wid.y * TM;
+var<workgroup> mv_red: array<vec4<f32>, 256>; // MV_WG * MV_R
+
+fn matvec_body(qt: u32, ids: MvIds) {
+//#if subgroups
+    // Lanes of a row in one subgroup whatever the driver's order of invocations.
+    let li = ids.sid * ids.sgs + ids.sii;
+//#else
+    let li = ids.li;
+//#endif
+    let lanes = p.lanes;
+    let lane = li % lanes;
+    let row0 = ((ids.wid.x + ids.wid.y * ids.nwg.x) * (MV_WG / lanes) + li / lanes) * MV_R;
+    let units = (p.cols + 31u) / 32u;
+    // acc[r]: partial sums of row row0 + r, one component per token.
     var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var k0 = 0u; k0 < p.cols; k0 += TK) {
-        // Weights: invocations 0..64 each dequantize the tile's 16 columns of one row.
-        if (li < TN) {
-            var wv: V16;
-            if (n0 + li < p.rows && k0 < p.cols) { wv = deq16(qt, n0 + li, k0); }
-            for (var k = 0u; k < TK; k++) { ws[k * 16u + li / 4u][li % 4u] = wv[k / 4u][k % 4u]; }
-        }
-        // Inputs: 16 consecutive columns of a token per 16 invocations.
-        for (var i = 0u; i < 4u; i++) {
-            let idx = li + i * 256u;
-            let m = idx / TK;
-            let k = idx % TK;
-            var v = 0.0;
-            if (m0 + m < p.n_tokens && k0 + k < p.cols) {
-                v = x[p.x_offset + (m0 + m) * p.x_stride + k0 + k];
+    for (var u = lane; u < units; u += lanes) {
+        for (var t = 0u; t < p.n_tokens; t++) {
+            let xv = load_x32(qt, t, u);
+            let e = select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<u32>(t) == vec4<u32>(0u, 1u, 2u, 3u));
+            for (var r = 0u; r < MV_R; r++) {
+                // Rows past the end compute the last row again and are never stored.
+                acc[r] += e * mv_unit(qt, min(row0 + r, p.rows - 1u), u, xv);
             }
-            xs[k * XS + m / 4u][m % 4u] = v;
+        }
+    }
+//#if subgroups
+    for (var o = lanes / 2u; o > 0u; o >>= 1u) {
+        for (var r = 0u; r < MV_R; r++) { acc[r] += subgroupShuffleXor(acc[r], o); }
+    }
+//#else
+    for (var r = 0u; r < MV_R; r++) { mv_red[li * MV_R + r] = acc[r]; }
+    workgroupBarrier();
+    if (lane == 0u) {
+        for (var k = 1u; k < lanes; k++) {
+            for (var r = 0u; r < MV_R; r++) { acc[r] += mv_red[(li + k) * MV_R + r]; }
+        }
+    }
+//#endif
+    if (lane == 0u) {
+        for (var r = 0u; r < MV_R; r++) {
+            if (row0 + r < p.rows) {
+                for (var t = 0u; t < p.n_tokens; t++) { store(t, row0 + r, acc[r][t]); }
+            }
+        }
+    }
+}
+
+// 32 values (one block) of a row at column k0, dequantized with the block header read once:
+// blocks of 32 decode both halves from one read of the header and of the 16 quant bytes;
+// the super-block and float types take two 16-value reads.
+alias V32 = array<vec4<f32>, 8>;
+
+fn deq32(qt: u32, row: u32, k0: u32) -> V32 {
+    var v: V32;
+    let base = row * p.row_bytes;
+    if (qt == Q8_0) {
+        let o = base + (k0 / 32u) * 34u;
+        let d = f16_at(o);
+        let q0 = bytes16(o + 2u);
+        let q1 = bytes16(o + 18u);
+        for (var i = 0u; i < 4u; i++) {
+            v[i] = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q0[i]) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u)) * d;
+            v[4u + i] = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q1[i]) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u)) * d;
+        }
+    } else if (qt == Q4_0 || qt == Q4_1 || qt == MXFP4) {
+        var o: u32;
+        var q: vec4<u32>;
+        var d: f32;
+        var m = 0.0;
+        if (qt == Q4_0) {
+            o = base + (k0 / 32u) * 18u;
+            d = f16_at(o);
+            q = bytes16(o + 2u);
+            m = -8.0 * d;
+        } else if (qt == Q4_1) {
+            o = base + (k0 / 32u) * 20u;
+            d = f16_at(o);
+            m = f16_at(o + 2u);
+            q = bytes16(o + 4u);
+        } else {
+            o = base + (k0 / 32u) * 17u;
+            let e = byte_at(o);
+            d = select(bitcast<f32>((e - 1u) << 23u), bitcast<f32>(0x00200000u << e), e < 2u);
+            q = bytes16(o + 1u);
+        }
+        let lo = nibbles(q, 0u);
+        let hi = nibbles(q, 4u);
+        for (var i = 0u; i < 4u; i++) {
+            if (qt == MXFP4) {
+                v[i] = e2m1x2(lo[i]) * d;
+                v[4u + i] = e2m1x2(hi[i]) * d;
+            } else {
+                v[i] = d * vec4<f32>(lo[i]) + vec4<f32>(m);
+                v[4u + i] = d * vec4<f32>(hi[i]) + vec4<f32>(m);
+            }
+        }
+    } else {
+        let a = deq16(qt, row, k0);
+        let b = deq16(qt, row, k0 + 16u);
+        for (var i = 0u; i < 4u; i++) {
+            v[i] = a[i];
+            v[4u + i] = b[i];
+        }
+    }
+    return v;
+}
+
+// ---- prefill ----
+// A workgroup of 64 invocations computes a tile of 64 tokens x 64 rows, each invocation a
+// register tile of 8 rows x 8 tokens. Per step of 32 columns (one quant block, or one
+// sub-block of a super-block) invocation i dequantizes the step's 32 weights of row i once
+// (its block header read once) into workgroup memory, and stages 32 inputs; after one barrier
+// every weight is used by all 64 tokens: per column, four vector reads from workgroup memory
+// feed 64 multiply-adds. Two barriers per 32 columns.
+const MM_WG: u32 = 64u;
+const MM_ROWS: u32 = 64u;
+const MM_TOKENS: u32 = 64u;
+// Column k of the step: ws[k * 16 + i] holds rows 4i .. 4i + 4, xs[k * 16 + i] tokens 4i .. 4i + 4.
+var<workgroup> ws: array<vec4<f32>, 512>;
+var<workgroup> xs: array<vec4<f32>, 512>;
+
+fn matmat_body(qt: u32, li: u32, wid: vec3<u32>) {
+    let tx = li % 8u; // rows 8tx .. 8tx + 8
+    let ty = li / 8u; // tokens 8ty .. 8ty + 8
+    let n0 = wid.x * MM_ROWS;
+    let m0 = wid.y * MM_TOKENS;
+    let nt = min(MM_TOKENS, p.n_tokens - m0);
+    let wrow = min(n0 + li, p.rows - 1u);
+    // acc[2j + h][i]: row 8tx + 4h + i, token 8ty + j.
+    var acc: array<vec4<f32>, 16>;
+    for (var k0 = 0u; k0 < p.cols; k0 += 32u) {
+        let wv = deq32(qt, wrow, k0);
+        for (var k = 0u; k < 32u; k++) { ws[k * 16u + li / 4u][li % 4u] = wv[k / 4u][k % 4u]; }
+        // Inputs: adjacent invocations read adjacent columns of a token.
+        for (var j = 0u; j < 32u; j++) {
+            let f = j * MM_WG + li;
+            let t = f / 32u;
+            let k = f % 32u;
+            var v = 0.0;
+            if (t < nt && k0 + k < p.cols) { v = x[p.x_offset + (m0 + t) * p.x_stride + k0 + k]; }
+            xs[k * 16u + t / 4u][t % 4u] = v;
         }
         workgroupBarrier();
-        for (var k = 0u; k < TK; k++) {
-            let a = xs[k * XS + ly];
-            let b = ws[k * 16u + lx];
-            acc[0] += a.x * b;
-            acc[1] += a.y * b;
-            acc[2] += a.z * b;
-            acc[3] += a.w * b;
+        for (var k = 0u; k < 32u; k++) {
+            let b0 = ws[k * 16u + 2u * tx];
+            let b1 = ws[k * 16u + 2u * tx + 1u];
+            let a0 = xs[k * 16u + 2u * ty];
+            let a1 = xs[k * 16u + 2u * ty + 1u];
+            acc[0] += a0.x * b0; acc[1] += a0.x * b1; acc[2] += a0.y * b0; acc[3] += a0.y * b1;
+            acc[4] += a0.z * b0; acc[5] += a0.z * b1; acc[6] += a0.w * b0; acc[7] += a0.w * b1;
+            acc[8] += a1.x * b0; acc[9] += a1.x * b1; acc[10] += a1.y * b0; acc[11] += a1.y * b1;
+            acc[12] += a1.z * b0; acc[13] += a1.z * b1; acc[14] += a1.w * b0; acc[15] += a1.w * b1;
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        let t = m0 + ly * 4u + i;
-        if (t < p.n_tokens) {
-            for (var j = 0u; j < 4u; j++) {
-                let r = n0 + lx * 4u + j;
-                if (r < p.rows) { store(t, r, acc[i][j]); }
+    for (var j = 0u; j < 8u; j++) {
+        let t = 8u * ty + j;
+        if (t < nt) {
+            for (var i = 0u; i < 8u; i++) {
+                let r = n0 + 8u * tx + i;
+                if (r < p.rows) { store(m0 + t, r, acc[2u * j + i / 4u][i % 4u]); }
             }
         }
     }
@@ -381,81 +712,71 @@ fn embed_body(qt: u32, gid: vec3<u32>, wid: vec3<u32>) {
 // ---- entry points: one per (kind, type) ----
 
 @compute @workgroup_size(64)
-fn matvec_f32(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(F32, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_f32(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(F32, lid.x, lid.y, wid); }
+fn matvec_f32(ids: MvIds) { matvec_body(F32, ids); }
+@compute @workgroup_size(64)
+fn matmat_f32(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(F32, li, wid); }
 @compute @workgroup_size(64)
 fn embed_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(F32, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_f16(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(F16, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_f16(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(F16, lid.x, lid.y, wid); }
+fn matvec_f16(ids: MvIds) { matvec_body(F16, ids); }
+@compute @workgroup_size(64)
+fn matmat_f16(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(F16, li, wid); }
 @compute @workgroup_size(64)
 fn embed_f16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(F16, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_bf16(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(BF16, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_bf16(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(BF16, lid.x, lid.y, wid); }
+fn matvec_bf16(ids: MvIds) { matvec_body(BF16, ids); }
+@compute @workgroup_size(64)
+fn matmat_bf16(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(BF16, li, wid); }
 @compute @workgroup_size(64)
 fn embed_bf16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(BF16, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_q8_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(Q8_0, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_q8_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q8_0, lid.x, lid.y, wid); }
+fn matvec_q8_0(ids: MvIds) { matvec_body(Q8_0, ids); }
+@compute @workgroup_size(64)
+fn matmat_q8_0(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q8_0, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q8_0(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q8_0, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_q4_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(Q4_0, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_q4_0(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_0, lid.x, lid.y, wid); }
+fn matvec_q4_0(ids: MvIds) { matvec_body(Q4_0, ids); }
+@compute @workgroup_size(64)
+fn matmat_q4_0(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_0, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q4_0(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q4_0, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_q4_1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(Q4_1, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_q4_1(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_1, lid.x, lid.y, wid); }
+fn matvec_q4_1(ids: MvIds) { matvec_body(Q4_1, ids); }
+@compute @workgroup_size(64)
+fn matmat_q4_1(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_1, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q4_1(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q4_1, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_q4_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(Q4_K, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_q4_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_K, lid.x, lid.y, wid); }
+fn matvec_q4_k(ids: MvIds) { matvec_body(Q4_K, ids); }
+@compute @workgroup_size(64)
+fn matmat_q4_k(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q4_K, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q4_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q4_K, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_q5_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(Q5_K, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_q5_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q5_K, lid.x, lid.y, wid); }
+fn matvec_q5_k(ids: MvIds) { matvec_body(Q5_K, ids); }
+@compute @workgroup_size(64)
+fn matmat_q5_k(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q5_K, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q5_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q5_K, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_q6_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(Q6_K, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_q6_k(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q6_K, lid.x, lid.y, wid); }
+fn matvec_q6_k(ids: MvIds) { matvec_body(Q6_K, ids); }
+@compute @workgroup_size(64)
+fn matmat_q6_k(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q6_K, li, wid); }
 @compute @workgroup_size(64)
 fn embed_q6_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q6_K, gid, wid); }
 
 @compute @workgroup_size(64)
-fn matvec_mxfp4(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-              @builtin(num_workgroups) nwg: vec3<u32>) { matvec_body(MXFP4, lid.x, wid.x + wid.y * nwg.x); }
-@compute @workgroup_size(16, 16)
-fn matmat_mxfp4(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(MXFP4, lid.x, lid.y, wid); }
+fn matvec_mxfp4(ids: MvIds) { matvec_body(MXFP4, ids); }
+@compute @workgroup_size(64)
+fn matmat_mxfp4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(MXFP4, li, wid); }
 @compute @workgroup_size(64)
 fn embed_mxfp4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(MXFP4, gid, wid); }

@@ -4,11 +4,23 @@
 //! row counts, bias, accumulation and matrices split over several small bindings.
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use wgpt::gpu::{Gpu, GpuOptions, Recorder};
+use wgpt::gpu::{Gpu, GpuOptions, Recorder, ShaderFeatures};
 use wgpt::ops::{cpu, qembed, qmatmul, MatmulIo, QMatrix, QType};
 
 fn gpu(max_binding: Option<u64>) -> Gpu {
     pollster::block_on(Gpu::new(&GpuOptions { max_binding_bytes: max_binding, ..Default::default() })).expect("GPU adapter")
+}
+
+/// The device twice: with every optional shader feature it has (subgroup reductions), and with
+/// the portable paths only, so every check covers both variants of each kernel.
+fn gpu_modes(max_binding: Option<u64>) -> Vec<Gpu> {
+    [None, Some(ShaderFeatures::NONE)]
+        .into_iter()
+        .map(|features| {
+            let opts = GpuOptions { max_binding_bytes: max_binding, features, ..Default::default() };
+            pollster::block_on(Gpu::new(&opts)).expect("GPU adapter")
+        })
+        .collect()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -138,10 +150,15 @@ fn check(what: &str, got: &[f32], want: &[f32], scale: &[f32]) {
 }
 
 /// `add`: with a bias and accumulating into y (else y is overwritten with x . W alone).
-fn matmul_case(t: QType, limit: Option<u64>, rows: usize, seed: u64, add: bool) {
-    let g = gpu(limit);
+fn matmul_case(t: QType, limit: Option<u64>, rows: usize, cols: usize, seed: u64, add: bool) {
+    for g in gpu_modes(limit) {
+        matmul_case_on(&g, t, limit, rows, cols, seed, add);
+    }
+}
+
+fn matmul_case_on(g: &Gpu, t: QType, limit: Option<u64>, rows: usize, cols: usize, seed: u64, add: bool) {
+    let mode = g.shader.name();
     let mut rng = StdRng::seed_from_u64(seed);
-    let cols = cols_for(t);
     let data = random_matrix(&mut rng, t, rows, cols);
     let bias = randn(&mut rng, rows, 1.0);
     let m = QMatrix::upload(&g, "w", t, cols as u32, &data, add.then_some(&bias[..])).unwrap();
@@ -181,12 +198,17 @@ fn matmul_case(t: QType, limit: Option<u64>, rows: usize, seed: u64, add: bool) 
             }
         }
         let got = read_f32(&g, &yb, n * y_stride);
-        check(&format!("qmatmul {} {rows}x{cols} n={n} limit={limit:?} add={add}", t.name()), &got, &want, &scale);
+        check(&format!("qmatmul {} {rows}x{cols} n={n} limit={limit:?} add={add} features={mode}", t.name()), &got, &want, &scale);
     }
 }
 
 fn embed_case(t: QType, limit: Option<u64>, seed: u64) {
-    let g = gpu(limit);
+    for g in gpu_modes(limit) {
+        embed_case_on(&g, t, limit, seed);
+    }
+}
+
+fn embed_case_on(g: &Gpu, t: QType, limit: Option<u64>, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let (rows, cols) = (23usize, cols_for(t));
     let data = random_matrix(&mut rng, t, rows, cols);
@@ -218,12 +240,32 @@ fn small_limit(t: QType, rows: usize) -> u64 {
     (rb * (rows as u64).div_ceil(4)).next_multiple_of(4)
 }
 
+/// Columns of one block (one 32-value unit of the kernels for the float types, less).
+fn one_block(t: QType) -> usize {
+    match t.block_values() {
+        1 => 7,
+        bv => bv as usize,
+    }
+}
+
+/// Long rows: many blocks, so that a decode row is shared by the most invocations (32).
+fn long_cols(t: QType) -> usize {
+    match t.block_values() {
+        1 => 2085,
+        _ => 2048,
+    }
+}
+
 fn all_cases(t: QType) {
-    // 37 rows: not a multiple of the 4 rows of a decode workgroup or the 64 of a prefill tile.
-    matmul_case(t, None, 37, 1, true);
-    matmul_case(t, Some(small_limit(t, 37)), 37, 2, true);
+    let cols = cols_for(t);
+    // 37 rows: not a multiple of the rows of a decode workgroup or of a prefill tile.
+    matmul_case(t, None, 37, cols, 1, true);
+    matmul_case(t, Some(small_limit(t, 37)), 37, cols, 2, true);
     // More rows than one prefill tile; no bias, y overwritten.
-    matmul_case(t, None, 70, 3, false);
+    matmul_case(t, None, 70, cols, 3, false);
+    // Rows of a single block; long rows.
+    matmul_case(t, None, 37, one_block(t), 6, true);
+    matmul_case(t, None, 13, long_cols(t), 7, false);
     embed_case(t, None, 4);
     embed_case(t, Some(small_limit(t, 23)), 5);
 }

@@ -183,9 +183,24 @@ pub(crate) fn kernels() -> impl Iterator<Item = Kernel> {
 
 /// Up to this many tokens take the mat-vec (`MV_TOKENS` in matmul_quant.wgsl).
 const MATVEC_MAX_TOKENS: u32 = 4;
-/// Rows per mat-vec workgroup (`MV_ROWS`).
-const MATVEC_ROWS: u32 = 16;
-/// Rows and tokens per mat-mat tile (`TN`, `TM`).
+/// Invocations per mat-vec workgroup and rows per invocation (`MV_WG`, `MV_R`).
+const MATVEC_WG: u32 = 64;
+const MATVEC_ROWS_PER_LANE: u32 = 4;
+
+/// Invocations that share a row in the mat-vec: a power of two with at least two 32-value
+/// units each (fewer idle lanes on short rows, more rows per workgroup), at most 32 (a warp
+/// reads 32 adjacent blocks of a long row), and no more than the smallest subgroup where
+/// rows are reduced by subgroup shuffles.
+fn matvec_lanes(gpu: &Gpu, cols: u32) -> u32 {
+    let units = cols.div_ceil(32);
+    let lanes = (units / 2).clamp(1, 32);
+    let mut lanes = 1 << (31 - lanes.leading_zeros());
+    if gpu.shader.subgroups {
+        lanes = lanes.min(gpu.info.subgroup_min_size.max(1));
+    }
+    lanes
+}
+/// Rows and tokens per mat-mat tile (`MM_ROWS`, `MM_TOKENS`).
 const TILE_ROWS: u32 = 64;
 const TILE_TOKENS: u32 = 64;
 
@@ -197,14 +212,16 @@ pub fn qmatmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &QMatrix, y: &wgpu::Buff
         let rows = s.row_end - s.row_start;
         let bias = s.buffers.get(1);
         let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
+        let lanes = matvec_lanes(rec.gpu, w.cols);
         let params = [
             io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags,
-            row_bytes as u32, 0, 0,
+            row_bytes as u32, 0, 0, lanes,
         ];
         let bufs = [x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), y];
         rec.reads(rows as u64 * row_bytes + io.n_tokens as u64 * w.cols as u64 * 4);
         if io.n_tokens <= MATVEC_MAX_TOKENS {
-            let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
+            let rows_per_group = MATVEC_WG / lanes * MATVEC_ROWS_PER_LANE;
+            let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(rows_per_group));
             rec.dispatch(matvec, &params, &bufs, [gx, gy, 1]);
         } else {
             rec.dispatch(matmat, &params, &bufs, [rows.div_ceil(TILE_ROWS), io.n_tokens.div_ceil(TILE_TOKENS), 1]);
@@ -222,7 +239,7 @@ pub fn qembed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &
             rec.reads(n_tokens as u64 * row_bytes);
         }
         rec.dispatch(embed,
-            &[n_tokens, 0, table.cols, 0, 0, 0, 0, 0, row_bytes as u32, s.row_start, s.row_end],
+            &[n_tokens, 0, table.cols, 0, 0, 0, 0, 0, row_bytes as u32, s.row_start, s.row_end, 0],
             &[tokens, &s.buffers[0], out],
             [table.cols.div_ceil(16).div_ceil(64), n_tokens, 1],
         );
