@@ -9,8 +9,9 @@
 //     With `route_from_logits` it first takes the top-k of the router logits itself (and the
 //     first row tile records ids and weights for the down projection): no dispatch of its own.
 //   expert_down: plain rows with bias, one output vector per (token, slot).
-//   expert_down_accumulate: the same rows for all k slots of a token at once, weighted by the
-//     router and added into the residual (`out`); one reduction for all slots.
+//   expert_down_accumulate: the same rows for all k slots of a token at once (slots side by side
+//     in groups of invocations), weighted by the router and added into the residual (`out`);
+//     one reduction for all slots.
 // Prefill (`*_grouped`): one workgroup per (expert, 32-row tile) walks only the tokens routed
 //   to its expert (lists built once per layer by `expert_count`), 64 at a time: each weight tile
 //   is decoded once into workgroup memory and used by 4x4 register tiles for all of them.
@@ -240,12 +241,52 @@ fn expert_down(
 
 var<workgroup> slot_expert: array<u32, 16>;
 var<workgroup> slot_weight: array<f32, 16>;
+// expert_down_accumulate: SLOT_GROUPS groups of DWG invocations, group g takes slots g, g + 4, ...
+const SLOT_GROUPS: u32 = 4u;
+var<workgroup> wide_red: array<f32, 1024>; // DROWS * DWG * SLOT_GROUPS
+
+// reduce_rows for the SLOT_GROUPS * DWG invocations of expert_down_accumulate.
+//#if subgroups
+fn reduce_rows_wide(lid: u32, acc: array<f32, 8>, sg_lane: u32, sg_id: u32, n_sg: u32) {
+    for (var r = 0u; r < DROWS; r++) {
+        let v = subgroupAdd(acc[r]);
+        if (sg_lane == 0u) { wide_red[sg_id * DROWS + r] = v; }
+    }
+    workgroupBarrier();
+    if (lid < DROWS) {
+        var s = 0.0;
+        for (var g = 0u; g < n_sg; g++) { s += wide_red[g * DROWS + lid]; }
+        row_sum[lid] = s;
+    }
+    workgroupBarrier();
+}
+//#else
+fn reduce_rows_wide(lid: u32, acc: array<f32, 8>) {
+    let n = DWG * SLOT_GROUPS;
+    for (var r = 0u; r < DROWS; r++) { wide_red[r * n + lid] = acc[r]; }
+    workgroupBarrier();
+    // Invocation i sums a sixteenth of row i / 16, then 8 invocations add the sixteenths.
+    let r = lid / 16u;
+    let q = lid % 16u;
+    var s = 0.0;
+    for (var j = 0u; j < 8u; j++) { s += wide_red[r * n + q * 8u + j]; }
+    workgroupBarrier();
+    wide_red[lid] = s;
+    workgroupBarrier();
+    if (lid < DROWS) {
+        var t = 0.0;
+        for (var j = 0u; j < 16u; j++) { t += wide_red[16u * lid + j]; }
+        row_sum[lid] = t;
+    }
+    workgroupBarrier();
+}
+//#endif
 
 // residual[t, row0 .. row0 + AROWS] += sum over slots of weight * (W[e_slot] . a[t, slot] + b):
-// every invocation walks its blocks for all slots and rows, so the k slots' loads are all in
-// flight together and one reduction serves them. With experts split over bindings, each slice's
-// dispatch adds the (slot, row) pairs that lie in it.
-@compute @workgroup_size(32)
+// the slots run side by side in SLOT_GROUPS groups of invocations (each weighting its own sums),
+// and a single reduction over the workgroup serves all of them. With experts split over
+// bindings, each slice's dispatch adds the (slot, row) pairs that lie in it.
+@compute @workgroup_size(128)
 fn expert_down_accumulate(
     @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
 //#if subgroups
@@ -262,14 +303,15 @@ fn expert_down_accumulate(
     workgroupBarrier();
     let nb = p.cols / 32u;
     let n_rows = min(AROWS, p.rows_per_expert - row0);
+    let lane = lid % DWG;
     var acc = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    for (var b = lid; b < nb; b += DWG) {
-        for (var s = 0u; s < p.k; s++) {
-            let frow = slot_expert[s] * p.rows_per_expert + row0;
-            let sw = slot_weight[s];
-            let in_base = ((t * p.k + s) * p.cols) / 4u + 8u * b;
+    for (var s = lid / DWG; s < p.k; s += SLOT_GROUPS) {
+        let frow = slot_expert[s] * p.rows_per_expert + row0;
+        let sw = slot_weight[s];
+        let in_base = ((t * p.k + s) * p.cols) / 4u;
+        for (var b = lane; b < nb; b += DWG) {
             var x: array<vec4<f32>, 8>;
-            for (var i = 0u; i < 8u; i++) { x[i] = input[in_base + i]; }
+            for (var i = 0u; i < 8u; i++) { x[i] = input[in_base + 8u * b + i]; }
             for (var r = 0u; r < AROWS; r++) {
                 if (r < n_rows && in_slice(frow + r)) {
                     let blk = (frow + r - p.row_start) * nb + b;
@@ -279,9 +321,9 @@ fn expert_down_accumulate(
         }
     }
 //#if subgroups
-    reduce_rows(lid, acc, sg_lane, sg_id, n_sg);
+    reduce_rows_wide(lid, acc, sg_lane, sg_id, n_sg);
 //#else
-    reduce_rows(lid, acc);
+    reduce_rows_wide(lid, acc);
 //#endif
     if (lid < n_rows) {
         var total = row_sum[lid] * FP4_UNSCALE;
