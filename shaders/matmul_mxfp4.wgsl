@@ -76,21 +76,21 @@ fn block_dot(wb: vec4<u32>, x: array<vec4<f32>, 8>) -> f32 {
 fn in_slice(r: u32) -> bool { return r >= p.row_start && r < p.row_end; }
 
 // ---------------------------------------------------------------------------------------------
-// Decode: DWG invocations share 8 rows; invocation i takes blocks i, i + DWG, ... of every row
+// Decode: DWG invocations share DROWS rows; invocation i takes blocks i, i + DWG, ... of every row
 // (adjacent invocations read adjacent 16-byte blocks), keeps that block's 32 inputs in registers
-// for all 8 rows, and the 8 partial sums are reduced once at the end.
+// for all of them, and the DROWS partial sums are reduced once at the end.
 
 const DWG: u32 = 32u;
-const DROWS: u32 = 8u;
+const DROWS: u32 = 16u;
 // Rows per workgroup of expert_down_accumulate (times k slots each).
 const AROWS: u32 = 4u;
 
-var<workgroup> red: array<f32, 256>; // DROWS * DWG
-var<workgroup> row_sum: array<f32, 8>;
+var<workgroup> red: array<f32, 512>; // DROWS * DWG
+var<workgroup> row_sum: array<f32, 16>;
 
-// Sums acc[r] over the workgroup for each of the 8 rows into row_sum[r].
+// Sums acc[r] over the workgroup for each of the DROWS rows into row_sum[r].
 //#if subgroups
-fn reduce_rows(lid: u32, acc: array<f32, 8>, sg_lane: u32, sg_id: u32, n_sg: u32) {
+fn reduce_rows(lid: u32, acc: array<f32, 16>, sg_lane: u32, sg_id: u32, n_sg: u32) {
     for (var r = 0u; r < DROWS; r++) {
         let v = subgroupAdd(acc[r]);
         if (sg_lane == 0u) { red[sg_id * DROWS + r] = v; }
@@ -104,26 +104,26 @@ fn reduce_rows(lid: u32, acc: array<f32, 8>, sg_lane: u32, sg_id: u32, n_sg: u32
     workgroupBarrier();
 }
 //#else
-fn reduce_rows(lid: u32, acc: array<f32, 8>) {
+fn reduce_rows(lid: u32, acc: array<f32, 16>) {
     for (var r = 0u; r < DROWS; r++) { red[r * DWG + lid] = acc[r]; }
     workgroupBarrier();
-    // Invocation i sums a quarter of row i / 4, then 8 invocations add the quarters.
-    let r = lid / 4u;
-    let q = lid % 4u;
+    // Invocation i sums half of row i / 2, then DROWS invocations add the halves.
+    let r = lid / 2u;
+    let q = lid % 2u;
     var s = 0.0;
-    for (var j = 0u; j < 8u; j++) { s += red[r * DWG + q * 8u + j]; }
+    for (var j = 0u; j < 16u; j++) { s += red[r * DWG + q * 16u + j]; }
     workgroupBarrier();
     red[lid] = s;
     workgroupBarrier();
-    if (lid < DROWS) { row_sum[lid] = red[4u * lid] + red[4u * lid + 1u] + red[4u * lid + 2u] + red[4u * lid + 3u]; }
+    if (lid < DROWS) { row_sum[lid] = red[2u * lid] + red[2u * lid + 1u]; }
     workgroupBarrier();
 }
 //#endif
 
 // acc[r] = 2^-14 * (row frow + r) . input[in_base ..] for the rows r in [lo, hi) (uniform).
-fn dot_rows8(lid: u32, frow: u32, lo: u32, hi: u32, in_base: u32) -> array<f32, 8> {
+fn dot_rows(lid: u32, frow: u32, lo: u32, hi: u32, in_base: u32) -> array<f32, 16> {
     let nb = p.cols / 32u;
-    var acc = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    var acc: array<f32, 16>;
     let blk0 = (frow - p.row_start) * nb;
     for (var b = lid; b < nb; b += DWG) {
         var x: array<vec4<f32>, 8>;
@@ -138,7 +138,7 @@ fn dot_rows8(lid: u32, frow: u32, lo: u32, hi: u32, in_base: u32) -> array<f32, 
     return acc;
 }
 
-// Rows [lo, hi) of the 8-row tile at flattened row `frow` that exist and lie in this slice.
+// Rows [lo, hi) of the DROWS-row tile at flattened row `frow` that exist and lie in this slice.
 fn tile_bounds(frow: u32, row0: u32) -> vec2<u32> {
     let lo = select(0u, p.row_start - frow, p.row_start > frow);
     let hi = min(min(DROWS, p.rows_per_expert - row0), select(0u, p.row_end - frow, p.row_end > frow));
@@ -196,7 +196,7 @@ fn expert_gate_up_swiglu(
     let frow = e * p.rows_per_expert + row0;
     let bounds = tile_bounds(frow, row0);
     if (row0 >= p.rows_per_expert || bounds.x >= bounds.y) { return; }
-    let acc = dot_rows8(lid, frow, bounds.x, bounds.y, t * p.cols / 4u);
+    let acc = dot_rows(lid, frow, bounds.x, bounds.y, t * p.cols / 4u);
 //#if subgroups
     reduce_rows(lid, acc, sg_lane, sg_id, n_sg);
 //#else
@@ -228,7 +228,7 @@ fn expert_down(
     let frow = e * p.rows_per_expert + row0;
     let bounds = tile_bounds(frow, row0);
     if (row0 >= p.rows_per_expert || bounds.x >= bounds.y) { return; }
-    let acc = dot_rows8(lid, frow, bounds.x, bounds.y, (t * p.k + slot) * p.cols / 4u);
+    let acc = dot_rows(lid, frow, bounds.x, bounds.y, (t * p.k + slot) * p.cols / 4u);
 //#if subgroups
     reduce_rows(lid, acc, sg_lane, sg_id, n_sg);
 //#else
@@ -243,40 +243,41 @@ var<workgroup> slot_expert: array<u32, 16>;
 var<workgroup> slot_weight: array<f32, 16>;
 // expert_down_accumulate: SLOT_GROUPS groups of DWG invocations, group g takes slots g, g + 4, ...
 const SLOT_GROUPS: u32 = 4u;
-var<workgroup> wide_red: array<f32, 1024>; // DROWS * DWG * SLOT_GROUPS
+var<workgroup> wide_red: array<f32, 512>; // AROWS * DWG * SLOT_GROUPS
+var<workgroup> acc_sum: array<f32, 4>;
 
 // reduce_rows for the SLOT_GROUPS * DWG invocations of expert_down_accumulate.
 //#if subgroups
-fn reduce_rows_wide(lid: u32, acc: array<f32, 8>, sg_lane: u32, sg_id: u32, n_sg: u32) {
-    for (var r = 0u; r < DROWS; r++) {
+fn reduce_rows_wide(lid: u32, acc: array<f32, 4>, sg_lane: u32, sg_id: u32, n_sg: u32) {
+    for (var r = 0u; r < AROWS; r++) {
         let v = subgroupAdd(acc[r]);
-        if (sg_lane == 0u) { wide_red[sg_id * DROWS + r] = v; }
+        if (sg_lane == 0u) { wide_red[sg_id * AROWS + r] = v; }
     }
     workgroupBarrier();
-    if (lid < DROWS) {
+    if (lid < AROWS) {
         var s = 0.0;
-        for (var g = 0u; g < n_sg; g++) { s += wide_red[g * DROWS + lid]; }
-        row_sum[lid] = s;
+        for (var g = 0u; g < n_sg; g++) { s += wide_red[g * AROWS + lid]; }
+        acc_sum[lid] = s;
     }
     workgroupBarrier();
 }
 //#else
-fn reduce_rows_wide(lid: u32, acc: array<f32, 8>) {
+fn reduce_rows_wide(lid: u32, acc: array<f32, 4>) {
     let n = DWG * SLOT_GROUPS;
-    for (var r = 0u; r < DROWS; r++) { wide_red[r * n + lid] = acc[r]; }
+    for (var r = 0u; r < AROWS; r++) { wide_red[r * n + lid] = acc[r]; }
     workgroupBarrier();
-    // Invocation i sums a sixteenth of row i / 16, then 8 invocations add the sixteenths.
-    let r = lid / 16u;
-    let q = lid % 16u;
+    // Invocation i sums a 32nd of row i / 32, then AROWS invocations add the 32 parts.
+    let r = lid / 32u;
+    let q = lid % 32u;
     var s = 0.0;
-    for (var j = 0u; j < 8u; j++) { s += wide_red[r * n + q * 8u + j]; }
+    for (var j = 0u; j < 4u; j++) { s += wide_red[r * n + q * 4u + j]; }
     workgroupBarrier();
     wide_red[lid] = s;
     workgroupBarrier();
-    if (lid < DROWS) {
+    if (lid < AROWS) {
         var t = 0.0;
-        for (var j = 0u; j < 16u; j++) { t += wide_red[16u * lid + j]; }
-        row_sum[lid] = t;
+        for (var j = 0u; j < 32u; j++) { t += wide_red[32u * lid + j]; }
+        acc_sum[lid] = t;
     }
     workgroupBarrier();
 }
@@ -304,7 +305,7 @@ fn expert_down_accumulate(
     let nb = p.cols / 32u;
     let n_rows = min(AROWS, p.rows_per_expert - row0);
     let lane = lid % DWG;
-    var acc = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var s = lid / DWG; s < p.k; s += SLOT_GROUPS) {
         let frow = slot_expert[s] * p.rows_per_expert + row0;
         let sw = slot_weight[s];
@@ -326,7 +327,7 @@ fn expert_down_accumulate(
     reduce_rows_wide(lid, acc);
 //#endif
     if (lid < n_rows) {
-        var total = row_sum[lid] * FP4_UNSCALE;
+        var total = acc_sum[lid] * FP4_UNSCALE;
         var any = false;
         for (var s = 0u; s < p.k; s++) {
             let r = slot_expert[s] * p.rows_per_expert + row0 + lid;

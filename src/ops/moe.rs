@@ -36,7 +36,7 @@ pub const MAX_K: u32 = 16;
 pub const MAX_EXPERTS: u32 = 256;
 
 /// Rows per workgroup of the decode kernels (`DROWS`, `AROWS` in matmul_mxfp4.wgsl).
-const DECODE_ROWS: u32 = 8;
+const DECODE_ROWS: u32 = 16;
 const ACCUMULATE_ROWS: u32 = 4;
 /// Rows per workgroup of the grouped prefill kernels (`GROWS`).
 const GROUPED_ROWS: u32 = 32;
