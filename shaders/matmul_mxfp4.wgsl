@@ -9,9 +9,9 @@
 //     With `route_from_logits` it first takes the top-k of the router logits itself (and the
 //     first row tile records ids and weights for the down projection): no dispatch of its own.
 //   expert_down: plain rows with bias, one output vector per (token, slot).
-//   expert_down_accumulate: the same rows for all k slots of a token at once (slots side by side
-//     in groups of invocations), weighted by the router and added into the residual (`out`);
-//     one reduction for all slots.
+//   expert_down_accumulate: the same rows for all k slots of a token in one pass (each block's
+//     loads of all slots in flight together), weighted by the router and added into the
+//     residual (`out`); one reduction for all slots.
 // Prefill (`*_grouped`): one workgroup per (expert, 32-row tile) walks only the tokens routed
 //   to its expert (lists built once per layer by `expert_count`), 64 at a time: each weight tile
 //   is decoded once into workgroup memory and used by 4x4 register tiles for all of them.
@@ -241,12 +241,10 @@ fn expert_down(
 
 var<workgroup> slot_expert: array<u32, 16>;
 var<workgroup> slot_weight: array<f32, 16>;
-// expert_down_accumulate: SLOT_GROUPS groups of DWG invocations, group g takes slots g, g + 4, ...
-const SLOT_GROUPS: u32 = 4u;
-var<workgroup> wide_red: array<f32, 512>; // AROWS * DWG * SLOT_GROUPS
+var<workgroup> wide_red: array<f32, 128>; // AROWS * DWG
 var<workgroup> acc_sum: array<f32, 4>;
 
-// reduce_rows for the SLOT_GROUPS * DWG invocations of expert_down_accumulate.
+// reduce_rows for the AROWS rows of expert_down_accumulate.
 //#if subgroups
 fn reduce_rows_wide(lid: u32, acc: array<f32, 4>, sg_lane: u32, sg_id: u32, n_sg: u32) {
     for (var r = 0u; r < AROWS; r++) {
@@ -263,20 +261,19 @@ fn reduce_rows_wide(lid: u32, acc: array<f32, 4>, sg_lane: u32, sg_id: u32, n_sg
 }
 //#else
 fn reduce_rows_wide(lid: u32, acc: array<f32, 4>) {
-    let n = DWG * SLOT_GROUPS;
-    for (var r = 0u; r < AROWS; r++) { wide_red[r * n + lid] = acc[r]; }
+    for (var r = 0u; r < AROWS; r++) { wide_red[r * DWG + lid] = acc[r]; }
     workgroupBarrier();
-    // Invocation i sums a 32nd of row i / 32, then AROWS invocations add the 32 parts.
-    let r = lid / 32u;
-    let q = lid % 32u;
+    // Invocation i sums an eighth of row i / 8, then AROWS invocations add the eighths.
+    let r = lid / 8u;
+    let q = lid % 8u;
     var s = 0.0;
-    for (var j = 0u; j < 4u; j++) { s += wide_red[r * n + q * 4u + j]; }
+    for (var j = 0u; j < 4u; j++) { s += wide_red[r * DWG + q * 4u + j]; }
     workgroupBarrier();
     wide_red[lid] = s;
     workgroupBarrier();
     if (lid < AROWS) {
         var t = 0.0;
-        for (var j = 0u; j < 32u; j++) { t += wide_red[32u * lid + j]; }
+        for (var j = 0u; j < 8u; j++) { t += wide_red[8u * lid + j]; }
         acc_sum[lid] = t;
     }
     workgroupBarrier();
@@ -284,10 +281,11 @@ fn reduce_rows_wide(lid: u32, acc: array<f32, 4>) {
 //#endif
 
 // residual[t, row0 .. row0 + AROWS] += sum over slots of weight * (W[e_slot] . a[t, slot] + b):
-// the slots run side by side in SLOT_GROUPS groups of invocations (each weighting its own sums),
-// and a single reduction over the workgroup serves all of them. With experts split over
-// bindings, each slice's dispatch adds the (slot, row) pairs that lie in it.
-@compute @workgroup_size(128)
+// every invocation walks its blocks for all slots and rows (the expert of a slot is uniform,
+// so its addressing is too), each slot's sums weighted as they are made, and one reduction
+// serves all slots. With experts split over bindings, each slice's dispatch adds the
+// (slot, row) pairs that lie in it.
+@compute @workgroup_size(32)
 fn expert_down_accumulate(
     @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
 //#if subgroups
@@ -304,15 +302,14 @@ fn expert_down_accumulate(
     workgroupBarrier();
     let nb = p.cols / 32u;
     let n_rows = min(AROWS, p.rows_per_expert - row0);
-    let lane = lid % DWG;
     var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    for (var s = lid / DWG; s < p.k; s += SLOT_GROUPS) {
-        let frow = slot_expert[s] * p.rows_per_expert + row0;
-        let sw = slot_weight[s];
-        let in_base = ((t * p.k + s) * p.cols) / 4u;
-        for (var b = lane; b < nb; b += DWG) {
+    for (var b = lid; b < nb; b += DWG) {
+        for (var s = 0u; s < p.k; s++) {
+            let frow = slot_expert[s] * p.rows_per_expert + row0;
+            let sw = slot_weight[s];
+            let in_base = ((t * p.k + s) * p.cols) / 4u + 8u * b;
             var x: array<vec4<f32>, 8>;
-            for (var i = 0u; i < 8u; i++) { x[i] = input[in_base + 8u * b + i]; }
+            for (var i = 0u; i < 8u; i++) { x[i] = input[in_base + i]; }
             for (var r = 0u; r < AROWS; r++) {
                 if (r < n_rows && in_slice(frow + r)) {
                     let blk = (frow + r - p.row_start) * nb + b;
