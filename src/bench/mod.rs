@@ -17,7 +17,7 @@ use web_time::Instant;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Recorder};
 use crate::models::{Config, KvCache, Model, Output, Want};
-use crate::ops::{self, Bf16Matrix, Fill, MatmulIo, Mxfp4Experts, RouteIo, Swiglu};
+use crate::ops::{self, Bf16Matrix, Fill, MatmulIo, Mxfp4Experts, RouteIo, Routed, Swiglu};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -327,20 +327,20 @@ pub async fn kernels(gpu: &Gpu, cfg: &Config, peak_gbps: f64) -> Result<Vec<Kern
             e as u64 * h as u64 * 2,
             Box::new(|r| {
                 let rio = RouteIo { x: &residual, normed: &act, logits: &logits, ids: &route_ids, weights: &route_w };
-                ops::moe_route(r, 1, &norm, cfg.rms_norm_eps, &router, k, rio)
+                ops::moe_route(r, 1, &norm, cfg.rms_norm_eps, &router, k, rio);
             }),
         ),
         (
             "experts gate_up + swiglu",
             format!("{k} of {e}x{}x{h} mxfp4", 2 * i),
             k as u64 * mx(2 * i as u64, h as u64),
-            Box::new(|r| ops::expert_gate_up(r, 1, k, &x, &ids, &gate_up, swiglu, &act)),
+            Box::new(|r| ops::expert_gate_up(r, 1, k, &x, Routed::chosen(&ids, &weights, None), &gate_up, swiglu, &act)),
         ),
         (
             "experts down + accumulate",
             format!("{k} of {e}x{h}x{i} mxfp4"),
             k as u64 * mx(h as u64, i as u64),
-            Box::new(|r| ops::expert_down_accumulate(r, 1, k, &act, &ids, &down, &weights, &y, &residual)),
+            Box::new(|r| ops::expert_down_accumulate(r, 1, k, &act, Routed::chosen(&ids, &weights, None), &down, &y, &residual)),
         ),
         ("matvec lm_head", format!("{v}x{h} bf16"), v as u64 * h as u64 * 2, Box::new(|r| ops::matmul(r, &x, &lm_head, &y, io(h, false)))),
     ];

@@ -407,9 +407,9 @@ impl Session {
             match &layer.mlp {
                 Mlp::Moe { router, gate_up, down } => {
                     let route = RouteIo { x: &s.x, normed: &s.xn, logits: &s.router, ids: &s.ids, weights: &s.weights };
-                    ops::moe_route(rec, n, &layer.mlp_norm, eps, router, k, route);
-                    ops::expert_gate_up(rec, n, k, &s.xn, &s.ids, gate_up, act, &s.act);
-                    ops::expert_down_accumulate(rec, n, k, &s.act, &s.ids, down, &s.weights, &s.y, &s.x);
+                    let routed = ops::moe_route(rec, n, &layer.mlp_norm, eps, router, k, route);
+                    ops::expert_gate_up(rec, n, k, &s.xn, routed, gate_up, act, &s.act);
+                    ops::expert_down_accumulate(rec, n, k, &s.act, routed, down, &s.y, &s.x);
                 }
                 Mlp::Dense { gate, up, down } => {
                     let i = cfg.intermediate_size;

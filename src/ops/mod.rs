@@ -18,12 +18,17 @@ macro_rules! kernel {
 
 mod attention;
 pub mod cpu;
+mod moe;
 pub mod quant;
 pub mod sample;
 mod tensors;
 pub use attention::{
     attention, attention_max_parts, attention_partials_bytes, qkv_rope_store, rope_qk_store, AttnShape, KvCache, RopeStyle,
     ATTN_MERGE, ATTN_PARTIAL, ATTN_PARTIAL_GQA, MATVEC_QKV_ROPE, ROPE_QK_STORE,
+};
+pub use moe::{
+    expert_accumulate, expert_down, expert_down_accumulate, expert_gate_up, moe_route, topk_softmax, RouteIo, Routed, Swiglu,
+    GROUPED_MIN_TOKENS,
 };
 pub use quant::{qembed, qmatmul, QMatrix, QType};
 pub use tensors::{Bf16Matrix, KvSegment, Mxfp4Experts};
@@ -34,14 +39,6 @@ kernel!(MATVEC_BF16, "matmul_bf16.wgsl", "matvec");
 kernel!(MATVEC_NARROW_BF16, "matmul_bf16.wgsl", "matvec_narrow");
 kernel!(MATVEC_WIDE_BF16, "matmul_bf16.wgsl", "matvec_wide");
 kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat");
-kernel!(TOPK_SOFTMAX, "moe_route.wgsl", "topk_softmax");
-kernel!(ROUTE, "moe_route.wgsl", "route");
-kernel!(EXPERT_ACCUMULATE, "moe_route.wgsl", "expert_accumulate");
-kernel!(EXPERT_GATE_UP_SWIGLU, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu");
-kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
-kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate");
-kernel!(EXPERT_GATE_UP_SWIGLU_GROUPED, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu_grouped");
-kernel!(EXPERT_DOWN_GROUPED, "matmul_mxfp4.wgsl", "expert_down_grouped");
 kernel!(ARGMAX_PARTIAL, "argmax.wgsl", "argmax_partial");
 kernel!(ARGMAX_FINAL, "argmax.wgsl", "argmax_final");
 kernel!(SILU_MUL, "activation.wgsl", "silu_mul");
@@ -51,7 +48,7 @@ kernel!(READ_BANDWIDTH_BLOCKED, "bandwidth.wgsl", "read_bandwidth_blocked");
 
 /// Every kernel, for shader validation and translation tests.
 pub fn all_kernels() -> Vec<Kernel> {
-    CORE_KERNELS.iter().chain(sample::KERNELS).chain(attention::KERNELS).copied().chain(quant::kernels()).collect()
+    CORE_KERNELS.iter().chain(moe::KERNELS).chain(attention::KERNELS).chain(sample::KERNELS).copied().chain(quant::kernels()).collect()
 }
 
 const CORE_KERNELS: &[Kernel] = &[
@@ -61,12 +58,6 @@ const CORE_KERNELS: &[Kernel] = &[
     MATVEC_NARROW_BF16,
     MATVEC_WIDE_BF16,
     MATMAT_BF16,
-    TOPK_SOFTMAX,
-    ROUTE,
-    EXPERT_ACCUMULATE,
-    EXPERT_DOWN_ACCUMULATE,
-    EXPERT_GATE_UP_SWIGLU,
-    EXPERT_DOWN,
     ARGMAX_PARTIAL,
     ARGMAX_FINAL,
     SILU_MUL,
@@ -186,166 +177,6 @@ fn matmul_with(rec: &mut Recorder, x: &wgpu::Buffer, norm: Option<InputNorm>, w:
             rec.dispatch(&MATMAT_BF16, &params, &bufs[..4], [rows.div_ceil(64), io.n_tokens.div_ceil(64), 1]);
         }
     }
-}
-
-/// Router top-k: expert ids [T, k] and their softmax weights [T, k] from router logits [T, E].
-#[allow(clippy::too_many_arguments)]
-pub fn topk_softmax(
-    rec: &mut Recorder,
-    n_tokens: u32,
-    n_experts: u32,
-    k: u32,
-    logits: &wgpu::Buffer,
-    ids: &wgpu::Buffer,
-    weights: &wgpu::Buffer,
-) {
-    rec.dispatch(&TOPK_SOFTMAX, &[n_tokens, n_experts, k], &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
-}
-
-/// Buffers of the MoE routing step of one layer.
-pub struct RouteIo<'a> {
-    /// The residual stream [T, hidden] (read).
-    pub x: &'a wgpu::Buffer,
-    /// RMSNorm(x) [T, hidden] (written: the experts' input).
-    pub normed: &'a wgpu::Buffer,
-    /// Router logits [T, n_experts] (scratch of the unfused path).
-    pub logits: &'a wgpu::Buffer,
-    /// Chosen experts [T, k] and their weights [T, k] (written).
-    pub ids: &'a wgpu::Buffer,
-    pub weights: &'a wgpu::Buffer,
-}
-
-/// The MLP's RMSNorm, router and top-k softmax. One fused dispatch when the router sits in
-/// one binding (always, at real sizes); otherwise rmsnorm, a sliced mat-vec and top-k.
-#[allow(clippy::too_many_arguments)]
-pub fn moe_route(rec: &mut Recorder, n_tokens: u32, norm_weight: &wgpu::Buffer, eps: f32, router: &Bf16Matrix, k: u32, io: RouteIo) {
-    let (h, e) = (router.cols, router.rows);
-    if router.slices.len() == 1 && e <= 256 && h % 2 == 0 {
-        let s = &router.slices[0];
-        let bias = s.buffers.get(1);
-        let (gx, gy) = rec.gpu.grid_2d(n_tokens);
-        rec.reads(n_tokens as u64 * h as u64 * 8 + router.rows as u64 * h as u64 * 2);
-        rec.dispatch(
-            &ROUTE,
-            &[n_tokens, h, e, k, eps.to_bits(), bias.is_some() as u32],
-            &[io.x, norm_weight, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), io.normed, io.ids, io.weights],
-            [gx, gy, 1],
-        );
-        return;
-    }
-    rmsnorm(rec, io.x, 0, n_tokens, h, norm_weight, eps, io.normed);
-    let mio = MatmulIo { n_tokens, x_offset: 0, x_stride: h, y_stride: e, y_offset: 0, accumulate: false };
-    matmul(rec, io.normed, router, io.logits, mio);
-    topk_softmax(rec, n_tokens, e, k, io.logits, io.ids, io.weights);
-}
-
-/// From this many tokens on, expert kernels run grouped by expert: one workgroup per (expert,
-/// rows) serves all tokens routed there, reading those weights once instead of once per token.
-pub const GROUPED_MIN_TOKENS: u32 = 8;
-
-/// The grid of an expert kernel: per (rows, slot, token), or per (rows, expert) when grouped.
-fn expert_grid(w: &Mxfp4Experts, n_tokens: u32, k: u32) -> [u32; 3] {
-    if n_tokens >= GROUPED_MIN_TOKENS {
-        [w.rows_per_expert.div_ceil(4), w.n_experts, 1]
-    } else {
-        [w.rows_per_expert.div_ceil(4), k, n_tokens]
-    }
-}
-
-/// The clamped-SwiGLU activation parameters of the expert MLP.
-#[derive(Clone, Copy, Debug)]
-pub struct Swiglu {
-    pub alpha: f32,
-    pub limit: f32,
-}
-
-/// a[t, slot] = SwiGLU(W_gate_up[e] . x[t] + b) for the expert e chosen for each (token, slot).
-#[allow(clippy::too_many_arguments)]
-pub fn expert_gate_up(
-    rec: &mut Recorder,
-    n_tokens: u32,
-    k: u32,
-    x: &wgpu::Buffer,
-    ids: &wgpu::Buffer,
-    w: &Mxfp4Experts,
-    act: Swiglu,
-    out: &wgpu::Buffer,
-) {
-    let per_slice = n_tokens as u64 * k as u64 * w.rows_per_expert as u64 * (w.cols as u64 * 17 / 32 + 4) / w.slices.len() as u64;
-    for s in &w.slices {
-        rec.reads(per_slice);
-        let kernel = if n_tokens >= GROUPED_MIN_TOKENS { &EXPERT_GATE_UP_SWIGLU_GROUPED } else { &EXPERT_GATE_UP_SWIGLU };
-        let grid = expert_grid(w, n_tokens, k);
-        rec.dispatch(kernel,
-            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits()],
-            &[x, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
-            grid,
-        );
-    }
-}
-
-/// y[t, slot] = W_down[e] . a[t, slot] + b for the expert e chosen for each (token, slot).
-#[allow(clippy::too_many_arguments)]
-pub fn expert_down(
-    rec: &mut Recorder,
-    n_tokens: u32,
-    k: u32,
-    a: &wgpu::Buffer,
-    ids: &wgpu::Buffer,
-    w: &Mxfp4Experts,
-    out: &wgpu::Buffer,
-) {
-    for s in &w.slices {
-        let kernel = if n_tokens >= GROUPED_MIN_TOKENS { &EXPERT_DOWN_GROUPED } else { &EXPERT_DOWN };
-        let grid = expert_grid(w, n_tokens, k);
-        rec.dispatch(kernel,
-            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0],
-            &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out],
-            grid,
-        );
-    }
-}
-
-/// residual[t] += sum_slot weights[t, slot] * (W_down[e] . a[t, slot] + b): one fused dispatch
-/// when all experts sit in one binding; otherwise `expert_down` into `y` and `expert_accumulate`.
-#[allow(clippy::too_many_arguments)]
-pub fn expert_down_accumulate(
-    rec: &mut Recorder,
-    n_tokens: u32,
-    k: u32,
-    a: &wgpu::Buffer,
-    ids: &wgpu::Buffer,
-    w: &Mxfp4Experts,
-    weights: &wgpu::Buffer,
-    y: &wgpu::Buffer,
-    residual: &wgpu::Buffer,
-) {
-    if let ([s], true) = (&w.slices[..], n_tokens < GROUPED_MIN_TOKENS) {
-        rec.reads(n_tokens as u64 * k as u64 * w.rows_per_expert as u64 * (w.cols as u64 * 17 / 32 + 4));
-        rec.dispatch(
-            &EXPERT_DOWN_ACCUMULATE,
-            &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0],
-            &[a, ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], residual, weights],
-            [w.rows_per_expert.div_ceil(4), n_tokens, 1],
-        );
-        return;
-    }
-    expert_down(rec, n_tokens, k, a, ids, w, y);
-    expert_accumulate(rec, n_tokens, k, w.rows_per_expert, y, weights, residual);
-}
-
-/// residual[t] += sum_slot weights[t, slot] * y[t, slot].
-#[allow(clippy::too_many_arguments)]
-pub fn expert_accumulate(
-    rec: &mut Recorder,
-    n_tokens: u32,
-    k: u32,
-    hidden: u32,
-    y: &wgpu::Buffer,
-    weights: &wgpu::Buffer,
-    residual: &wgpu::Buffer,
-) {
-    rec.dispatch(&EXPERT_ACCUMULATE, &[n_tokens, k, hidden], &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
 }
 
 /// act[j] = silu(gate[j]) * act[j] for the first `n` values (the dense gated MLP).
