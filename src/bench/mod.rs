@@ -276,6 +276,13 @@ pub struct KernelBench {
 /// its achieved bandwidth against `peak_gbps`.
 pub async fn kernels(gpu: &Gpu, cfg: &Config, peak_gbps: f64) -> Result<Vec<KernelBench>> {
     let (h, v, e, k, i) = (cfg.hidden_size, cfg.vocab_size, cfg.num_local_experts, cfg.num_experts_per_tok, cfg.intermediate_size);
+    if e == 0 || k == 0 {
+        return Err(Error::Input(
+            "--kernels times gpt-oss's mat-vecs (bf16 attention and MXFP4 experts) and this model has no experts; \
+             --profile times every kernel of its decode step"
+                .into(),
+        ));
+    }
     let (hq, d) = (cfg.num_attention_heads, cfg.head_dim);
     let qkv_w = cfg.qkv_width();
     let act_f = |rec: &mut Recorder, b: &wgpu::Buffer| ops::fill_random(rec, b, b.size(), Fill::F32 { base: 0.0, scale: 1.0 }, 3);

@@ -81,6 +81,9 @@ pub fn bench(
         (None, None) => bail!("give a model directory or repo id, or --synthetic gpt-oss-20b|gpt-oss-120b"),
     };
     let load_seconds = t0.elapsed().as_secs_f64();
+    if args.kernels && model.cfg.num_local_experts == 0 {
+        bail!("--kernels times gpt-oss's mat-vecs (bf16 attention and MXFP4 experts) and this model has no experts; --profile times every kernel of its decode step");
+    }
     let opts = BenchOptions { prefill: args.prefill, decode: args.decode, depth: args.ctx, profile: args.profile, seed: args.seed };
     let report = pollster::block_on(bench::run_with(&model, &name, load_seconds, &opts, args.kv_cache))?;
     let kernels = if args.kernels {
