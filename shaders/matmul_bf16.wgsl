@@ -177,24 +177,19 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     if (row0 >= p.rows) { return; }
     let octs = p.cols / 8u;
     let xb = (p.x_offset + t * p.x_stride) / 4u;
+    // With NORM_INPUT, x * norm is dotted with the rows while the mean square of x is summed in
+    // the same pass; the row totals are scaled by 1 / rms at the end (a scalar per row), so the
+    // norm costs one more load per 8 inputs and no second pass over x.
     let norm = (p.flags & NORM_INPUT) != 0u;
-    var scale = 1.0;
-    if (norm) {
-        var ss = 0.0;
-        for (var c = lid.x; c < octs; c += MV_WG) {
-            let a = x4[xb + 2u * c];
-            let b = x4[xb + 2u * c + 1u];
-            ss += dot(a, a) + dot(b, b);
-        }
-        scale = 1.0 / sqrt(wg_sum(lid.x, ss) / f32(p.cols) + p.norm_eps);
-    }
+    var ss = 0.0;
     var acc = array<f32, MV_ROWS>();
     for (var c = lid.x; c < octs; c += MV_WG) {
         var a = x4[xb + 2u * c];
         var b = x4[xb + 2u * c + 1u];
         if (norm) {
-            a = a * scale * norm_w4[2u * c];
-            b = b * scale * norm_w4[2u * c + 1u];
+            ss += dot(a, a) + dot(b, b);
+            a *= norm_w4[2u * c];
+            b *= norm_w4[2u * c + 1u];
         }
         for (var j = 0u; j < MV_ROWS; j++) {
             let r = row0 + j;
@@ -203,7 +198,11 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
             }
         }
     }
-    let total = row_totals(lid.x, acc);
+    var scale = 1.0;
+    if (norm) {
+        scale = 1.0 / sqrt(wg_sum(lid.x, ss) / f32(p.cols) + p.norm_eps);
+    }
+    let total = row_totals(lid.x, acc) * scale;
     if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
         store(t, row0 + lid.x, total);
     }
