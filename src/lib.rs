@@ -21,7 +21,9 @@
 //! - natively [`serve`] (the OpenAI-compatible server), in the browser `web` (wasm bindings).
 //!
 //! A token's way down: [`engine::Chat::step`] → [`engine::ChatTurn::step_within`] →
-//! [`engine::Generation::step`] → [`models::Session::forward`], which records one `ops::`
+//! [`engine::Generation::step`] → [`models::Session::forward`] (the prompt) or
+//! [`models::Session::decode_next`] (each next token, its pass queued before the previous id is
+//! read back), which record one `ops::`
 //! function per kernel (`ops::rmsnorm`, `ops::attention`, `ops::moe_route`, ...) into a
 //! [`gpu::Recorder`]; the id that comes back is parsed into [`chat::Event`]s by
 //! [`chat::harmony::StreamParser`] or [`chat::plain::PlainParser`].
