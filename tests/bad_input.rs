@@ -192,7 +192,7 @@ fn context_larger_than_ctx() {
     let d = dir.to_str().unwrap();
     let r = wgpt(&["logits", "--model", d, "--tokens", "1,2,3,4,5", "--ctx", "4", "--npy", "/dev/null"], &[]);
     assert_fails(&r, &["context of 4"]);
-    let r = wgpt(&["generate", "--model", d, "--tokens", "1,2,3", "--ctx", "8", "--max-tokens", "10", "--greedy"], &[]);
+    let r = wgpt(&["generate", "--model", d, "--tokens", "1,2,3", "--ctx", "8", "--max-tokens", "10", "--greedy", "--ids"], &[]);
     assert_fails(&r, &["context of 8"]);
     let r = wgpt(&["generate", "--model", d, "--tokens", "1", "--ctx", "999999", "--max-tokens", "1"], &[]);
     assert_fails(&r, &["999999"]);
