@@ -88,9 +88,9 @@ export async function startServer({ webRoot, models }) {
         if (sent + chunk.length >= cutAt) {
           // Drop the connection only once the bytes before the cut have left this process and
           // the client has had time to read them: a destroy right after the write would discard
-          // them, and the client would see a cut at 0.
+          // them, and the client would see a cut at 0 (2 s: a loaded CI machine reads slowly).
           stream.destroy();
-          res.write(chunk.subarray(0, cutAt - sent), () => setTimeout(() => res.destroy(), 300));
+          res.write(chunk.subarray(0, cutAt - sent), () => setTimeout(() => res.destroy(), 2000));
           return;
         }
         sent += chunk.length;
