@@ -10,8 +10,8 @@
 
 mod common;
 
-use half::bf16;
-use rand::{rngs::StdRng, Rng, SeedableRng};
+use common::check::*;
+use rand::{rngs::StdRng, SeedableRng};
 use wgpt::gpu::{Gpu, Recorder};
 use wgpt::ops::{self, cpu, AttnShape, Bf16Matrix, KvCache, KvSegment, RopeStyle};
 
@@ -19,46 +19,12 @@ const F32_TOL: f32 = 2e-5;
 const F16_ATTN_TOL: f32 = 2e-3;
 const F16_STEP: f32 = 1e-3;
 
-fn randn(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
-    (0..n).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * scale).collect()
-}
-
-fn bf16_bits(v: &[f32]) -> Vec<u16> {
-    v.iter().map(|x| bf16::from_f32(*x).to_bits()).collect()
-}
-
-fn read_u32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<u32> {
-    let bytes = pollster::block_on(g.read(buf, 0, n as u64 * 4)).unwrap();
-    bytemuck::cast_slice(&bytes).to_vec()
-}
-
-fn read_f32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
-    read_u32(g, buf, n).into_iter().map(f32::from_bits).collect()
-}
-
 /// The first `n` values of a K or V buffer stored as `dtype`.
 fn read_cache(g: &Gpu, buf: &wgpu::Buffer, n: usize, dtype: KvCache) -> Vec<f32> {
     match dtype {
         KvCache::F32 => read_f32(g, buf, n),
         KvCache::F16 => cpu::unpack_f16_pairs(&read_u32(g, buf, n / 2)),
     }
-}
-
-fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) -> f32 {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let mut worst = 0f32;
-    for (i, (a, b)) in got.iter().zip(want).enumerate() {
-        let d = (a - b).abs() / (1.0 + b.abs());
-        assert!(d.is_finite() && d <= tol, "{what}[{i}]: got {a}, want {b}");
-        worst = worst.max(d);
-    }
-    eprintln!("{what}: max rel err {worst:.2e} over {} values", got.len());
-    worst
-}
-
-fn submit(g: &Gpu, enc: Recorder) {
-    enc.submit();
-    g.wait().unwrap();
 }
 
 fn mode(g: &Gpu) -> &'static str {

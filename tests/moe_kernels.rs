@@ -5,44 +5,10 @@
 
 mod common;
 
-use half::bf16;
+use common::check::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use wgpt::gpu::{Gpu, Recorder};
 use wgpt::ops::{self, cpu, Bf16Matrix, Mxfp4Experts, Routed, Swiglu};
-
-fn randn(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
-    (0..n).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * scale).collect()
-}
-
-fn bf16_bits(v: &[f32]) -> Vec<u16> {
-    v.iter().map(|x| bf16::from_f32(*x).to_bits()).collect()
-}
-
-fn read_f32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
-    let bytes = pollster::block_on(g.read(buf, 0, n as u64 * 4)).unwrap();
-    bytemuck::cast_slice(&bytes).to_vec()
-}
-
-fn read_u32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<u32> {
-    let bytes = pollster::block_on(g.read(buf, 0, n as u64 * 4)).unwrap();
-    bytemuck::cast_slice(&bytes).to_vec()
-}
-
-fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let mut worst = 0f32;
-    for (i, (a, b)) in got.iter().zip(want).enumerate() {
-        let d = (a - b).abs() / (1.0 + b.abs());
-        assert!(d.is_finite() && d <= tol, "{what}[{i}]: got {a}, want {b}");
-        worst = worst.max(d);
-    }
-    eprintln!("{what}: max rel err {worst:.2e} over {} values", got.len());
-}
-
-fn submit(g: &Gpu, enc: Recorder) {
-    enc.submit();
-    g.wait().unwrap();
-}
 
 fn mode(g: &Gpu) -> String {
     format!("[{}]", g.shader.name())

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod chat_model;
+pub mod check;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
