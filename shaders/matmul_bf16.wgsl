@@ -313,13 +313,18 @@ fn matmat(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
 struct QkvParams {
     n_tokens: u32, cols: u32, x_stride: u32, has_bias: u32,
     n_q_heads: u32, n_kv_heads: u32, head_dim: u32, pos0: u32,
-    ring: u32, kv_f16: u32,
+    ring: u32, kv_f16: u32, norm: u32, norm_eps: f32,
 }
 
 @group(0) @binding(0) var<uniform> qp: QkvParams;
 @group(0) @binding(5) var<storage, read> cos_sin: array<f32>;
 @group(0) @binding(6) var<storage, read_write> k_cache: array<u32>;
 @group(0) @binding(7) var<storage, read_write> v_cache: array<u32>;
+// With `norm`, x is the residual and its RMSNorm (weight `qkv_norm_w`) is taken on the fly, as
+// in `matvec_wide`: x * weight is dotted with the rows while the mean square of x is summed in
+// the same pass, and the totals are scaled by 1 / rms before the bias and the rotation.
+@group(0) @binding(8) var<storage, read> qkv_norm_w: array<f32>;
+var<private> qkv_scale: f32;
 
 const QKV_PAIRS: u32 = 4u;
 
@@ -327,8 +332,8 @@ const QKV_PAIRS: u32 = 4u;
 // reduction: bias added, rotated unless they are values.
 fn qkv_pair(head: u32, i: u32, j: u32, t: u32) -> vec2<f32> {
     let half_d = qp.head_dim / 2u;
-    var a = red[j * MV_WG];
-    var b = red[(j + QKV_PAIRS) * MV_WG];
+    var a = red[j * MV_WG] * qkv_scale;
+    var b = red[(j + QKV_PAIRS) * MV_WG] * qkv_scale;
     if (qp.has_bias != 0u) {
         a += bias[head * qp.head_dim + i];
         b += bias[head * qp.head_dim + i + half_d];
@@ -342,7 +347,15 @@ fn qkv_pair(head: u32, i: u32, j: u32, t: u32) -> vec2<f32> {
 
 @compute @workgroup_size(64)
 fn matvec_qkv_rope(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-                   @builtin(num_workgroups) nwg: vec3<u32>) {
+                   @builtin(num_workgroups) nwg: vec3<u32>,
+//#if subgroups
+                   @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_lane: u32,
+                   @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) n_sg: u32,
+//#endif
+) {
+//#if subgroups
+    sg = vec4<u32>(sg_size, sg_lane, sg_id, n_sg);
+//#endif
     let d = qp.head_dim;
     let half_d = d / 2u;
     let blocks_per_head = (half_d + QKV_PAIRS - 1u) / QKV_PAIRS;
@@ -355,10 +368,17 @@ fn matvec_qkv_rope(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     let pairs = qp.cols / 2u;
     let xb = t * qp.x_stride;
     // Rows j < 4: first halves of pairs i0 + j; rows j >= 4: their second halves.
+    let norm = qp.norm != 0u;
+    var ss = 0.0;
     var acc = array<f32, MV_ROWS>();
     for (var c = lid.x; c < pairs; c += MV_WG) {
-        let x0 = x[xb + 2u * c];
-        let x1 = x[xb + 2u * c + 1u];
+        var x0 = x[xb + 2u * c];
+        var x1 = x[xb + 2u * c + 1u];
+        if (norm) {
+            ss += x0 * x0 + x1 * x1;
+            x0 *= qkv_norm_w[2u * c];
+            x1 *= qkv_norm_w[2u * c + 1u];
+        }
         for (var j = 0u; j < MV_ROWS; j++) {
             let i = i0 + j % QKV_PAIRS;
             if (i < half_d) {
@@ -367,6 +387,10 @@ fn matvec_qkv_rope(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
                 acc[j] += x0 * bf16_lo(v) + x1 * bf16_hi(v);
             }
         }
+    }
+    qkv_scale = 1.0;
+    if (norm) {
+        qkv_scale = 1.0 / sqrt(wg_sum(lid.x, ss) / f32(qp.cols) + qp.norm_eps);
     }
     reduce_rows(lid.x, acc);
     let slot = (qp.pos0 + t) % qp.ring;

@@ -180,11 +180,15 @@ fn f16_cache_halves_kv_bytes() {
 fn fused_qkv_rope_store_equals_projection_then_rope() {
     let (hq, hkv, cols, ring, pos0) = (4u32, 2u32, 48u32, 12u32, 9u32);
     // head_dim 20 with f32; the fused f16 write needs head_dim % 4 == 0 (24).
-    for (d, dtype) in [(20u32, KvCache::F32), (24, KvCache::F32), (24, KvCache::F16)] {
+    // Without and with the attention RMSNorm taken inside the fused kernel (rmsnorm into
+    // scratch first when unfused).
+    let cases = [(20u32, KvCache::F32, false), (24, KvCache::F32, false), (24, KvCache::F16, false), (20, KvCache::F32, true), (24, KvCache::F16, true)];
+    for (d, dtype, with_norm) in cases {
         let rows = (hq + 2 * hkv) * d;
         let mut rng = StdRng::seed_from_u64(12);
         let w = bf16_bits(&randn(&mut rng, (rows * cols) as usize, 0.3));
         let bias = randn(&mut rng, rows as usize, 0.5);
+        let gamma: Vec<f32> = randn(&mut rng, cols as usize, 0.5).iter().map(|v| 1.0 + v).collect();
         for n in 1..=3u32 {
             let x = randn(&mut rng, (n * cols) as usize, 1.0);
             let cos_sin = randn(&mut rng, (n * d) as usize, 1.0);
@@ -195,9 +199,11 @@ fn fused_qkv_rope_store_equals_projection_then_rope() {
                 assert_eq!(cache.len() > 1, limit);
                 let (xb, cs) = (g.storage_with("x", bytemuck::cast_slice(&x)), g.storage_with("cs", bytemuck::cast_slice(&cos_sin)));
                 let (qkv, q) = (g.storage("qkv", (n * rows * 4) as u64), g.storage("q", (n * hq * d * 4) as u64));
+                let (gb, normed) = (g.storage_with("gamma", bytemuck::cast_slice(&gamma)), g.storage("normed", (n * cols * 4) as u64));
+                let norm = with_norm.then_some(ops::InputNorm { weight: &gb, eps: 1e-5 });
                 let a = AttnShape { n_tokens: n, n_q_heads: hq, n_kv_heads: hkv, head_dim: d, pos0, ring, window: 0 };
                 let mut enc = Recorder::new(g);
-                ops::qkv_rope_store(&mut enc, a, &xb, &m, &qkv, &cs, &q, &cache);
+                ops::qkv_rope_store(&mut enc, a, &xb, norm, &normed, &m, &qkv, &cs, &q, &cache);
                 let dispatches = enc.dispatches();
                 submit(g, enc);
                 let (mut k, mut v) = (Vec::new(), Vec::new());
@@ -212,7 +218,7 @@ fn fused_qkv_rope_store_equals_projection_then_rope() {
                 let (q2, k2, v2, unfused) = run(&split, true);
                 assert_eq!(fused, 1);
                 assert!(unfused > 2);
-                let what = format!("[{}] d={d} {} cache n={n}", mode(&whole), dtype.name());
+                let what = format!("[{}] d={d} {} cache n={n} norm {with_norm}", mode(&whole), dtype.name());
                 let tol = if dtype == KvCache::F16 { F16_STEP } else { 1e-5 };
                 assert_close(&format!("{what} q"), &q1, &q2, 1e-5);
                 assert_close(&format!("{what} k cache"), &k1, &k2, tol);

@@ -385,12 +385,14 @@ impl Session {
                 window: if cfg.is_sliding(l) { cfg.sliding_window } else { 0 },
             };
             let rope = RopeStyle { interleaved: cfg.rope_interleaved, qk_norm: layer.qk_norm.as_ref(), eps };
-            ops::rmsnorm(rec, &s.x, 0, n, h, &layer.attn_norm, eps, &s.xn);
             match &layer.qkv {
                 Qkv::Stacked(Linear::Bf16(qkv)) if rope.is_plain() => {
-                    ops::qkv_rope_store(rec, a, &s.xn, qkv, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
+                    // The attention norm is taken inside the fused decode kernel.
+                    let norm = InputNorm { weight: &layer.attn_norm, eps };
+                    ops::qkv_rope_store(rec, a, &s.x, Some(norm), &s.xn, qkv, &s.qkv, &s.cos_sin, &s.q, &self.caches[l]);
                 }
                 qkv => {
+                    ops::rmsnorm(rec, &s.x, 0, n, h, &layer.attn_norm, eps, &s.xn);
                     let width = cfg.qkv_width();
                     let parts: Vec<(&Linear, u32)> = match qkv {
                         Qkv::Stacked(m) => vec![(m, 0)],

@@ -1,7 +1,7 @@
 //! Attention of one layer and one chunk: RoPE on q and k with the KV-cache write (alone or fused
 //! with the q/k/v projection), the partial attention of splits of the cache, and their merge.
 
-use super::{matmul, Bf16Matrix, KvSegment, MatmulIo};
+use super::{matmul, rmsnorm, Bf16Matrix, InputNorm, KvSegment, MatmulIo};
 use crate::gpu::{Kernel, Recorder};
 
 kernel!(MATVEC_QKV_ROPE, "matmul_bf16.wgsl", "matvec_qkv_rope");
@@ -122,14 +122,17 @@ pub fn rope_qk_store(
     }
 }
 
-/// The q/k/v projection of a chunk followed by RoPE and the KV-cache write. Decode batches
-/// (up to 4 tokens) with the weights and the cache each in one binding take one fused
-/// dispatch; otherwise `matmul` into `qkv` and `rope_qk_store`.
+/// The q/k/v projection of a chunk followed by RoPE and the KV-cache write; with `norm`, of
+/// RMSNorm(x). Decode batches (up to 4 tokens) with the weights and the cache each in one
+/// binding take one fused dispatch, the norm included; otherwise `rmsnorm` into `normed`
+/// ([n_tokens, cols] f32, when `norm` is given), `matmul` into `qkv` and `rope_qk_store`.
 #[allow(clippy::too_many_arguments)]
 pub fn qkv_rope_store(
     rec: &mut Recorder,
     a: AttnShape,
     x: &wgpu::Buffer,
+    norm: Option<InputNorm>,
+    normed: &wgpu::Buffer,
     w: &Bf16Matrix,
     qkv: &wgpu::Buffer,
     cos_sin: &wgpu::Buffer,
@@ -145,14 +148,29 @@ pub fn qkv_rope_store(
         let blocks = (a.n_q_heads + 2 * a.n_kv_heads) * (d / 2).div_ceil(4);
         let (gx, gy) = rec.gpu.grid_2d(blocks);
         rec.reads(w.rows as u64 * w.cols as u64 * 2 + a.n_tokens as u64 * w.cols as u64 * 4);
+        let dummy = rec.gpu.dummy.clone();
+        let (has_norm, eps, norm_weight) = match norm {
+            Some(n) => (1, n.eps, n.weight),
+            None => (0, 0.0, &dummy),
+        };
         rec.dispatch(
             &MATVEC_QKV_ROPE,
-            &[a.n_tokens, w.cols, w.cols, bias.is_some() as u32, a.n_q_heads, a.n_kv_heads, d, a.pos0, a.ring, f16 as u32],
-            &[x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), q_out, cos_sin, &seg.k, &seg.v],
+            &[
+                a.n_tokens, w.cols, w.cols, bias.is_some() as u32, a.n_q_heads, a.n_kv_heads, d, a.pos0, a.ring, f16 as u32,
+                has_norm, f32::to_bits(eps),
+            ],
+            &[x, &s.buffers[0], bias.unwrap_or(&dummy), q_out, cos_sin, &seg.k, &seg.v, norm_weight],
             [gx, gy, a.n_tokens],
         );
         return;
     }
+    let x = match norm {
+        Some(n) => {
+            rmsnorm(rec, x, 0, a.n_tokens, w.cols, n.weight, n.eps, normed);
+            normed
+        }
+        None => x,
+    };
     let io = MatmulIo { n_tokens: a.n_tokens, x_offset: 0, x_stride: w.cols, y_stride: w.rows, y_offset: 0, accumulate: false };
     matmul(rec, x, w, qkv, io);
     rope_qk_store(rec, a, RopeStyle { interleaved: false, qk_norm: None, eps: 0.0 }, qkv, cos_sin, q_out, cache);

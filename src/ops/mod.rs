@@ -147,7 +147,7 @@ pub fn matmul_normed(
         return matmul_with(rec, x, Some(norm), w, y, io);
     }
     // The normalized rows are packed from row 0 of `scratch`.
-    debug_assert!(io.x_stride == w.cols && io.x_offset % w.cols.max(1) == 0, "input rows are whole, consecutive rows");
+    debug_assert!(io.x_stride == w.cols && io.x_offset.is_multiple_of(w.cols.max(1)), "input rows are whole, consecutive rows");
     rmsnorm(rec, x, io.x_offset / w.cols.max(1), io.n_tokens, w.cols, norm.weight, norm.eps, scratch);
     matmul_with(rec, scratch, None, w, y, MatmulIo { x_offset: 0, x_stride: w.cols, ..io })
 }
@@ -168,7 +168,7 @@ fn matmul_with(rec: &mut Recorder, x: &wgpu::Buffer, norm: Option<InputNorm>, w:
             rec.dispatch(&MATVEC_NARROW_BF16, &params, &bufs, [gx, gy, io.n_tokens]);
         } else if io.n_tokens <= 4 {
             // 16-byte loads when rows and input rows are 16-byte aligned.
-            let wide = w.cols % 8 == 0 && io.x_offset % 4 == 0 && (io.x_stride % 4 == 0 || io.n_tokens == 1);
+            let wide = w.cols.is_multiple_of(8) && io.x_offset.is_multiple_of(4) && (io.x_stride.is_multiple_of(4) || io.n_tokens == 1);
             let kernel = if wide { &MATVEC_WIDE_BF16 } else { &MATVEC_BF16 };
             let (gx, gy) = rec.gpu.grid_2d(rows.div_ceil(MATVEC_ROWS));
             rec.dispatch(kernel, &params, &bufs, [gx, gy, io.n_tokens]);
