@@ -80,8 +80,8 @@ enum Cmd {
         max_tokens: u32,
         #[command(flatten)]
         sampling: cli::chat::SamplingArgs,
-        /// Print the generated ids, space-separated, on one line of stdout. This is generate's
-        /// only output format; the flag names it explicitly for scripts and tools that pass it.
+        /// Print the generated ids space-separated on one line (for raw-id tools); without it they
+        /// are printed as a JSON array, like `wgpt tokenize`.
         #[arg(long)]
         ids: bool,
         /// Stop early at an end-of-sequence id of config.json (by default exactly
@@ -236,7 +236,7 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("{} tokens in {:.2}s", tokens.len(), t0.elapsed().as_secs_f64());
             write_npy(&npy, &logits, tokens.len() as u64, m.cfg.vocab_size as u64)
         }
-        Cmd::Generate { model, tokens, max_tokens, sampling, ids: _, stop_at_eos } => {
+        Cmd::Generate { model, tokens, max_tokens, sampling, ids, stop_at_eos } => {
             let tokens = parse_tokens(&tokens)?;
             let params = sampling.params()?;
             let needed = tokens.len() as u64 + max_tokens as u64;
@@ -253,7 +253,11 @@ fn run(cli: Cli) -> Result<()> {
                 out.push(id);
                 Ok(true)
             }))?;
-            println!("{}", out.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "));
+            if ids {
+                println!("{}", out.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "));
+            } else {
+                println!("{}", serde_json::to_string(&out)?);
+            }
             eprintln!(
                 "prefill {} tokens in {:.3}s ({:.1} tok/s); decode {} tokens at {:.1} tok/s",
                 stats.prompt_tokens,

@@ -225,3 +225,19 @@ fn smallest_binding_limit_gives_the_same_logits() {
     assert_eq!(sa, sb);
     assert!(common::max_abs_diff(&la, &lb) < 1e-4);
 }
+
+#[test]
+fn generate_prints_ids_space_separated_with_ids_and_as_json_without() {
+    let dir = fixture("tiny");
+    let d = dir.to_str().unwrap();
+    let args = ["generate", "--model", d, "--tokens", "1,2,3", "--max-tokens", "4", "--greedy"];
+    let plain = wgpt(&[&args[..], &["--ids"]].concat(), &[]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    let spaced: Vec<u32> = plain.stdout.split_whitespace().map(|t| t.parse().expect("an id")).collect();
+    assert_eq!(spaced.len(), 4, "{}", plain.stdout);
+    assert_eq!(plain.stdout.trim().lines().count(), 1);
+    let json = wgpt(&args, &[]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let listed: Vec<u32> = serde_json::from_str(json.stdout.trim()).expect("a JSON array of ids");
+    assert_eq!(listed, spaced);
+}
