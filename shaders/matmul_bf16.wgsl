@@ -95,22 +95,11 @@ fn wg_sum(lid: u32, v: f32) -> f32 {
     return total;
 }
 
-// 1 / rms of input row `xb` when NORM_INPUT is set, else 1.
-fn input_scale(lid: u32, xb: u32) -> f32 {
-    if ((p.flags & NORM_INPUT) == 0u) { return 1.0; }
-    var ss = 0.0;
-    for (var c = lid; c < p.cols; c += MV_WG) {
-        let v = x[xb + c];
-        ss += v * v;
-    }
-    return 1.0 / sqrt(wg_sum(lid, ss) / f32(p.cols) + p.norm_eps);
-}
-
-// x[xb + c] as the mat-vec sees it: normalized when NORM_INPUT is set (same operation order as
-// the rmsnorm kernel: x * scale, then * weight).
-fn x_at(xb: u32, c: u32, scale: f32) -> f32 {
-    if ((p.flags & NORM_INPUT) == 0u) { return x[xb + c]; }
-    return x[xb + c] * scale * norm_w[c];
+// 1 / rms of an input row from the sum of its squares. With NORM_INPUT (and `norm` in the q/k/v
+// kernel), every decode mat-vec dots x * norm with its rows while summing x^2 in the same pass,
+// then scales the row totals by this (a scalar per row): no second pass over x.
+fn inv_rms(sum_squares: f32, cols: u32, eps: f32) -> f32 {
+    return 1.0 / sqrt(sum_squares / f32(cols) + eps);
 }
 
 @compute @workgroup_size(64)
@@ -129,11 +118,17 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     if (row0 >= p.rows) { return; }
     let pairs = p.cols / 2u;
     let xb = p.x_offset + t * p.x_stride;
-    let scale = input_scale(lid.x, xb);
+    let norm = (p.flags & NORM_INPUT) != 0u;
+    var ss = 0.0;
     var acc = array<f32, MV_ROWS>();
     for (var c = lid.x; c < pairs; c += MV_WG) {
-        let x0 = x_at(xb, 2u * c, scale);
-        let x1 = x_at(xb, 2u * c + 1u, scale);
+        var x0 = x[xb + 2u * c];
+        var x1 = x[xb + 2u * c + 1u];
+        if (norm) {
+            ss += x0 * x0 + x1 * x1;
+            x0 *= norm_w[2u * c];
+            x1 *= norm_w[2u * c + 1u];
+        }
         for (var j = 0u; j < MV_ROWS; j++) {
             let r = row0 + j;
             if (r < p.rows) {
@@ -142,7 +137,11 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
             }
         }
     }
-    let total = row_totals(lid.x, acc);
+    var scale = 1.0;
+    if (norm) {
+        scale = inv_rms(wg_sum(lid.x, ss), p.cols, p.norm_eps);
+    }
+    let total = row_totals(lid.x, acc) * scale;
     if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
         store(t, row0 + lid.x, total);
     }
@@ -177,9 +176,7 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     if (row0 >= p.rows) { return; }
     let octs = p.cols / 8u;
     let xb = (p.x_offset + t * p.x_stride) / 4u;
-    // With NORM_INPUT, x * norm is dotted with the rows while the mean square of x is summed in
-    // the same pass; the row totals are scaled by 1 / rms at the end (a scalar per row), so the
-    // norm costs one more load per 8 inputs and no second pass over x.
+    // With NORM_INPUT the norm costs one more load per 8 inputs (see `inv_rms`).
     let norm = (p.flags & NORM_INPUT) != 0u;
     var ss = 0.0;
     var acc = array<f32, MV_ROWS>();
@@ -200,7 +197,7 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
     }
     var scale = 1.0;
     if (norm) {
-        scale = 1.0 / sqrt(wg_sum(lid.x, ss) / f32(p.cols) + p.norm_eps);
+        scale = inv_rms(wg_sum(lid.x, ss), p.cols, p.norm_eps);
     }
     let total = row_totals(lid.x, acc) * scale;
     if (lid.x < MV_ROWS && row0 + lid.x < p.rows) {
@@ -211,27 +208,28 @@ fn matvec_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_
 // ---- decode for short rows (cols <= 512): one thread per row, 64 rows per workgroup ----
 @compute @workgroup_size(64)
 fn matvec_narrow(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
-                 @builtin(num_workgroups) nwg: vec3<u32>,
-//#if subgroups
-                 @builtin(subgroup_size) sg_size: u32, @builtin(subgroup_invocation_id) sg_lane: u32,
-                 @builtin(subgroup_id) sg_id: u32, @builtin(num_subgroups) n_sg: u32,
-//#endif
-) {
-//#if subgroups
-    sg = vec4<u32>(sg_size, sg_lane, sg_id, n_sg);
-//#endif
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
     let r = (wid.x + wid.y * nwg.x) * 64u + lid.x;
     let t = wid.z;
-    let xb = p.x_offset + t * p.x_stride;
-    // Before any invocation leaves: the whole workgroup takes part in the norm's sum.
-    let scale = input_scale(lid.x, xb);
     if (r >= p.rows) { return; }
+    let xb = p.x_offset + t * p.x_stride;
     let pairs = p.cols / 2u;
+    // One invocation reads the whole row of x, so it sums the norm's squares on its own.
+    let norm = (p.flags & NORM_INPUT) != 0u;
+    var ss = 0.0;
     var acc = 0.0;
     for (var c = 0u; c < pairs; c++) {
+        var x0 = x[xb + 2u * c];
+        var x1 = x[xb + 2u * c + 1u];
+        if (norm) {
+            ss += x0 * x0 + x1 * x1;
+            x0 *= norm_w[2u * c];
+            x1 *= norm_w[2u * c + 1u];
+        }
         let v = w[r * pairs + c];
-        acc += x_at(xb, 2u * c, scale) * bf16_lo(v) + x_at(xb, 2u * c + 1u, scale) * bf16_hi(v);
+        acc += x0 * bf16_lo(v) + x1 * bf16_hi(v);
     }
+    if (norm) { acc *= inv_rms(ss, p.cols, p.norm_eps); }
     store(t, r, acc);
 }
 
@@ -320,9 +318,8 @@ struct QkvParams {
 @group(0) @binding(5) var<storage, read> cos_sin: array<f32>;
 @group(0) @binding(6) var<storage, read_write> k_cache: array<u32>;
 @group(0) @binding(7) var<storage, read_write> v_cache: array<u32>;
-// With `norm`, x is the residual and its RMSNorm (weight `qkv_norm_w`) is taken on the fly, as
-// in `matvec_wide`: x * weight is dotted with the rows while the mean square of x is summed in
-// the same pass, and the totals are scaled by 1 / rms before the bias and the rotation.
+// With `norm`, x is the residual and its RMSNorm (weight `qkv_norm_w`) is taken on the fly as in
+// the other mat-vecs (`inv_rms`); the totals are scaled before the bias and the rotation.
 @group(0) @binding(8) var<storage, read> qkv_norm_w: array<f32>;
 var<private> qkv_scale: f32;
 
@@ -390,7 +387,7 @@ fn matvec_qkv_rope(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgr
     }
     qkv_scale = 1.0;
     if (norm) {
-        qkv_scale = 1.0 / sqrt(wg_sum(lid.x, ss) / f32(qp.cols) + qp.norm_eps);
+        qkv_scale = inv_rms(wg_sum(lid.x, ss), qp.cols, qp.norm_eps);
     }
     reduce_rows(lid.x, acc);
     let slot = (qp.pos0 + t) % qp.ring;
