@@ -102,6 +102,17 @@ fn inv_rms(sum_squares: f32, cols: u32, eps: f32) -> f32 {
     return 1.0 / sqrt(sum_squares / f32(cols) + eps);
 }
 
+// Inputs 2c and 2c + 1 of row `xb`, times the norm weight with NORM_INPUT (their squares added
+// to `ss`).
+fn x_pair(xb: u32, c: u32, norm: bool, ss: ptr<function, f32>) -> vec2<f32> {
+    var v = vec2<f32>(x[xb + 2u * c], x[xb + 2u * c + 1u]);
+    if (norm) {
+        *ss += dot(v, v);
+        v *= vec2<f32>(norm_w[2u * c], norm_w[2u * c + 1u]);
+    }
+    return v;
+}
+
 @compute @workgroup_size(64)
 fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>,
@@ -122,18 +133,12 @@ fn matvec(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     var ss = 0.0;
     var acc = array<f32, MV_ROWS>();
     for (var c = lid.x; c < pairs; c += MV_WG) {
-        var x0 = x[xb + 2u * c];
-        var x1 = x[xb + 2u * c + 1u];
-        if (norm) {
-            ss += x0 * x0 + x1 * x1;
-            x0 *= norm_w[2u * c];
-            x1 *= norm_w[2u * c + 1u];
-        }
+        let xv = x_pair(xb, c, norm, &ss);
         for (var j = 0u; j < MV_ROWS; j++) {
             let r = row0 + j;
             if (r < p.rows) {
                 let v = w[r * pairs + c];
-                acc[j] += x0 * bf16_lo(v) + x1 * bf16_hi(v);
+                acc[j] += xv.x * bf16_lo(v) + xv.y * bf16_hi(v);
             }
         }
     }
@@ -219,15 +224,9 @@ fn matvec_narrow(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgrou
     var ss = 0.0;
     var acc = 0.0;
     for (var c = 0u; c < pairs; c++) {
-        var x0 = x[xb + 2u * c];
-        var x1 = x[xb + 2u * c + 1u];
-        if (norm) {
-            ss += x0 * x0 + x1 * x1;
-            x0 *= norm_w[2u * c];
-            x1 *= norm_w[2u * c + 1u];
-        }
+        let xv = x_pair(xb, c, norm, &ss);
         let v = w[r * pairs + c];
-        acc += x0 * bf16_lo(v) + x1 * bf16_hi(v);
+        acc += xv.x * bf16_lo(v) + xv.y * bf16_hi(v);
     }
     if (norm) { acc *= inv_rms(ss, p.cols, p.norm_eps); }
     store(t, r, acc);

@@ -3,24 +3,16 @@
 //! (`qmatmul` in its decode and prefill forms, `qembed`) against the CPU reference, with odd
 //! row counts, bias, accumulation and matrices split over several small bindings.
 
+mod common;
+
+use common::check::{randn, read_f32};
+use common::gpu_modes;
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use wgpt::gpu::{Gpu, GpuOptions, Recorder, ShaderFeatures};
+use wgpt::gpu::{Gpu, GpuOptions, Recorder};
 use wgpt::ops::{cpu, qembed, qmatmul, MatmulIo, QMatrix, QType};
 
 fn gpu(max_binding: Option<u64>) -> Gpu {
     pollster::block_on(Gpu::new(&GpuOptions { max_binding_bytes: max_binding, ..Default::default() })).expect("GPU adapter")
-}
-
-/// The device twice: with every optional shader feature it has (subgroup reductions), and with
-/// the portable paths only, so every check covers both variants of each kernel.
-fn gpu_modes(max_binding: Option<u64>) -> Vec<Gpu> {
-    [None, Some(ShaderFeatures::NONE)]
-        .into_iter()
-        .map(|features| {
-            let opts = GpuOptions { max_binding_bytes: max_binding, features, ..Default::default() };
-            pollster::block_on(Gpu::new(&opts)).expect("GPU adapter")
-        })
-        .collect()
 }
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -30,15 +22,6 @@ fn fixture(name: &str) -> Vec<u8> {
 
 fn file_name(t: QType) -> String {
     t.name().to_lowercase()
-}
-
-fn read_f32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
-    let bytes = pollster::block_on(g.read(buf, 0, n as u64 * 4)).unwrap();
-    bytemuck::cast_slice(&bytes).to_vec()
-}
-
-fn randn(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
-    (0..n).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * scale).collect()
 }
 
 fn f16_bytes(v: f32) -> [u8; 2] {
