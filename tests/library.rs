@@ -264,23 +264,24 @@ fn a_streamed_checkpoint_loads_like_a_directory() {
         let n = wgpt::loader::header_len(name, bytes, bytes.len() as u64).unwrap() as usize;
         header.add_file(name, &bytes[8..8 + n], bytes.len() as u64).unwrap();
     }
-    let tokenizer = wgpt::tokenizer::Tokenizer::from_file(&dir.path().join("tokenizer.json")).unwrap();
-    let streamed = Engine::from_stream(gpu(), cfg, &header, tokenizer, &mut |upload, g| {
+    let tokenizer_json = std::fs::read(dir.path().join("tokenizer.json")).unwrap();
+    let header = wgpt::models::ModelHeader::Safetensors { cfg, header };
+    let streamed = pollster::block_on(Engine::from_stream(gpu(), &header, Some(&tokenizer_json), async |upload, g| {
         for (i, (_, bytes)) in files.iter().enumerate() {
             for piece in bytes.chunks(65_537) {
                 upload.feed(g, i, piece)?;
             }
         }
         Ok(())
-    })
+    }))
     .unwrap();
     let prompt = [200006u32, 1234, 5678, 200008];
     let greedy = SamplingParams { temperature: 0.0, ..Default::default() };
     assert_eq!(alone(&from_dir, &prompt, &greedy, 6), alone(&streamed, &prompt, &greedy, 6));
     // A stream that stops early is a clear error, not a model with missing weights.
-    let cfg = wgpt::models::Config::from_dir(dir.path()).unwrap();
-    let tokenizer = wgpt::tokenizer::Tokenizer::from_file(&dir.path().join("tokenizer.json")).unwrap();
-    let cut = Engine::from_stream(gpu(), cfg, &header, tokenizer, &mut |upload, g| upload.feed(g, 0, &files[0].1[..1000]));
+    let cut = pollster::block_on(Engine::from_stream(gpu(), &header, Some(&tokenizer_json), async |upload, g| {
+        upload.feed(g, 0, &files[0].1[..1000])
+    }));
     let err = cut.err().expect("truncated stream").to_string();
     assert!(err.contains("truncated"), "{err}");
 }

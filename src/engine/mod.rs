@@ -12,10 +12,12 @@
 
 mod chat;
 mod generation;
+mod load;
 mod turn;
 
 pub use chat::{Chat, Reply};
 pub use generation::{generate, Finish, GenerateOptions, Generation, Stats, Usage};
+pub use load::{load, text_of, Loaded};
 #[cfg(not(target_arch = "wasm32"))]
 pub use turn::Events;
 pub use turn::{Budget, ChatOptions, ChatTurn};
@@ -25,8 +27,7 @@ use std::sync::Arc;
 use crate::chat::{ChatFormat, Conversation};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::models::gpt_oss::checkpoint::Upload;
-use crate::models::{KvCache, Model, Session};
+use crate::models::{KvCache, Model, ModelHeader, Session, Upload};
 use crate::tokenizer::Tokenizer;
 
 /// A model on the GPU, the tokenizer that goes with it, and how its chats are written. Cloning
@@ -45,20 +46,25 @@ impl Engine {
     /// `tokenizer.json` (gpt-oss), or a `.gguf` file (weights, tokenizer and chat template).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(gpu: Arc<Gpu>, path: &std::path::Path, progress: crate::models::weights::Progress) -> Result<Engine> {
-        if crate::loader::is_gguf(path) {
-            let (g, map) = crate::loader::gguf::Gguf::open(path)?;
-            let model = crate::models::gguf::load(gpu, &g, &map, progress)?;
-            let tokenizer = Tokenizer::from_gguf_vocab(&crate::models::gguf::vocab(&g)?)?;
-            let format = ChatFormat::from_gguf(&g, &tokenizer)?;
-            return Self::with_format(model, tokenizer, format);
-        }
-        let tok_path = path.join("tokenizer.json");
-        if !tok_path.exists() {
-            return Err(Error::checkpoint(&tok_path, "missing: text generation needs the model's tokenizer.json"));
-        }
-        let tokenizer = Tokenizer::from_file(&tok_path)?;
-        let model = Model::load(gpu, path, progress)?;
-        Self::new(model, tokenizer)
+        let mapped = crate::models::MappedModel::open(path)?;
+        let tokenizer_json = match &mapped.header {
+            ModelHeader::Gguf { .. } => None,
+            ModelHeader::Safetensors { .. } => {
+                let tok_path = path.join("tokenizer.json");
+                if !tok_path.exists() {
+                    return Err(Error::checkpoint(&tok_path, "missing: text generation needs the model's tokenizer.json"));
+                }
+                let bytes = std::fs::read(&tok_path).map_err(|e| Error::io(&tok_path, e))?;
+                Some(bytes)
+            }
+        };
+        let files = mapped.files();
+        let feed = async |up: &mut Upload, gpu: &Gpu| up.feed_all(gpu, &files, progress);
+        let loaded = pollster::block_on(load(gpu, &mapped.header, tokenizer_json.as_deref(), feed)).map_err(|e| match e {
+            e @ Error::Tokenizer(_) if tokenizer_json.is_some() => Error::checkpoint(path.join("tokenizer.json"), e.to_string()),
+            other => other,
+        })?;
+        Ok(loaded.engine.expect("a tokenizer was given"))
     }
 
     /// Pairs a loaded gpt-oss model with its tokenizer, checking that they fit together.
@@ -104,21 +110,21 @@ impl Engine {
     }
 
     /// Loads from bytes the caller streams (a download, a browser `File`, an archive): `header`
-    /// lists the checkpoint's files and tensors (parsed from the files' first bytes, see
-    /// [`crate::loader::Header`]), and `feed` pushes each file's bytes, in file order, into the
-    /// upload plan it is given, on the device it is given ([`Upload::feed`]). The weights go to
-    /// the GPU as they arrive; the checkpoint is never whole in memory.
-    pub fn from_stream(
+    /// describes the model's files (parsed from their first bytes: [`ModelHeader`]),
+    /// `tokenizer_json` is a checkpoint's `tokenizer.json` (GGUF files carry their own), and
+    /// `feed` pushes each file's bytes, in file order, into the upload plan it is given
+    /// ([`Upload::feed`]). The weights go to the GPU as they arrive.
+    pub async fn from_stream(
         gpu: Arc<Gpu>,
-        cfg: crate::models::Config,
-        header: &crate::loader::Header,
-        tokenizer: Tokenizer,
-        feed: &mut dyn FnMut(&mut Upload, &Gpu) -> Result<()>,
+        header: &ModelHeader,
+        tokenizer_json: Option<&[u8]>,
+        feed: impl AsyncFnOnce(&mut Upload, &Gpu) -> Result<()>,
     ) -> Result<Engine> {
-        let mut upload = Upload::plan(&gpu, &cfg, header)?;
-        feed(&mut upload, &gpu)?;
-        let weights = upload.finish(&gpu)?;
-        Self::new(Model::from_weights(gpu, cfg, weights), tokenizer)
+        if matches!(header, ModelHeader::Safetensors { .. }) && tokenizer_json.is_none() {
+            return Err(Error::Input("a chat engine needs the checkpoint's tokenizer.json".into()));
+        }
+        let loaded = load(gpu, header, tokenizer_json, feed).await?;
+        Ok(loaded.engine.expect("a tokenizer was given"))
     }
 
     /// A [`Chat`] with a KV cache of `ctx` tokens.

@@ -3,7 +3,7 @@
 //! two steps that every platform shares: the headers are parsed first into a [`Header`] (tensor
 //! names, dtypes, shapes and byte ranges, validated against the file sizes), then the data
 //! bytes are streamed, file by file in file order, into an upload plan built from the header
-//! (see `models::gpt_oss::checkpoint::Upload`). Natively the bytes come from a memory map
+//! (see `models::load`). Natively the bytes come from a memory map
 //! ([`Checkpoint`]); in the browser from `fetch()` or a `File`, chunk by chunk, so the model is
 //! never whole in memory.
 

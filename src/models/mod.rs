@@ -13,11 +13,15 @@ use crate::sampling::SamplingParams;
 pub mod config;
 pub mod gguf;
 pub mod gpt_oss;
+pub mod load;
 pub mod rope;
 mod session;
 pub mod weights;
 
 pub use config::{Arch, Config};
+#[cfg(not(target_arch = "wasm32"))]
+pub use load::MappedModel;
+pub use load::{ModelHeader, Upload};
 use rope::Rope;
 pub use crate::ops::KvCache;
 pub use session::{PassEvent, Session};
@@ -57,18 +61,11 @@ pub enum Output {
 }
 
 impl Model {
-    /// Loads a model onto the GPU: a Hugging Face gpt-oss checkpoint directory or a GGUF file.
+    /// Loads a model onto the GPU: a Hugging Face gpt-oss checkpoint directory or a GGUF file
+    /// (see [`load`]).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load(gpu: Arc<Gpu>, path: &std::path::Path, progress: weights::Progress) -> Result<Arc<Model>> {
-        if crate::loader::is_gguf(path) {
-            let (g, map) = crate::loader::gguf::Gguf::open(path)?;
-            return gguf::load(gpu, &g, &map, progress);
-        }
-        let dir = path;
-        let cfg = Config::from_dir(dir)?;
-        let ckpt = crate::loader::Checkpoint::open(dir)?;
-        let weights = gpt_oss::checkpoint::load(&gpu, &cfg, &ckpt, progress)?;
-        Ok(Self::from_weights(gpu, cfg, weights))
+        MappedModel::open(path)?.load(gpu, progress)
     }
 
     /// The model from weights already on the GPU, with the RoPE frequencies its config names.

@@ -51,6 +51,17 @@ impl Rope {
         Rope { inv_freq, attention_factor: attention_factor as f32 }
     }
 
+    /// Divides each frequency by its factor (a file's per-frequency scaling, named `what`).
+    pub fn divide_by(&mut self, what: &str, factors: &[f32]) -> crate::error::Result<()> {
+        if factors.len() != self.inv_freq.len() {
+            return Err(crate::error::Error::tensor(what, format!("{} factors for {} frequencies", factors.len(), self.inv_freq.len())));
+        }
+        for (v, f) in self.inv_freq.iter_mut().zip(factors) {
+            *v /= f;
+        }
+        Ok(())
+    }
+
     /// [n, head_dim/2, 2] interleaved (cos, sin) for positions pos0..pos0+n, concentration included.
     pub fn cos_sin(&self, pos0: u32, n: u32) -> Vec<f32> {
         let mut out = Vec::with_capacity(n as usize * self.inv_freq.len() * 2);

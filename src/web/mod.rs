@@ -19,9 +19,8 @@ use crate::engine::{generate, ChatOptions, ChatTurn, Finish, GenerateOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::loader::gguf::{Gguf, Parse};
 use crate::loader::{header_len, parse_index, Header, INDEX_FILE, SINGLE_FILE};
-use crate::models::{gguf, gpt_oss::checkpoint::Upload, Config, KvCache, Model, Output, Session, Want};
+use crate::models::{Config, KvCache, Model, ModelHeader, Output, Session, Upload, Want};
 use crate::sampling::SamplingParams;
-use crate::tokenizer::Tokenizer;
 
 mod types;
 
@@ -453,7 +452,7 @@ fn as_f64(v: &JsValue) -> f64 {
 
 async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
     let opts: LoadOptions = to_json("load options", &options)?;
-    opts.kv()?;
+    let kv = opts.kv()?;
     let t0 = web_time::Instant::now();
     // The previous model (and its GPU memory) goes first.
     *inner.loaded.borrow_mut() = None;
@@ -465,86 +464,55 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
     let notify = on_progress.clone();
     let src = open_source(&source, &options, &notify).await.map_err(|e| js_err("", e))?;
     let where_ = get(&src, "describe").dyn_ref::<Function>().and_then(|f| f.call0(&src).ok()).and_then(|v| v.as_string()).unwrap_or_default();
-    if let Some(name) = get(&src, "gguf").as_string() {
-        return load_gguf(inner, gpu, &src, &name, where_, &on_progress, &opts, t0).await;
-    }
-    let bytes = |name: &'static str| {
-        let src = src.clone();
-        async move {
-            let v = call_async(&src, "bytes", &[name.into()]).await.map_err(|e| js_err(name, e))?;
-            if v.is_null() || v.is_undefined() {
-                return Ok::<_, JsValue>(None);
-            }
-            Ok(Some(v.dyn_into::<Uint8Array>().map_err(|_| err(format!("{name}: not bytes")))?.to_vec()))
+    let (header, tokenizer_json, header_bytes) = match get(&src, "gguf").as_string() {
+        Some(name) => {
+            progress(&on_progress, "config", 0.0, 0.0, &name);
+            let (g, header_bytes) = gguf_header(&src, &name, &opts).await?;
+            (ModelHeader::gguf(g).map_err(|e| err(format!("{name}: {e}")))?, None, Some(header_bytes))
+        }
+        None => {
+            progress(&on_progress, "config", 0.0, 0.0, "config.json");
+            let (header, tokenizer_json) = checkpoint_header(&src, &where_).await?;
+            (header, tokenizer_json, None)
         }
     };
-    progress(&on_progress, "config", 0.0, 0.0, "config.json");
-    let config = bytes("config.json").await?.ok_or_else(|| err(format!("{where_}: config.json is missing (is this a model directory?)")))?;
-    let cfg = Config::from_json(&String::from_utf8_lossy(&config)).map_err(|e| err(format!("config.json: {e}")))?;
-    let tokenizer = match bytes("tokenizer.json").await? {
-        None => None,
-        Some(b) => Some(Tokenizer::from_bytes(&b).map_err(|e| err(format!("tokenizer.json: {e}")))?),
-    };
-    let (names, shards) = match bytes(INDEX_FILE).await? {
-        Some(b) => {
-            let shards = parse_index(&String::from_utf8_lossy(&b)).map_err(err)?;
-            (shards.keys().cloned().collect::<Vec<_>>(), Some(shards))
-        }
-        None => (vec![SINGLE_FILE.to_string()], None),
-    };
-
-    // Headers of every file first: everything is validated before any upload.
-    let mut header = Header::default();
-    for name in &names {
-        let first = call_async(&src, "head", &[name.into(), 65536.into()]).await.map_err(|e| js_err(name, e))?;
-        let size = as_f64(&get(&first, "size")) as u64;
-        let mut head: Vec<u8> = get(&first, "head").dyn_into::<Uint8Array>().map_err(|_| err(format!("{name}: no header bytes")))?.to_vec();
-        let n = header_len(name, &head, size).map_err(err)?;
-        if (head.len() as u64) < 8 + n {
-            let more = call_async(&src, "head", &[name.into(), ((8 + n) as f64).into()]).await.map_err(|e| js_err(name, e))?;
-            head = get(&more, "head").dyn_into::<Uint8Array>().map_err(|_| err(format!("{name}: no header bytes")))?.to_vec();
-        }
-        if (head.len() as u64) < 8 + n {
-            return Err(err(format!("{name}: invalid safetensors file ({size} bytes): the header is cut off")));
-        }
-        header.add_file(name, &head[8..8 + n as usize], size).map_err(err)?;
-    }
-    if let Some(shards) = &shards {
-        header.check_index(shards).map_err(err)?;
-    }
-    let mut up = Upload::plan(&gpu, &cfg, &header).map_err(err)?;
-    let (_, total) = up.progress();
+    let files: Vec<String> = header.files().into_iter().map(|(name, _)| name).collect();
     let (mut from_cache, mut downloaded) = (0f64, 0f64);
-    progress(&on_progress, "weights", 0.0, total as f64, &names[0]);
-    let mut last_report = 0u64;
-    for (i, name) in names.iter().enumerate() {
-        let stream = call_async(&src, "open", &[name.into()]).await.map_err(|e| js_err(name, e))?;
-        while let Some(chunk) = read_chunk(&stream, name).await? {
-            up.feed(&gpu, i, &chunk).map_err(err)?;
-            let (done, _) = up.progress();
-            if done - last_report >= 1 << 20 || done == total {
-                progress(&on_progress, "weights", done as f64, total as f64, name);
-                last_report = done;
+    let mut total = 0u64;
+    // The shared loading path: tokenizer and chat format first, then every file's bytes in order
+    // through the upload plan, straight into GPU buffers.
+    let feed = async |up: &mut Upload, gpu: &Gpu| -> crate::Result<()> {
+        total = up.progress().1;
+        progress(&on_progress, "weights", 0.0, total as f64, &files[0]);
+        let mut last_report = 0u64;
+        for (i, name) in files.iter().enumerate() {
+            let stream = call_async(&src, "open", &[name.into()]).await.map_err(|e| source_error(name, e))?;
+            while let Some(chunk) = read_chunk(&stream, name).await.map_err(|e| source_error("", e))? {
+                up.feed(gpu, i, &chunk)?;
+                let (done, _) = up.progress();
+                if done - last_report >= 1 << 20 || done == total {
+                    progress(&on_progress, "weights", done as f64, total as f64, name);
+                    last_report = done;
+                }
             }
+            from_cache += as_f64(&get(&stream, "fromCache"));
+            downloaded += as_f64(&get(&stream, "downloaded"));
         }
-        from_cache += as_f64(&get(&stream, "fromCache"));
-        downloaded += as_f64(&get(&stream, "downloaded"));
-    }
-    let weights = up.finish(&gpu).map_err(err)?;
-    // Buffers are written once the queue runs: wait for it so the load time is honest and the
-    // device's errors (out of memory) have arrived.
-    let probe = gpu.storage("probe", 4);
-    gpu.read(&probe, 0, 4).await.map_err(err)?;
-    gpu.take_error().map_err(|e| err(format!("the model does not fit this adapter: {e}")))?;
-    let model = Model::from_weights(gpu.clone(), cfg, weights);
-    let engine = match tokenizer {
-        Some(t) => Some(crate::engine::Engine::new(model.clone(), t).map_err(|e| err(format!("tokenizer.json: {e}")))?),
-        None => None,
+        Ok(())
     };
+    let loaded = crate::engine::load(gpu.clone(), &header, tokenizer_json.as_deref(), feed).await.map_err(|e| {
+        let what = match (&header, &e) {
+            (_, crate::Error::Tokenizer(_)) if tokenizer_json.is_some() => "tokenizer.json",
+            (ModelHeader::Gguf { gguf, .. }, _) => gguf.file.as_str(),
+            _ => "",
+        };
+        err(if what.is_empty() { e.to_string() } else { format!("{what}: {e}") })
+    })?;
+    let crate::engine::Loaded { model, engine } = loaded;
     let cfg = &model.cfg;
     let out = types::ModelReport {
         source: where_,
-        files: names.clone(),
+        files,
         bytes: total,
         bytes_from_cache: from_cache as u64,
         bytes_downloaded: downloaded as u64,
@@ -555,13 +523,61 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
         experts: cfg.num_local_experts,
         has_tokenizer: engine.is_some(),
         max_binding_bytes: gpu.max_binding,
-        format: "safetensors",
+        format: header.format(),
         architecture: cfg.arch.name().to_string(),
-        header_bytes: None,
+        header_bytes,
     };
-    *inner.loaded.borrow_mut() = Some(Loaded { model, engine, raw: None, chat: None, kv: opts.kv()? });
+    *inner.loaded.borrow_mut() = Some(Loaded { model, engine, raw: None, chat: None, kv });
     progress(&on_progress, "done", total as f64, total as f64, "");
     Ok(report(out))
+}
+
+/// A failure of the JS source (a download, a `File` read) as an error of the load.
+fn source_error(context: &str, e: JsValue) -> crate::Error {
+    let e = js_err(context, e);
+    crate::Error::Download(e.dyn_ref::<js_sys::Error>().map(|x| String::from(x.message())).unwrap_or_default())
+}
+
+/// The headers of a checkpoint directory's files (`config.json`, the safetensors headers, read
+/// from each file's first bytes) and its `tokenizer.json` when it has one. Everything is
+/// validated before any weight is read.
+async fn checkpoint_header(src: &JsValue, where_: &str) -> Result<(ModelHeader, Option<Vec<u8>>), JsValue> {
+    let bytes = |name: &'static str| {
+        let src = src.clone();
+        async move {
+            let v = call_async(&src, "bytes", &[name.into()]).await.map_err(|e| js_err(name, e))?;
+            if v.is_null() || v.is_undefined() {
+                return Ok::<_, JsValue>(None);
+            }
+            Ok(Some(v.dyn_into::<Uint8Array>().map_err(|_| err(format!("{name}: not bytes")))?.to_vec()))
+        }
+    };
+    let config = bytes("config.json").await?.ok_or_else(|| err(format!("{where_}: config.json is missing (is this a model directory?)")))?;
+    let cfg = Config::from_json(&String::from_utf8_lossy(&config)).map_err(|e| err(format!("config.json: {e}")))?;
+    let tokenizer_json = bytes("tokenizer.json").await?;
+    let (names, shards) = match bytes(INDEX_FILE).await? {
+        Some(b) => {
+            let shards = parse_index(&String::from_utf8_lossy(&b)).map_err(err)?;
+            (shards.keys().cloned().collect::<Vec<_>>(), Some(shards))
+        }
+        None => (vec![SINGLE_FILE.to_string()], None),
+    };
+    let mut header = Header::default();
+    for name in &names {
+        let (size, mut head) = head_bytes(src, name, 65536).await?;
+        let n = header_len(name, &head, size).map_err(err)?;
+        if (head.len() as u64) < 8 + n {
+            head = head_bytes(src, name, 8 + n).await?.1;
+        }
+        if (head.len() as u64) < 8 + n {
+            return Err(err(format!("{name}: invalid safetensors file ({size} bytes): the header is cut off")));
+        }
+        header.add_file(name, &head[8..8 + n as usize], size).map_err(err)?;
+    }
+    if let Some(shards) = &shards {
+        header.check_index(shards).map_err(err)?;
+    }
+    Ok((ModelHeader::Safetensors { cfg, header }, tokenizer_json))
 }
 
 /// The first bytes asked for when reading a GGUF header; it grows while the parser asks for more.
@@ -574,29 +590,20 @@ async fn head_bytes(src: &JsValue, name: &str, n: u64) -> Result<(u64, Vec<u8>),
     Ok((size, head))
 }
 
-/// Loads one GGUF file: its header (read with growing prefixes), then every byte of the file in
-/// order through the upload plan; tokenizer and chat template come from the metadata.
-#[allow(clippy::too_many_arguments)]
-async fn load_gguf(
-    inner: &Rc<Inner>,
-    gpu: Arc<Gpu>,
-    src: &JsValue,
-    name: &str,
-    where_: String,
-    on_progress: &JsValue,
-    opts: &LoadOptions,
-    t0: web_time::Instant,
-) -> Result<JsValue, JsValue> {
-    progress(on_progress, "config", 0.0, 0.0, name);
+/// A GGUF file's header, read with growing prefixes, and how many bytes that took.
+async fn gguf_header(src: &JsValue, name: &str, opts: &LoadOptions) -> Result<(Gguf, u64), JsValue> {
     let mut want = opts.head_bytes.unwrap_or(GGUF_HEAD).max(64);
-    let g = loop {
+    loop {
         let (size, head) = head_bytes(src, name, want).await?;
         let asked = want.min(size);
         if (head.len() as u64) < asked {
             return Err(err(format!("{name}: got {} bytes of the first {asked} ({size} bytes in all)", head.len())));
         }
         match Gguf::parse(name, &head, size).map_err(err)? {
-            Parse::Done(g) => break g,
+            Parse::Done(g) => {
+                let read = want.min(g.file_size);
+                return Ok((g, read));
+            }
             Parse::NeedMore(n) => {
                 if asked >= size || n > size {
                     return Err(err(format!("{name}: invalid GGUF file ({size} bytes): the header is cut off")));
@@ -605,54 +612,7 @@ async fn load_gguf(
                 want = n.max(want.saturating_mul(2)).min(size);
             }
         }
-    };
-    let header_bytes = want.min(g.file_size);
-    let cfg = gguf::config(&g).map_err(|e| err(format!("{name}: {e}")))?;
-    let tokenizer = Tokenizer::from_gguf_vocab(&gguf::vocab(&g).map_err(err)?).map_err(|e| err(format!("{name}: {e}")))?;
-    let format = crate::chat::ChatFormat::from_gguf(&g, &tokenizer).map_err(|e| err(format!("{name}: {e}")))?;
-    let mut up = gguf::Upload::plan(&gpu, &cfg, &g).map_err(|e| err(format!("{name}: {e}")))?;
-    let (_, total) = up.progress();
-    progress(on_progress, "weights", 0.0, total as f64, name);
-    let mut last_report = 0u64;
-    let stream = call_async(src, "open", &[name.into()]).await.map_err(|e| js_err(name, e))?;
-    while let Some(chunk) = read_chunk(&stream, name).await? {
-        up.feed(&gpu, &chunk).map_err(err)?;
-        let (done, _) = up.progress();
-        if done - last_report >= 1 << 20 || done == total {
-            progress(on_progress, "weights", done as f64, total as f64, name);
-            last_report = done;
-        }
     }
-    let (from_cache, downloaded) = (as_f64(&get(&stream, "fromCache")), as_f64(&get(&stream, "downloaded")));
-    let (weights, factors) = up.finish(&gpu).await.map_err(err)?;
-    // As for directories: the queue has run once a read comes back, so errors have arrived.
-    let probe = gpu.storage("probe", 4);
-    gpu.read(&probe, 0, 4).await.map_err(err)?;
-    gpu.take_error().map_err(|e| err(format!("the model does not fit this adapter: {e}")))?;
-    let rope = gguf::rope(&cfg, &g, factors.as_deref()).map_err(err)?;
-    let model = Model::from_parts(gpu.clone(), cfg, weights, rope);
-    let engine = crate::engine::Engine::with_format(model.clone(), tokenizer, format).map_err(|e| err(format!("{name}: {e}")))?;
-    let cfg = &model.cfg;
-    let out = types::ModelReport {
-        source: where_,
-        files: vec![name.to_string()],
-        bytes: total,
-        bytes_from_cache: from_cache as u64,
-        bytes_downloaded: downloaded as u64,
-        seconds: t0.elapsed().as_secs_f64(),
-        vocab_size: cfg.vocab_size,
-        layers: cfg.num_hidden_layers,
-        hidden_size: cfg.hidden_size,
-        experts: cfg.num_local_experts,
-        has_tokenizer: true,
-        max_binding_bytes: gpu.max_binding,
-        format: "gguf",
-        architecture: cfg.arch.name().to_string(),
-        header_bytes: Some(header_bytes),
-    };
-    *inner.loaded.borrow_mut() = Some(Loaded { model, engine: Some(engine), raw: None, chat: None, kv: opts.kv()? });
-    progress(on_progress, "done", total as f64, total as f64, "");
-    Ok(report(out))
 }
 
 fn default_binding(gpu: &Gpu) -> u64 {

@@ -15,7 +15,9 @@ use crate::models::config::{Arch, Config, QuantizationConfig, RopeScaling};
 use crate::models::weights::{Layer, Linear, Mlp, Weights};
 use crate::ops::{Bf16Matrix, Mxfp4Experts, QType};
 
-use super::{expect, qtype, tensor, Planner, Upload};
+use super::{expect, qtype, tensor, Planner};
+use crate::models::load::Planned;
+use crate::models::rope::Rope;
 
 const ARCH: &str = "gpt-oss";
 
@@ -272,11 +274,11 @@ fn expect_dims(t: &GgufTensor, shape: &[u64]) -> Result<()> {
 }
 
 /// Validates every tensor, allocates the weights and plans where each byte of the file goes.
-pub(super) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Upload> {
+pub(super) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Planned> {
     let (h, v, f) = (cfg.hidden_size as u64, cfg.vocab_size as u64, cfg.intermediate_size as u64);
     let (hq, hkv, d) = (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
     let e = cfg.num_local_experts as u64;
-    let mut p = Planner { gpu, g, plan: StreamPlan::new([("GGUF file".to_string(), g.file_size)]) };
+    let mut p = Planner { gpu, g, plan: StreamPlan::new([(g.file.clone(), g.file_size)]) };
     let embed = p.linear("token_embd.weight", v, h)?;
     let mut layers = Vec::new();
     for l in 0..cfg.num_hidden_layers {
@@ -319,5 +321,5 @@ pub(super) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Upload> {
         None => None,
     };
     gpu.take_error()?;
-    Ok(Upload { weights: Weights { embed, layers, norm, lm_head }, plan: p.plan, freq_factors: None })
+    Ok(Planned { weights: Weights { embed, layers, norm, lm_head }, plan: p.plan, rope: Rope::new(cfg), freq_factors: None })
 }

@@ -12,6 +12,7 @@ use crate::ops::{QMatrix, QType};
 use crate::tokenizer::{default_add_bos, GgufVocab};
 
 use super::config::{Arch, Config};
+use super::load::Planned;
 use super::rope::Rope;
 use super::weights::{Layer, Linear, Mlp, Qkv, Weights};
 
@@ -128,10 +129,11 @@ fn validate(cfg: &mut Config, g: &Gguf) -> Result<()> {
     Ok(())
 }
 
-/// RoPE frequencies of a GGUF model: base^(-2i/d), divided by a linear scaling factor and by
-/// per-frequency factors when the file has them (`rope_freqs.weight`, Llama 3.1 and later);
-/// gpt-oss files use the YaRN frequencies of their configuration.
-pub fn rope(cfg: &Config, g: &Gguf, freq_factors: Option<&[f32]>) -> Result<Rope> {
+/// RoPE frequencies of a GGUF model: base^(-2i/d), divided by a linear scaling factor
+/// (per-frequency factors, `rope_freqs.weight` in Llama 3.1 and later, are applied once the
+/// tensor has arrived: see `models::load`); gpt-oss files use the YaRN frequencies of their
+/// configuration.
+fn rope(cfg: &Config, g: &Gguf) -> Result<Rope> {
     if cfg.arch == Arch::GptOss {
         // YaRN from the configuration, as for the safetensors checkpoint.
         return Ok(Rope::new(cfg));
@@ -143,15 +145,7 @@ pub fn rope(cfg: &Config, g: &Gguf, freq_factors: Option<&[f32]>) -> Result<Rope
         Some("linear") => g.get_f32(&format!("{name}.rope.scaling.factor"))?.unwrap_or(1.0),
         _ => 1.0,
     };
-    let mut inv_freq: Vec<f32> = (0..d / 2).map(|i| 1.0 / base.powf((2 * i) as f32 / d as f32) / linear).collect();
-    if let Some(f) = freq_factors {
-        if f.len() != d / 2 {
-            return Err(Error::tensor("rope_freqs.weight", format!("{} factors for {} frequencies", f.len(), d / 2)));
-        }
-        for (v, f) in inv_freq.iter_mut().zip(f) {
-            *v /= f;
-        }
-    }
+    let inv_freq = (0..d / 2).map(|i| 1.0 / base.powf((2 * i) as f32 / d as f32) / linear).collect();
     Ok(Rope { inv_freq, attention_factor: 1.0 })
 }
 
@@ -181,14 +175,6 @@ fn expect<'a>(g: &'a Gguf, name: &str, shape: &[u64]) -> Result<&'a GgufTensor> 
         return Err(Error::tensor(name, format!("has shape {dims:?}, expected {shape:?} for this configuration")));
     }
     Ok(t)
-}
-
-/// An upload in progress: buffers allocated, file bytes streamed into them as they come.
-pub struct Upload {
-    weights: Weights,
-    plan: StreamPlan,
-    /// Where `rope_freqs.weight` lands on the host, when the model has one.
-    freq_factors: Option<wgpu::Buffer>,
 }
 
 struct Planner<'a> {
@@ -270,80 +256,57 @@ impl Planner<'_> {
     }
 }
 
-impl Upload {
-    /// Validates every tensor the configuration needs, allocates the weights' buffers and plans
-    /// where each byte of the file goes.
-    pub fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Upload> {
-        if cfg.arch == Arch::GptOss {
-            return gpt_oss::plan(gpu, cfg, g);
-        }
-        let (h, v, f) = (cfg.hidden_size as u64, cfg.vocab_size as u64, cfg.intermediate_size as u64);
-        let (hq, hkv, d) = (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
-        let mut p = Planner { gpu, g, plan: StreamPlan::new([("GGUF file".to_string(), g.file_size)]) };
-        let embed = p.linear("token_embd.weight", v, h)?;
-        // One buffer of "no sink" logits serves every layer.
-        let no_sinks = gpu.storage_with("no sinks", bytemuck::cast_slice(&vec![NO_SINK; hq as usize]));
-        let mut layers = Vec::new();
-        for l in 0..cfg.num_hidden_layers {
-            let n = |s: &str| format!("blk.{l}.{s}");
-            let attn_norm = p.vector(&n("attn_norm.weight"), h)?;
-            let q = expect(g, &n("attn_q.weight"), &[hq * d, h])?;
-            let k = expect(g, &n("attn_k.weight"), &[hkv * d, h])?;
-            let vv = expect(g, &n("attn_v.weight"), &[hkv * d, h])?;
-            let biases = match cfg.arch {
-                Arch::Qwen2 => Some([
-                    expect(g, &n("attn_q.bias"), &[hq * d])?,
-                    expect(g, &n("attn_k.bias"), &[hkv * d])?,
-                    expect(g, &n("attn_v.bias"), &[hkv * d])?,
-                ]),
-                _ => None,
-            };
-            let qkv = p.qkv(&n("attn_qkv"), [q, k, vv], biases)?;
-            let qk_norm = match cfg.arch {
-                Arch::Qwen3 => Some((p.vector(&n("attn_q_norm.weight"), d)?, p.vector(&n("attn_k_norm.weight"), d)?)),
-                _ => None,
-            };
-            let o = p.linear(&n("attn_output.weight"), h, hq * d)?;
-            let mlp_norm = p.vector(&n("ffn_norm.weight"), h)?;
-            let gate = p.linear(&n("ffn_gate.weight"), f, h)?;
-            let up = p.linear(&n("ffn_up.weight"), f, h)?;
-            let down = p.linear(&n("ffn_down.weight"), h, f)?;
-            let sinks = no_sinks.clone();
-            layers.push(Layer { attn_norm, qkv, qk_norm, o, sinks, mlp_norm, mlp: Mlp::Dense { gate, up, down } });
-        }
-        let norm = p.vector("output_norm.weight", h)?;
-        let lm_head = match g.tensor("output.weight") {
-            Some(_) => Some(p.linear("output.weight", v, h)?),
-            None => None,
+/// Validates every tensor the configuration needs, allocates the weights' buffers and plans
+/// where each byte of the file goes.
+pub(crate) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Planned> {
+    if cfg.arch == Arch::GptOss {
+        return gpt_oss::plan(gpu, cfg, g);
+    }
+    let (h, v, f) = (cfg.hidden_size as u64, cfg.vocab_size as u64, cfg.intermediate_size as u64);
+    let (hq, hkv, d) = (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
+    let mut p = Planner { gpu, g, plan: StreamPlan::new([(g.file.clone(), g.file_size)]) };
+    let embed = p.linear("token_embd.weight", v, h)?;
+    // One buffer of "no sink" logits serves every layer.
+    let no_sinks = gpu.storage_with("no sinks", bytemuck::cast_slice(&vec![NO_SINK; hq as usize]));
+    let mut layers = Vec::new();
+    for l in 0..cfg.num_hidden_layers {
+        let n = |s: &str| format!("blk.{l}.{s}");
+        let attn_norm = p.vector(&n("attn_norm.weight"), h)?;
+        let q = expect(g, &n("attn_q.weight"), &[hq * d, h])?;
+        let k = expect(g, &n("attn_k.weight"), &[hkv * d, h])?;
+        let vv = expect(g, &n("attn_v.weight"), &[hkv * d, h])?;
+        let biases = match cfg.arch {
+            Arch::Qwen2 => Some([
+                expect(g, &n("attn_q.bias"), &[hq * d])?,
+                expect(g, &n("attn_k.bias"), &[hkv * d])?,
+                expect(g, &n("attn_v.bias"), &[hkv * d])?,
+            ]),
+            _ => None,
         };
-        let freq_factors = match g.tensor("rope_freqs.weight") {
-            Some(_) => Some(p.vector("rope_freqs.weight", d / 2)?),
-            None => None,
+        let qkv = p.qkv(&n("attn_qkv"), [q, k, vv], biases)?;
+        let qk_norm = match cfg.arch {
+            Arch::Qwen3 => Some((p.vector(&n("attn_q_norm.weight"), d)?, p.vector(&n("attn_k_norm.weight"), d)?)),
+            _ => None,
         };
-        gpu.take_error()?;
-        Ok(Upload { weights: Weights { embed, layers, norm, lm_head }, plan: p.plan, freq_factors })
+        let o = p.linear(&n("attn_output.weight"), h, hq * d)?;
+        let mlp_norm = p.vector(&n("ffn_norm.weight"), h)?;
+        let gate = p.linear(&n("ffn_gate.weight"), f, h)?;
+        let up = p.linear(&n("ffn_up.weight"), f, h)?;
+        let down = p.linear(&n("ffn_down.weight"), h, f)?;
+        let sinks = no_sinks.clone();
+        layers.push(Layer { attn_norm, qkv, qk_norm, o, sinks, mlp_norm, mlp: Mlp::Dense { gate, up, down } });
     }
-
-    /// Bytes of the file fed so far, and in all.
-    pub fn progress(&self) -> (u64, u64) {
-        self.plan.progress()
-    }
-
-    /// Feeds the next bytes of the file (from its first byte, in order).
-    pub fn feed(&mut self, gpu: &Gpu, bytes: &[u8]) -> Result<()> {
-        self.plan.feed(gpu, 0, bytes)
-    }
-
-    /// Checks that the whole file arrived; returns the weights and the per-frequency RoPE
-    /// factors when the file has them.
-    pub async fn finish(self, gpu: &Gpu) -> Result<(Weights, Option<Vec<f32>>)> {
-        self.plan.finish(gpu)?;
-        let factors = match &self.freq_factors {
-            Some(buf) => Some(bytemuck::pod_collect_to_vec(&gpu.read(buf, 0, buf.size()).await?)),
-            None => None,
-        };
-        Ok((self.weights, factors))
-    }
+    let norm = p.vector("output_norm.weight", h)?;
+    let lm_head = match g.tensor("output.weight") {
+        Some(_) => Some(p.linear("output.weight", v, h)?),
+        None => None,
+    };
+    let freq_factors = match g.tensor("rope_freqs.weight") {
+        Some(_) => Some(p.vector("rope_freqs.weight", d / 2)?),
+        None => None,
+    };
+    gpu.take_error()?;
+    Ok(Planned { weights: Weights { embed, layers, norm, lm_head }, plan: p.plan, rope: rope(cfg, g)?, freq_factors })
 }
 
 /// The sink logit of models without attention sinks: exp(NO_SINK - max) is 0.
@@ -370,15 +333,4 @@ pub fn vocab(g: &Gguf) -> Result<GgufVocab> {
         add_bos,
         add_space_prefix: g.get_bool("tokenizer.ggml.add_space_prefix")?,
     })
-}
-
-/// Loads a memory-mapped GGUF file's model onto the GPU.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn load(gpu: std::sync::Arc<Gpu>, g: &Gguf, bytes: &[u8], progress: super::weights::Progress) -> Result<std::sync::Arc<super::Model>> {
-    let cfg = config(g)?;
-    let mut up = Upload::plan(&gpu, &cfg, g)?;
-    up.plan.feed_all(&gpu, &[bytes], progress)?;
-    let (weights, factors) = pollster::block_on(up.finish(&gpu))?;
-    let rope = rope(&cfg, g, factors.as_deref())?;
-    Ok(super::Model::from_parts(gpu, cfg, weights, rope))
 }

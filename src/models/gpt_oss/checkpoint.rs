@@ -1,9 +1,7 @@
-//! The gpt-oss safetensors checkpoint on the GPU. Loading is one implementation for every platform: the checkpoint
-//! header is validated against the config (name, dtype, shape of every tensor) before anything
-//! is allocated, then [`Upload`] maps each tensor's byte range in its file to its GPU
-//! destination(s) — row slices that fit one binding, q/k/v stacked, biases widened to f32 — and
-//! file bytes are written into the buffers as they arrive, in file order. Natively the bytes
-//! come from a memory map; in the browser, chunk by chunk from `fetch()` or a `File`.
+//! The gpt-oss safetensors checkpoint's upload plan (see `models::load`): the checkpoint header
+//! is validated against the config (name, dtype, shape of every tensor) before anything is
+//! allocated, then [`plan`] maps each tensor's byte range in its file to its GPU destination(s) —
+//! row slices that fit one binding, q/k/v stacked, biases widened to f32.
 
 use crate::error::{Error, Result};
 use crate::gpu::{stacked_parts, Gpu};
@@ -11,8 +9,9 @@ use crate::loader::stream::{StreamPlan, Widen, WidenTarget};
 use crate::loader::{Dtype, Header, TensorEntry};
 use crate::ops::{Bf16Matrix, Mxfp4Experts};
 
-
 use crate::models::config::Config;
+use crate::models::load::Planned;
+use crate::models::rope::Rope;
 use crate::models::weights::{Layer, Linear, Mlp, Qkv, Weights};
 
 /// Every tensor a gpt-oss checkpoint must hold, with its dtype and shape from the config.
@@ -50,13 +49,6 @@ pub fn expected_tensors(cfg: &Config) -> Vec<(String, Dtype, Vec<usize>)> {
     t.push(("model.norm.weight".to_string(), bf, vec![h]));
     t.push(("lm_head.weight".to_string(), bf, vec![v, h]));
     t
-}
-
-/// An upload in progress: the weights' buffers are allocated, and file bytes fed in file order
-/// are written into them.
-pub struct Upload {
-    weights: Weights,
-    plan: StreamPlan,
 }
 
 /// Builds the segments of a bf16 matrix made of `parts` stacked by rows (q, k, v), split into
@@ -133,77 +125,48 @@ impl Planner<'_> {
     }
 }
 
-impl Upload {
-    /// Validates the checkpoint's tensors against the config, allocates the weights' buffers
-    /// and plans where every byte of every file goes.
-    pub fn plan(gpu: &Gpu, cfg: &Config, header: &Header) -> Result<Upload> {
-        for (name, dtype, shape) in expected_tensors(cfg) {
-            header.expect(&name, dtype, &shape)?;
-        }
-        let (h, hq, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim);
-        let (e, i) = (cfg.num_local_experts, cfg.intermediate_size);
-        let files = header.files.iter().map(|f| (f.name.clone(), f.size));
-        let mut p = Planner { gpu, header, plan: StreamPlan::new(files) };
-        let embed = p.matrix("model.embed_tokens.weight", h, &["model.embed_tokens.weight"], None)?;
-        let mut layers = Vec::new();
-        for l in 0..cfg.num_hidden_layers as usize {
-            let a = format!("model.layers.{l}.self_attn");
-            let n = |s: &str| format!("{a}.{s}");
-            let attn_norm = p.vector(&format!("model.layers.{l}.input_layernorm.weight"))?;
-            let qkv = p.matrix(
-                &n("qkv"),
-                h,
-                &[&n("q_proj.weight"), &n("k_proj.weight"), &n("v_proj.weight")],
-                Some(&[&n("q_proj.bias"), &n("k_proj.bias"), &n("v_proj.bias")]),
-            )?;
-            let o = p.matrix(&n("o_proj.weight"), hq * d, &[&n("o_proj.weight")], Some(&[&n("o_proj.bias")]))?;
-            let sinks = p.vector(&n("sinks"))?;
-            let mlp_norm = p.vector(&format!("model.layers.{l}.post_attention_layernorm.weight"))?;
-            let m = format!("model.layers.{l}.mlp");
-            let router = p.matrix(&format!("{m}.router.weight"), h, &[&format!("{m}.router.weight")], Some(&[&format!("{m}.router.bias")]))?;
-            let gate_up = p.experts(&format!("{m}.experts.gate_up_proj"), e, 2 * i, h, 2)?;
-            let down = p.experts(&format!("{m}.experts.down_proj"), e, h, i, 1)?;
-            layers.push(Layer {
-                attn_norm,
-                qkv: Qkv::Stacked(Linear::Bf16(qkv)),
-                qk_norm: None,
-                o: Linear::Bf16(o),
-                sinks,
-                mlp_norm,
-                mlp: Mlp::Moe { router, gate_up, down },
-            });
-        }
-        let norm = p.vector("model.norm.weight")?;
-        let lm_head = p.matrix("lm_head.weight", h, &["lm_head.weight"], None)?;
-        gpu.take_error()?;
-        let (embed, lm_head) = (Linear::Bf16(embed), Some(Linear::Bf16(lm_head)));
-        Ok(Upload { weights: Weights { embed, layers, norm, lm_head }, plan: p.plan })
+/// Validates the checkpoint's tensors against the config, allocates the weights' buffers and
+/// plans where every byte of every file goes.
+pub(crate) fn plan(gpu: &Gpu, cfg: &Config, header: &Header) -> Result<Planned> {
+    for (name, dtype, shape) in expected_tensors(cfg) {
+        header.expect(&name, dtype, &shape)?;
     }
-
-    /// Bytes of the files fed so far, and in all.
-    pub fn progress(&self) -> (u64, u64) {
-        self.plan.progress()
+    let (h, hq, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim);
+    let (e, i) = (cfg.num_local_experts, cfg.intermediate_size);
+    let files = header.files.iter().map(|f| (f.name.clone(), f.size));
+    let mut p = Planner { gpu, header, plan: StreamPlan::new(files) };
+    let embed = p.matrix("model.embed_tokens.weight", h, &["model.embed_tokens.weight"], None)?;
+    let mut layers = Vec::new();
+    for l in 0..cfg.num_hidden_layers as usize {
+        let a = format!("model.layers.{l}.self_attn");
+        let n = |s: &str| format!("{a}.{s}");
+        let attn_norm = p.vector(&format!("model.layers.{l}.input_layernorm.weight"))?;
+        let qkv = p.matrix(
+            &n("qkv"),
+            h,
+            &[&n("q_proj.weight"), &n("k_proj.weight"), &n("v_proj.weight")],
+            Some(&[&n("q_proj.bias"), &n("k_proj.bias"), &n("v_proj.bias")]),
+        )?;
+        let o = p.matrix(&n("o_proj.weight"), hq * d, &[&n("o_proj.weight")], Some(&[&n("o_proj.bias")]))?;
+        let sinks = p.vector(&n("sinks"))?;
+        let mlp_norm = p.vector(&format!("model.layers.{l}.post_attention_layernorm.weight"))?;
+        let m = format!("model.layers.{l}.mlp");
+        let router = p.matrix(&format!("{m}.router.weight"), h, &[&format!("{m}.router.weight")], Some(&[&format!("{m}.router.bias")]))?;
+        let gate_up = p.experts(&format!("{m}.experts.gate_up_proj"), e, 2 * i, h, 2)?;
+        let down = p.experts(&format!("{m}.experts.down_proj"), e, h, i, 1)?;
+        layers.push(Layer {
+            attn_norm,
+            qkv: Qkv::Stacked(Linear::Bf16(qkv)),
+            qk_norm: None,
+            o: Linear::Bf16(o),
+            sinks,
+            mlp_norm,
+            mlp: Mlp::Moe { router, gate_up, down },
+        });
     }
-
-    /// Feeds the next bytes of file `file` (the files of the header, in their order), which must
-    /// start where the previous chunk of that file ended.
-    pub fn feed(&mut self, gpu: &Gpu, file: usize, bytes: &[u8]) -> Result<()> {
-        self.plan.feed(gpu, file, bytes)
-    }
-
-    /// Checks that every file arrived whole and returns the weights.
-    pub fn finish(self, gpu: &Gpu) -> Result<Weights> {
-        self.plan.finish(gpu)?;
-        Ok(self.weights)
-    }
-}
-
-/// Loads the weights from a memory-mapped checkpoint through the same plan as the streamed
-/// path, in pieces, letting the queue drain now and then so host staging memory stays bounded.
-#[cfg(not(target_arch = "wasm32"))]
-pub fn load(gpu: &Gpu, cfg: &Config, ckpt: &crate::loader::Checkpoint, progress: crate::models::weights::Progress) -> Result<Weights> {
-    let mut up = Upload::plan(gpu, cfg, &ckpt.header)?;
-    let files: Vec<&[u8]> = (0..ckpt.header.files.len()).map(|i| ckpt.file_bytes(i)).collect();
-    up.plan.feed_all(gpu, &files, progress)?;
-    up.finish(gpu)
+    let norm = p.vector("model.norm.weight")?;
+    let lm_head = p.matrix("lm_head.weight", h, &["lm_head.weight"], None)?;
+    gpu.take_error()?;
+    let (embed, lm_head) = (Linear::Bf16(embed), Some(Linear::Bf16(lm_head)));
+    Ok(Planned { weights: Weights { embed, layers, norm, lm_head }, plan: p.plan, rope: Rope::new(cfg), freq_factors: None })
 }
