@@ -244,7 +244,7 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("{} prompt tokens + {max_tokens} new tokens exceed the context of {} (raise --ctx)", tokens.len(), model.ctx);
             }
             let m = load(&model.model)?;
-            let stop = if stop_at_eos { m.cfg.eos_ids() } else { vec![] };
+            let stop = if stop_at_eos { m.cfg.eos_ids.clone() } else { vec![] };
             let mut session = m.session_with(model.ctx, model.chunk, model.kv_cache)?;
             let opts = wgpt::engine::GenerateOptions { max_tokens, sampling: params, stop };
             let mut out = Vec::new();

@@ -178,6 +178,10 @@ fn config_with_inconsistent_sizes() {
     let (_t3, dir3) = copy_fixture("tiny");
     std::fs::write(dir3.join("config.json"), "{ not json").unwrap();
     assert_fails(&logits(&dir3, "1,2"), &["config.json"]);
+    // A value of the wrong JSON type is named, not read as "no end-of-sequence token".
+    let (_t4, dir4) = copy_fixture("tiny");
+    edit_config(&dir4, |c| c["eos_token_id"] = "200002".into());
+    assert_fails(&logits(&dir4, "1,2"), &["config.json", "eos_token_id"]);
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 
 use common::{fixture, gpu};
-use wgpt::models::{gpt_oss::synthetic, Config, Model, Output, Want};
+use wgpt::models::{gpt_oss::synthetic, Model, Output, Want};
 
 #[test]
 fn bench_json_reports_counted_costs_of_a_model_directory() {
@@ -24,7 +24,7 @@ fn bench_json_reports_counted_costs_of_a_model_directory() {
     ] {
         assert!(r.get(key).is_some(), "missing {key} in {r}");
     }
-    let cfg = Config::from_dir(&fixture("tiny")).unwrap();
+    let cfg = wgpt::models::gpt_oss::config::from_dir(&fixture("tiny")).unwrap();
     let layers = cfg.num_hidden_layers as f64;
     let num = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} is not a number: {r}"));
     assert!(num("prefill_tok_s") > 0.0 && num("decode_tok_s") > 0.0);
@@ -64,9 +64,9 @@ fn byte_accounting_matches_the_published_gpt_oss_20b_figures() {
 
 #[test]
 fn synthetic_weights_of_a_small_config_run_and_give_finite_logits() {
-    let mut cfg = Config::from_dir(&fixture("tiny")).unwrap();
+    let mut cfg = wgpt::models::gpt_oss::config::from_dir(&fixture("tiny")).unwrap();
     cfg.num_hidden_layers = 2;
-    cfg.layer_types = None;
+    cfg.sliding_layers = None;
     let model = Model::synthetic(gpu(None), cfg.clone(), 5, &mut |_, _| {}).unwrap();
     let mut session = model.session(64, 16).unwrap();
     let Output::Logits(logits) = pollster::block_on(session.forward(&[1, 2, 3], Want::LastLogits)).unwrap() else { panic!() };

@@ -39,7 +39,7 @@ fn gpt_oss_gguf_matches_transformers_with_tensors_split_and_chunked_prefill() {
 fn gpt_oss_gguf_config_matches_the_checkpoint_config() {
     let (g, _map) = Gguf::open(&gguf_path()).unwrap();
     let cfg = wgpt::models::gguf::config(&g).unwrap();
-    let hf = wgpt::models::Config::from_dir(&fixture("tiny")).unwrap();
+    let hf = wgpt::models::gpt_oss::config::from_dir(&fixture("tiny")).unwrap();
     assert_eq!(cfg.arch, Arch::GptOss);
     assert_eq!(
         (cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim),
@@ -50,7 +50,7 @@ fn gpt_oss_gguf_config_matches_the_checkpoint_config() {
         assert_eq!(cfg.is_sliding(l), hf.is_sliding(l), "layer {l}");
     }
     assert_eq!((cfg.swiglu_alpha, cfg.swiglu_limit), (hf.swiglu_alpha, hf.swiglu_limit));
-    assert_eq!(cfg.eos_ids(), hf.eos_ids());
+    assert_eq!(cfg.eos_ids.clone(), hf.eos_ids.clone());
     // The same YaRN frequencies and concentration as the checkpoint's config.
     let (a, b) = (wgpt::models::rope::Rope::new(&cfg), wgpt::models::rope::Rope::new(&hf));
     assert_eq!(a.inv_freq, b.inv_freq);

@@ -254,7 +254,7 @@ fn a_streamed_checkpoint_loads_like_a_directory() {
     let dir = tempfile::tempdir().unwrap();
     let from_dir = random_engine(dir.path());
     // The same files, parsed from their first bytes and fed in small, unaligned pieces.
-    let cfg = wgpt::models::Config::from_dir(dir.path()).unwrap();
+    let cfg = wgpt::models::gpt_oss::config::from_dir(dir.path()).unwrap();
     let mut header = wgpt::loader::Header::default();
     let files: Vec<(String, Vec<u8>)> = ["model.safetensors"]
         .iter()

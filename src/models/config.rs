@@ -1,34 +1,22 @@
 //! A model's hyperparameters, validated before any weight is read: from a gpt-oss `config.json`
 //! (Hugging Face layout) or from GGUF metadata (see `models::gguf`).
 
-use serde::Deserialize;
-
 use crate::error::{Error, Result};
 use crate::ops::KvCache;
 
-#[derive(Clone, Debug, Deserialize)]
-pub struct RopeScaling {
-    #[serde(default)]
-    pub rope_type: Option<String>,
-    #[serde(default)]
-    pub factor: Option<f64>,
-    #[serde(default)]
+/// YaRN scaling of RoPE frequencies (gpt-oss): the hub config's `rope_scaling`, or the
+/// `rope.scaling.*` metadata of a GGUF file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Yarn {
+    pub factor: f64,
     pub beta_fast: Option<f64>,
-    #[serde(default)]
     pub beta_slow: Option<f64>,
-    #[serde(default)]
     pub original_max_position_embeddings: Option<u64>,
-    #[serde(default)]
-    pub truncate: Option<bool>,
-    #[serde(default)]
+    /// Whether the ramp's ends are rounded to whole dimensions (gpt-oss: false).
+    pub truncate: bool,
     pub attention_factor: Option<f64>,
-    #[serde(default)]
+    /// A base that replaces `rope_theta` for the scaled frequencies.
     pub rope_theta: Option<f64>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct QuantizationConfig {
-    pub quant_method: String,
 }
 
 /// The architecture family, which decides the parts of a layer.
@@ -52,18 +40,13 @@ impl Arch {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+/// The runtime hyperparameters of a model, built by each format's reader (a gpt-oss
+/// `config.json`: `gpt_oss::config`; GGUF metadata: `gguf::config`) and validated there.
+#[derive(Clone, Debug)]
 pub struct Config {
-    /// gpt-oss for `config.json`; GGUF metadata names the others.
-    #[serde(skip)]
     pub arch: Arch,
     /// RoPE rotates pairs (x[2i], x[2i+1]) instead of NeoX halves (llama as stored in GGUF).
-    #[serde(skip)]
     pub rope_interleaved: bool,
-    #[serde(default)]
-    pub model_type: Option<String>,
-    #[serde(default)]
-    pub architectures: Vec<String>,
     pub vocab_size: u32,
     pub hidden_size: u32,
     pub intermediate_size: u32,
@@ -71,82 +54,30 @@ pub struct Config {
     pub num_attention_heads: u32,
     pub num_key_value_heads: u32,
     pub head_dim: u32,
+    /// 0 for dense models.
     pub num_local_experts: u32,
-    #[serde(default)]
     pub num_experts_per_tok: u32,
-    /// OpenAI's name for `num_experts_per_tok`; the hub config carries both.
-    #[serde(default)]
-    pub experts_per_token: Option<u32>,
+    /// 0 when no layer slides.
     pub sliding_window: u32,
-    #[serde(default)]
-    pub layer_types: Option<Vec<String>>,
-    #[serde(default = "default_eps")]
+    /// Which layers use the sliding window, one entry per layer; None: the even layers
+    /// (gpt-oss's pattern).
+    pub sliding_layers: Option<Vec<bool>>,
     pub rms_norm_eps: f32,
-    #[serde(default = "default_theta")]
     pub rope_theta: f64,
-    #[serde(default, alias = "rope_parameters")]
-    pub rope_scaling: Option<RopeScaling>,
-    #[serde(default = "default_max_pos")]
+    pub rope_scaling: Option<Yarn>,
     pub max_position_embeddings: u32,
-    #[serde(default = "default_limit")]
     pub swiglu_limit: f32,
-    #[serde(default = "default_alpha")]
     pub swiglu_alpha: f32,
-    #[serde(default)]
-    pub quantization_config: Option<QuantizationConfig>,
-    #[serde(default)]
+    /// The LM head is the embedding matrix.
     pub tie_word_embeddings: bool,
-    #[serde(default)]
-    pub eos_token_id: Option<serde_json::Value>,
-}
-
-fn default_eps() -> f32 {
-    1e-5
-}
-fn default_theta() -> f64 {
-    150000.0
-}
-fn default_max_pos() -> u32 {
-    131072
-}
-fn default_limit() -> f32 {
-    7.0
-}
-fn default_alpha() -> f32 {
-    1.702
+    /// End-of-sequence ids the model's files name.
+    pub eos_ids: Vec<u32>,
 }
 
 impl Config {
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_dir(dir: &std::path::Path) -> Result<Config> {
-        let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        Self::from_json(&text).map_err(|e| match e {
-            Error::Config(m) => Error::checkpoint(&path, m),
-            other => other,
-        })
-    }
-
-    pub fn from_json(text: &str) -> Result<Config> {
-        let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Config(format!("not valid JSON: {e}")))?;
-        let model_type = raw.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-        if model_type != "gpt_oss" {
-            return Err(Error::Config(format!(
-                "model_type is {model_type:?}; this loader reads gpt-oss checkpoints (model_type \"gpt_oss\")"
-            )));
-        }
-        let mut cfg: Config = serde_json::from_value(raw).map_err(|e| Error::Config(e.to_string()))?;
-        cfg.validate()?;
-        Ok(cfg)
-    }
-
-    pub(crate) fn validate(&mut self) -> Result<()> {
+    /// Checks the hyperparameters of a mixture-of-experts (gpt-oss) model, whatever file they came from.
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
-        match (self.num_experts_per_tok, self.experts_per_token) {
-            (0, Some(k)) => self.num_experts_per_tok = k,
-            (n, Some(k)) if n != k => return bad(format!("num_experts_per_tok {n} disagrees with experts_per_token {k}")),
-            _ => {}
-        }
         let positive = [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -185,28 +116,14 @@ impl Config {
                 self.num_local_experts, self.num_experts_per_tok
             ));
         }
-        if let Some(types) = &self.layer_types {
-            if types.len() != self.num_hidden_layers as usize {
-                return bad(format!("layer_types has {} entries for {} layers", types.len(), self.num_hidden_layers));
-            }
-            for t in types {
-                if t != "sliding_attention" && t != "full_attention" {
-                    return bad(format!("unknown layer type {t:?}"));
-                }
+        if let Some(sliding) = &self.sliding_layers {
+            if sliding.len() != self.num_hidden_layers as usize {
+                return bad(format!("layer_types has {} entries for {} layers", sliding.len(), self.num_hidden_layers));
             }
         }
-        match self.quantization_config.as_ref().map(|q| q.quant_method.as_str()) {
-            Some("mxfp4") => {}
-            Some(other) => return bad(format!("quantization method {other:?} is not supported (expected mxfp4)")),
-            None => return bad("experts without quantization_config (dequantized bf16 experts) are not supported; use the published MXFP4 checkpoint".into()),
-        }
-        if self.tie_word_embeddings {
-            return bad("tie_word_embeddings=true is not a gpt-oss layout".into());
-        }
-        if let Some(rs) = &self.rope_scaling {
-            match rs.rope_type.as_deref() {
-                Some("yarn") | None => {}
-                Some(other) => return bad(format!("rope_scaling type {other:?} is not supported (expected yarn)")),
+        if let Some(y) = &self.rope_scaling {
+            if !(y.factor.is_finite() && y.factor > 0.0) {
+                return bad(format!("rope_scaling factor {} must be positive", y.factor));
             }
         }
         if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
@@ -220,23 +137,14 @@ impl Config {
         if self.sliding_window == 0 {
             return false;
         }
-        match &self.layer_types {
-            Some(t) => t[i] == "sliding_attention",
+        match &self.sliding_layers {
+            Some(t) => t[i],
             None => i.is_multiple_of(2),
         }
     }
 
     pub fn qkv_width(&self) -> u32 {
         (self.num_attention_heads + 2 * self.num_key_value_heads) * self.head_dim
-    }
-
-    /// End-of-sequence ids named by config.json.
-    pub fn eos_ids(&self) -> Vec<u32> {
-        match &self.eos_token_id {
-            Some(serde_json::Value::Number(n)) => n.as_u64().map(|v| vec![v as u32]).unwrap_or_default(),
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect(),
-            _ => vec![],
-        }
     }
 
     /// Bytes of weights one decoded token of a gpt-oss (MoE) model reads, as the kernels read

@@ -147,7 +147,7 @@ impl MappedModel {
             let (g, map) = Gguf::open(path)?;
             return Ok(MappedModel { header: ModelHeader::gguf(g)?, maps: Maps::Gguf(map) });
         }
-        let cfg = Config::from_dir(path)?;
+        let cfg = super::gpt_oss::config::from_dir(path)?;
         let ckpt = crate::loader::Checkpoint::open(path)?;
         let header = ModelHeader::Safetensors { cfg, header: ckpt.header.clone() };
         Ok(MappedModel { header, maps: Maps::Checkpoint(ckpt) })

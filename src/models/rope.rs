@@ -14,10 +14,10 @@ impl Rope {
         let dim = cfg.head_dim as usize;
         let base = cfg.rope_scaling.as_ref().and_then(|r| r.rope_theta).unwrap_or(cfg.rope_theta) as f32;
         let pos_freqs: Vec<f32> = (0..dim / 2).map(|i| base.powf((2 * i) as f32 / dim as f32)).collect();
-        let Some(rs) = cfg.rope_scaling.as_ref().filter(|r| r.factor.is_some()) else {
+        let Some(rs) = cfg.rope_scaling.as_ref() else {
             return Rope { inv_freq: pos_freqs.iter().map(|p| 1.0 / p).collect(), attention_factor: 1.0 };
         };
-        let mut factor = rs.factor.unwrap_or(1.0);
+        let mut factor = rs.factor;
         let orig = rs.original_max_position_embeddings.unwrap_or(cfg.max_position_embeddings as u64) as f64;
         if rs.original_max_position_embeddings.is_some() {
             factor = cfg.max_position_embeddings as f64 / orig;
@@ -28,7 +28,7 @@ impl Rope {
             (dim as f64 * (orig / (rot * 2.0 * std::f64::consts::PI)).ln()) / (2.0 * (base as f64).ln())
         };
         let (mut low, mut high) = (correction_dim(beta_fast), correction_dim(beta_slow));
-        if rs.truncate.unwrap_or(true) {
+        if rs.truncate {
             low = low.floor();
             high = high.ceil();
         }
@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn yarn_matches_published_gpt_oss_20b_constants() {
-        let cfg = Config::from_json(
+        let cfg = crate::models::gpt_oss::config::from_json(
             r#"{"model_type":"gpt_oss","vocab_size":201088,"hidden_size":2880,"intermediate_size":2880,
             "num_hidden_layers":24,"num_attention_heads":64,"num_key_value_heads":8,"head_dim":64,
             "num_local_experts":32,"num_experts_per_tok":4,"sliding_window":128,"rope_theta":150000,

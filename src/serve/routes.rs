@@ -350,7 +350,7 @@ async fn completions_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>
     let room = s.ctx as usize - prompt.len();
     let max_tokens = max_tokens(&f, 16)?.min(room as u32);
     let tok = &s.engine.tokenizer;
-    let mut stop_ids = s.engine.model.cfg.eos_ids();
+    let mut stop_ids = s.engine.model.cfg.eos_ids.clone();
     if let crate::chat::ChatFormat::Template { stop, .. } = &s.engine.format {
         stop_ids.extend(stop.iter().filter(|id| !stop_ids.contains(id)).copied().collect::<Vec<_>>());
     }

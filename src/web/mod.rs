@@ -19,7 +19,7 @@ use crate::engine::{generate, ChatOptions, ChatTurn, Finish, GenerateOptions};
 use crate::gpu::{Gpu, GpuOptions};
 use crate::loader::gguf::{Gguf, Parse};
 use crate::loader::{header_len, parse_index, Header, INDEX_FILE, SINGLE_FILE};
-use crate::models::{Config, KvCache, Model, ModelHeader, Output, Session, Upload, Want};
+use crate::models::{KvCache, Model, ModelHeader, Output, Session, Upload, Want};
 use crate::sampling::SamplingParams;
 
 mod types;
@@ -553,7 +553,7 @@ async fn checkpoint_header(src: &JsValue, where_: &str) -> Result<(ModelHeader, 
         }
     };
     let config = bytes("config.json").await?.ok_or_else(|| err(format!("{where_}: config.json is missing (is this a model directory?)")))?;
-    let cfg = Config::from_json(&String::from_utf8_lossy(&config)).map_err(|e| err(format!("config.json: {e}")))?;
+    let cfg = crate::models::gpt_oss::config::from_json(&String::from_utf8_lossy(&config)).map_err(|e| err(format!("config.json: {e}")))?;
     let tokenizer_json = bytes("tokenizer.json").await?;
     let (names, shards) = match bytes(INDEX_FILE).await? {
         Some(b) => {

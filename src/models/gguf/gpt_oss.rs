@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::loader::gguf::{Gguf, GgufTensor};
 use crate::loader::stream::StreamPlan;
-use crate::models::config::{Arch, Config, QuantizationConfig, RopeScaling};
+use crate::models::config::{Arch, Config, Yarn};
 use crate::models::weights::{Layer, Linear, Mlp, Weights};
 use crate::ops::{Bf16Matrix, Mxfp4Experts, QType};
 
@@ -48,14 +48,13 @@ pub(super) fn config(g: &Gguf) -> Result<Config> {
         "none" => None,
         "yarn" => {
             let f = |k: &str| -> Result<Option<f64>> { Ok(g.get_f32(&key(k))?.map(f64::from)) };
-            Some(RopeScaling {
-                rope_type: Some("yarn".into()),
-                factor: Some(f("rope.scaling.factor")?.unwrap_or(1.0)),
+            Some(Yarn {
+                factor: f("rope.scaling.factor")?.unwrap_or(1.0),
                 beta_fast: f("rope.scaling.yarn_beta_fast")?,
                 beta_slow: f("rope.scaling.yarn_beta_slow")?,
                 original_max_position_embeddings: g.get_u32(&key("rope.scaling.original_context_length"))?.map(u64::from),
                 // gpt-oss blends the YaRN ramp without rounding its ends (truncate: false).
-                truncate: Some(false),
+                truncate: false,
                 attention_factor: None,
                 rope_theta: None,
             })
@@ -63,11 +62,12 @@ pub(super) fn config(g: &Gguf) -> Result<Config> {
         other => return Err(Error::Config(format!("RoPE scaling {other:?} is not supported for gpt-oss (supported: none, yarn)"))),
     };
     let eos = g.get_u32("tokenizer.ggml.eos_token_id")?;
-    let mut cfg = Config {
+    if g.tensor("output.weight").is_none() {
+        return Err(Error::tensor("output.weight", "missing from the GGUF file (gpt-oss keeps its output matrix apart from the embedding)"));
+    }
+    let cfg = Config {
         arch: Arch::GptOss,
         rope_interleaved: false,
-        model_type: Some("gpt_oss".into()),
-        architectures: vec![],
         vocab_size: tensor(g, "token_embd.weight")?.rows() as u32,
         hidden_size: hidden,
         intermediate_size: intermediate,
@@ -77,10 +77,9 @@ pub(super) fn config(g: &Gguf) -> Result<Config> {
         head_dim,
         num_local_experts: need("expert_count")?,
         num_experts_per_tok: need("expert_used_count")?,
-        experts_per_token: None,
         sliding_window: need("attention.sliding_window")?,
         // Even layers slide (llama.cpp's pattern of 2; the hub config's layer_types).
-        layer_types: None,
+        sliding_layers: None,
         rms_norm_eps: g.get_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5),
         rope_theta: g.get_f32(&key("rope.freq_base"))?.unwrap_or(150000.0) as f64,
         rope_scaling,
@@ -88,9 +87,8 @@ pub(super) fn config(g: &Gguf) -> Result<Config> {
         // The converter writes neither; llama.cpp fixes them for this architecture too.
         swiglu_limit: 7.0,
         swiglu_alpha: 1.702,
-        quantization_config: Some(QuantizationConfig { quant_method: "mxfp4".into() }),
-        tie_word_embeddings: g.tensor("output.weight").is_none(),
-        eos_token_id: eos.map(|e| serde_json::json!(e)),
+        tie_word_embeddings: false,
+        eos_ids: eos.into_iter().collect(),
     };
     cfg.validate()?;
     Ok(cfg)

@@ -64,8 +64,6 @@ pub fn config(g: &Gguf) -> Result<Config> {
     let mut cfg = Config {
         arch,
         rope_interleaved: arch == Arch::Llama,
-        model_type: Some(name.to_string()),
-        architectures: vec![],
         vocab_size: vocab,
         hidden_size: hidden,
         intermediate_size: need("feed_forward_length")?,
@@ -75,18 +73,16 @@ pub fn config(g: &Gguf) -> Result<Config> {
         head_dim,
         num_local_experts: 0,
         num_experts_per_tok: 0,
-        experts_per_token: None,
         sliding_window: 0,
-        layer_types: None,
+        sliding_layers: None,
         rms_norm_eps: eps,
         rope_theta: g.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0) as f64,
         rope_scaling: None,
         max_position_embeddings: g.get_u32(&key("context_length"))?.unwrap_or(4096),
         swiglu_limit: f32::INFINITY,
         swiglu_alpha: 1.0,
-        quantization_config: None,
         tie_word_embeddings: g.tensor("output.weight").is_none(),
-        eos_token_id: eos.map(|e| serde_json::json!(e)),
+        eos_ids: eos.into_iter().collect(),
     };
     validate(&mut cfg, g)?;
     Ok(cfg)

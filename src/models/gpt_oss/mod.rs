@@ -1,5 +1,6 @@
-//! gpt-oss specifics: the Hugging Face safetensors checkpoint layout (validated and streamed onto
+//! gpt-oss specifics: its `config.json`, the Hugging Face safetensors checkpoint layout (validated and streamed onto
 //! the GPU) and synthetic models of the published shapes.
 
 pub mod checkpoint;
+pub mod config;
 pub mod synthetic;

@@ -40,7 +40,7 @@ pub fn preset(name: &str, layers: Option<u32>) -> Result<Config> {
         "quantization_config": {"quant_method": "mxfp4"},
         "eos_token_id": 200002,
     });
-    Config::from_json(&json.to_string())
+    super::config::from_json(&json.to_string())
 }
 
 /// Fills buffers a few at a time, submitting now and then so no command buffer grows large.

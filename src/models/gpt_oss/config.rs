@@ -1,0 +1,199 @@
+//! The `config.json` of a gpt-oss checkpoint in the Hugging Face layout, read into the runtime
+//! hyperparameters ([`Config`]). Only this reader knows the file's field names and the values it
+//! must hold for the published layout (model type, MXFP4 experts, untied embeddings, YaRN).
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::models::config::{Arch, Config, Yarn};
+
+#[derive(Deserialize)]
+struct RopeScaling {
+    #[serde(default)]
+    rope_type: Option<String>,
+    #[serde(default)]
+    factor: Option<f64>,
+    #[serde(default)]
+    beta_fast: Option<f64>,
+    #[serde(default)]
+    beta_slow: Option<f64>,
+    #[serde(default)]
+    original_max_position_embeddings: Option<u64>,
+    #[serde(default)]
+    truncate: Option<bool>,
+    #[serde(default)]
+    attention_factor: Option<f64>,
+    #[serde(default)]
+    rope_theta: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct QuantizationConfig {
+    quant_method: String,
+}
+
+/// The fields of `config.json` this runtime reads (others are ignored, as transformers does).
+#[derive(Deserialize)]
+struct HubConfig {
+    vocab_size: u32,
+    hidden_size: u32,
+    intermediate_size: u32,
+    num_hidden_layers: u32,
+    num_attention_heads: u32,
+    num_key_value_heads: u32,
+    head_dim: u32,
+    num_local_experts: u32,
+    #[serde(default)]
+    num_experts_per_tok: u32,
+    /// OpenAI's name for `num_experts_per_tok`; the hub config carries both.
+    #[serde(default)]
+    experts_per_token: Option<u32>,
+    sliding_window: u32,
+    #[serde(default)]
+    layer_types: Option<Vec<String>>,
+    #[serde(default = "default_eps")]
+    rms_norm_eps: f32,
+    #[serde(default = "default_theta")]
+    rope_theta: f64,
+    #[serde(default, alias = "rope_parameters")]
+    rope_scaling: Option<RopeScaling>,
+    #[serde(default = "default_max_pos")]
+    max_position_embeddings: u32,
+    #[serde(default = "default_limit")]
+    swiglu_limit: f32,
+    #[serde(default = "default_alpha")]
+    swiglu_alpha: f32,
+    #[serde(default)]
+    quantization_config: Option<QuantizationConfig>,
+    #[serde(default)]
+    tie_word_embeddings: bool,
+    #[serde(default)]
+    eos_token_id: Option<serde_json::Value>,
+}
+
+fn default_eps() -> f32 {
+    1e-5
+}
+fn default_theta() -> f64 {
+    150000.0
+}
+fn default_max_pos() -> u32 {
+    131072
+}
+fn default_limit() -> f32 {
+    7.0
+}
+fn default_alpha() -> f32 {
+    1.702
+}
+
+/// Reads `dir/config.json`; errors name the file.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn from_dir(dir: &std::path::Path) -> Result<Config> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    from_json(&text).map_err(|e| match e {
+        Error::Config(m) => Error::checkpoint(&path, m),
+        other => other,
+    })
+}
+
+/// The runtime configuration of a gpt-oss `config.json`'s text, validated.
+pub fn from_json(text: &str) -> Result<Config> {
+    let bad = |m: String| Err(Error::Config(m));
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Config(format!("not valid JSON: {e}")))?;
+    let model_type = raw.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+    if model_type != "gpt_oss" {
+        return bad(format!("model_type is {model_type:?}; this loader reads gpt-oss checkpoints (model_type \"gpt_oss\")"));
+    }
+    let hub: HubConfig = serde_json::from_value(raw).map_err(|e| Error::Config(e.to_string()))?;
+    let experts_per_tok = match (hub.num_experts_per_tok, hub.experts_per_token) {
+        (0, Some(k)) => k,
+        (n, Some(k)) if n != k => return bad(format!("num_experts_per_tok {n} disagrees with experts_per_token {k}")),
+        (n, _) => n,
+    };
+    match hub.quantization_config.as_ref().map(|q| q.quant_method.as_str()) {
+        Some("mxfp4") => {}
+        Some(other) => return bad(format!("quantization method {other:?} is not supported (expected mxfp4)")),
+        None => {
+            return bad("experts without quantization_config (dequantized bf16 experts) are not supported; use the published MXFP4 checkpoint".into())
+        }
+    }
+    if hub.tie_word_embeddings {
+        return bad("tie_word_embeddings=true is not a gpt-oss layout".into());
+    }
+    let sliding_layers = match &hub.layer_types {
+        None => None,
+        Some(types) => Some(
+            types
+                .iter()
+                .map(|t| match t.as_str() {
+                    "sliding_attention" => Ok(true),
+                    "full_attention" => Ok(false),
+                    other => Err(Error::Config(format!("unknown layer type {other:?}"))),
+                })
+                .collect::<Result<Vec<bool>>>()?,
+        ),
+    };
+    let mut rope_theta = hub.rope_theta;
+    let rope_scaling = match hub.rope_scaling {
+        None => None,
+        Some(rs) => {
+            match rs.rope_type.as_deref() {
+                Some("yarn") | None => {}
+                Some(other) => return bad(format!("rope_scaling type {other:?} is not supported (expected yarn)")),
+            }
+            // Without a factor the frequencies are unscaled (transformers' default rope), with
+            // the block's base when it names one.
+            if rs.factor.is_none() {
+                rope_theta = rs.rope_theta.unwrap_or(rope_theta);
+            }
+            rs.factor.map(|factor| Yarn {
+                factor,
+                beta_fast: rs.beta_fast,
+                beta_slow: rs.beta_slow,
+                original_max_position_embeddings: rs.original_max_position_embeddings,
+                truncate: rs.truncate.unwrap_or(true),
+                attention_factor: rs.attention_factor,
+                rope_theta: rs.rope_theta,
+            })
+        }
+    };
+    let eos_ids = match &hub.eos_token_id {
+        None | Some(serde_json::Value::Null) => vec![],
+        Some(serde_json::Value::Array(a)) => a.iter().map(token_id).collect::<Result<_>>()?,
+        Some(v) => vec![token_id(v)?],
+    };
+    let cfg = Config {
+        arch: Arch::GptOss,
+        rope_interleaved: false,
+        vocab_size: hub.vocab_size,
+        hidden_size: hub.hidden_size,
+        intermediate_size: hub.intermediate_size,
+        num_hidden_layers: hub.num_hidden_layers,
+        num_attention_heads: hub.num_attention_heads,
+        num_key_value_heads: hub.num_key_value_heads,
+        head_dim: hub.head_dim,
+        num_local_experts: hub.num_local_experts,
+        num_experts_per_tok: experts_per_tok,
+        sliding_window: hub.sliding_window,
+        sliding_layers,
+        rms_norm_eps: hub.rms_norm_eps,
+        rope_theta,
+        rope_scaling,
+        max_position_embeddings: hub.max_position_embeddings,
+        swiglu_limit: hub.swiglu_limit,
+        swiglu_alpha: hub.swiglu_alpha,
+        tie_word_embeddings: false,
+        eos_ids,
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// One id of `eos_token_id`: a non-negative integer.
+fn token_id(v: &serde_json::Value) -> Result<u32> {
+    v.as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| Error::Config(format!("eos_token_id {v}: expected a token id or a list of token ids")))
+}
