@@ -1,4 +1,6 @@
 //! One error type for the whole crate: every failure names the file, tensor or value involved.
+//! Variants carry what callers act on (the request field at fault, the context that was too
+//! small), so front ends such as the OpenAI server map them without reading the message.
 
 use std::path::PathBuf;
 
@@ -24,6 +26,19 @@ pub enum Error {
 
     #[error("invalid input: {0}")]
     Input(String),
+
+    /// A field of a request (an OpenAI chat request's `messages`, `tools`, …) is invalid:
+    /// `param` names the top-level field, `message` says what is wrong and where.
+    #[error("invalid input: {message}")]
+    Request { param: String, message: String },
+
+    /// `tokens` tokens do not fit a context of `ctx` tokens.
+    #[error("invalid input: {message}")]
+    ContextFull { tokens: u64, ctx: u32, message: String },
+
+    /// A service could not start (the server's runtime or threads).
+    #[error("cannot start: {0}")]
+    Startup(String),
 
     #[error("no GPU adapter: {0}")]
     NoAdapter(String),

@@ -404,10 +404,16 @@ fn random_and_mutated_outputs_never_panic() {
     println!("harmony parser: {runs} random, mutated or truncated outputs, no panic");
 }
 
+/// The message of the request error a malformed request gets; its `param` must be the
+/// top-level field at fault (`tools` for a tool, else `messages`).
 fn input_error(request: Value) -> String {
+    let tools_at_fault = request.get("tools").is_some_and(|t| !t.is_array() || !t.as_array().unwrap().is_empty());
     match Conversation::from_openai_chat(&request, ReasoningEffort::Medium, None) {
-        Err(Error::Input(msg)) => msg,
-        other => panic!("expected an input error for {request}, got {other:?}"),
+        Err(Error::Request { param, message }) => {
+            assert_eq!(param, if tools_at_fault { "tools" } else { "messages" }, "{request}: {message}");
+            message
+        }
+        other => panic!("expected a request error for {request}, got {other:?}"),
     }
 }
 

@@ -233,6 +233,9 @@ fn openai_api_over_http() {
     }
     assert_error(s.post_json("/v1/chat/completions", chat(json!([{"role": "wizard", "content": "x"}]))), 400, Some("messages"));
     assert_error(s.post_json("/v1/chat/completions", chat(json!("not a list"))), 400, None);
+    // A bad tool is reported against `tools`, whatever its message says.
+    let bad_tool = json!({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]});
+    assert_error(s.post_json("/v1/chat/completions", bad_tool), 400, Some("tools"));
     let long = "lorem ipsum ".repeat(1200);
     assert_error(s.post_json("/v1/chat/completions", chat(json!([{"role": "user", "content": long}]))), 400, None);
     let (_, r) = s.post_json("/v1/chat/completions", chat(json!([{"role": "user", "content": long}])));

@@ -6,8 +6,9 @@ use crate::error::{Error, Result};
 
 use super::{str_field, Conversation, Message, ReasoningEffort, Role, SystemOptions, ToolDef};
 
-fn input_err(msg: impl Into<String>) -> Error {
-    Error::Input(msg.into())
+/// An invalid part of the request; `param` is its top-level field (OpenAI's error `param`).
+fn input_err(param: &str, msg: impl Into<String>) -> Error {
+    Error::Request { param: param.to_string(), message: msg.into() }
 }
 
 /// Text of a message's `content`: a string or a list of `{"type": "text", "text": ...}` parts,
@@ -20,58 +21,58 @@ fn content_text(content: &Value, what: &str) -> Result<String> {
             for (i, part) in parts.iter().enumerate() {
                 let text = match (str_field(part, "type"), str_field(part, "text")) {
                     (Some("text"), Some(t)) => t,
-                    (Some("text"), None) => return Err(input_err(format!("{what}: content part {i} has no text string"))),
+                    (Some("text"), None) => return Err(input_err("messages", format!("{what}: content part {i} has no text string"))),
                     (Some(other), _) => {
-                        return Err(input_err(format!("{what}: content part {i} has type {other:?}; only text is supported")))
+                        return Err(input_err("messages", format!("{what}: content part {i} has type {other:?}; only text is supported")))
                     }
-                    (None, _) => return Err(input_err(format!("{what}: content part {i} is not a {{\"type\": \"text\"}} object"))),
+                    (None, _) => return Err(input_err("messages", format!("{what}: content part {i} is not a {{\"type\": \"text\"}} object"))),
                 };
                 out.push_str(text);
             }
             Ok(out)
         }
-        Value::Null => Err(input_err(format!("{what}: content is missing"))),
-        _ => Err(input_err(format!("{what}: content must be a string or a list of text parts"))),
+        Value::Null => Err(input_err("messages", format!("{what}: content is missing"))),
+        _ => Err(input_err("messages", format!("{what}: content must be a string or a list of text parts"))),
     }
 }
 
 /// An optional string field: absent or null gives "".
-fn opt_string(msg: &Value, key: &str, what: &str) -> Result<String> {
+fn opt_string(msg: &Value, key: &str, what: &str, param: &str) -> Result<String> {
     match msg.get(key) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(input_err(format!("{what}: {key} must be a string"))),
+        Some(_) => Err(input_err(param, format!("{what}: {key} must be a string"))),
     }
 }
 
 /// The `function` object of a tool or tool call (`{"type": "function", "function": {...}}`) and its name.
-fn function_object<'v>(v: &'v Value, what: &str) -> Result<(&'v Value, &'v str)> {
+fn function_object<'v>(v: &'v Value, what: &str, param: &str) -> Result<(&'v Value, &'v str)> {
     match v.get("type") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t == "function" => {}
-        Some(t) => return Err(input_err(format!("{what}: type {t} is not supported (only \"function\")"))),
+        Some(t) => return Err(input_err(param, format!("{what}: type {t} is not supported (only \"function\")"))),
     }
     let f = v
         .get("function")
         .filter(|f| f.is_object())
-        .ok_or_else(|| input_err(format!("{what}: missing the \"function\" object")))?;
+        .ok_or_else(|| input_err(param, format!("{what}: missing the \"function\" object")))?;
     let name = str_field(f, "name")
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| input_err(format!("{what}: function.name must be a non-empty string")))?;
+        .ok_or_else(|| input_err(param, format!("{what}: function.name must be a non-empty string")))?;
     Ok((f, name))
 }
 
 fn parse_tool(tool: &Value, i: usize) -> Result<ToolDef> {
     let what = format!("tools[{i}]");
     if !tool.is_object() {
-        return Err(input_err(format!("{what} must be an object")));
+        return Err(input_err("tools", format!("{what} must be an object")));
     }
-    let (f, name) = function_object(tool, &what)?;
-    let description = opt_string(f, "description", &format!("{what}.function"))?;
+    let (f, name) = function_object(tool, &what, "tools")?;
+    let description = opt_string(f, "description", &format!("{what}.function"), "tools")?;
     let parameters = match f.get("parameters") {
         None | Some(Value::Null) => None,
         Some(p @ Value::Object(_)) => Some(p.clone()),
-        Some(_) => return Err(input_err(format!("{what}: function.parameters must be a JSON schema object"))),
+        Some(_) => return Err(input_err("tools", format!("{what}: function.parameters must be a JSON schema object"))),
     };
     Ok(ToolDef { name: name.to_string(), description, parameters })
 }
@@ -96,16 +97,16 @@ impl Conversation {
     /// Content is a string or a list of text parts (concatenated).
     pub fn from_openai_chat(request: &Value, reasoning: ReasoningEffort, date: Option<String>) -> Result<Conversation> {
         if !request.is_object() {
-            return Err(input_err("the request must be a JSON object with a \"messages\" list"));
+            return Err(input_err("messages", "the request must be a JSON object with a \"messages\" list"));
         }
         let messages = request
             .get("messages")
             .and_then(Value::as_array)
-            .ok_or_else(|| input_err("the request needs a \"messages\" list"))?;
+            .ok_or_else(|| input_err("messages", "the request needs a \"messages\" list"))?;
         let tools = match request.get("tools") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => list.iter().enumerate().map(|(i, t)| parse_tool(t, i)).collect::<Result<_>>()?,
-            Some(_) => return Err(input_err("\"tools\" must be a list")),
+            Some(_) => return Err(input_err("tools", "\"tools\" must be a list")),
         };
 
         let mut conv = Conversation {
@@ -120,25 +121,25 @@ impl Conversation {
         for (i, m) in messages.iter().enumerate() {
             let what = format!("messages[{i}]");
             if !m.is_object() {
-                return Err(input_err(format!("{what} must be an object")));
+                return Err(input_err("messages", format!("{what} must be an object")));
             }
-            let role = str_field(m, "role").ok_or_else(|| input_err(format!("{what}: missing a \"role\" string")))?;
+            let role = str_field(m, "role").ok_or_else(|| input_err("messages", format!("{what}: missing a \"role\" string")))?;
             let what = format!("{what} ({role})");
             let content = m.get("content").unwrap_or(&Value::Null);
             match role {
                 "system" | "developer" => instructions.push(content_text(content, &what)?),
                 "user" => {
                     let mut msg = Message::new(Role::User, content_text(content, &what)?);
-                    let name = opt_string(m, "name", &what)?;
+                    let name = opt_string(m, "name", &what, "messages")?;
                     if !name.is_empty() {
                         msg.author_name = Some(name);
                     }
                     conv.messages.push(msg);
                 }
                 "assistant" => {
-                    let mut reasoning = opt_string(m, "reasoning_content", &what)?;
+                    let mut reasoning = opt_string(m, "reasoning_content", &what, "messages")?;
                     if reasoning.is_empty() {
-                        reasoning = opt_string(m, "reasoning", &what)?;
+                        reasoning = opt_string(m, "reasoning", &what, "messages")?;
                     }
                     if !reasoning.is_empty() {
                         conv.messages.push(Message::new(Role::Assistant, reasoning).with_channel("analysis"));
@@ -146,7 +147,7 @@ impl Conversation {
                     let calls = match m.get("tool_calls") {
                         None | Some(Value::Null) => &[][..],
                         Some(Value::Array(calls)) => &calls[..],
-                        Some(_) => return Err(input_err(format!("{what}: tool_calls must be a list"))),
+                        Some(_) => return Err(input_err("messages", format!("{what}: tool_calls must be a list"))),
                     };
                     let text = if content.is_null() { String::new() } else { content_text(content, &what)? };
                     if !text.is_empty() {
@@ -155,9 +156,9 @@ impl Conversation {
                     }
                     for (j, call) in calls.iter().enumerate() {
                         let what = format!("{what}: tool_calls[{j}]");
-                        let (f, name) = function_object(call, &what)?;
+                        let (f, name) = function_object(call, &what, "messages")?;
                         let args = str_field(f, "arguments")
-                            .ok_or_else(|| input_err(format!("{what}: function.arguments must be a JSON string")))?;
+                            .ok_or_else(|| input_err("messages", format!("{what}: function.arguments must be a JSON string")))?;
                         if let Some(id) = str_field(call, "id").filter(|id| !id.is_empty()) {
                             call_names.push((id.to_string(), name.to_string()));
                         }
@@ -171,16 +172,16 @@ impl Conversation {
                 }
                 "tool" => {
                     let text = content_text(content, &what)?;
-                    let mut name = opt_string(m, "name", &what)?;
+                    let mut name = opt_string(m, "name", &what, "messages")?;
                     if name.is_empty() {
-                        let id = opt_string(m, "tool_call_id", &what)?;
+                        let id = opt_string(m, "tool_call_id", &what, "messages")?;
                         name = call_names
                             .iter()
                             .rev()
                             .find(|(call_id, _)| *call_id == id)
                             .map(|(_, n)| n.clone())
                             .ok_or_else(|| {
-                                input_err(format!(
+                                input_err("messages", format!(
                                     "{what}: needs a \"name\" or a \"tool_call_id\" of an earlier tool call (got {id:?})"
                                 ))
                             })?;
@@ -192,7 +193,7 @@ impl Conversation {
                     );
                 }
                 other => {
-                    return Err(input_err(format!(
+                    return Err(input_err("messages", format!(
                         "{what}: unknown role {other:?} (expected system, developer, user, assistant or tool)"
                     )))
                 }

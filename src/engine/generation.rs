@@ -114,12 +114,16 @@ impl Generation {
         }
         let needed = prompt.len() as u64 + opts.max_tokens as u64;
         if needed > session.context() as u64 {
-            return Err(Error::Input(format!(
-                "{} prompt tokens + {} new tokens exceed the context of {} tokens",
-                prompt.len(),
-                opts.max_tokens,
-                session.context()
-            )));
+            return Err(Error::ContextFull {
+                tokens: needed,
+                ctx: session.context(),
+                message: format!(
+                    "{} prompt tokens + {} new tokens exceed the context of {} tokens",
+                    prompt.len(),
+                    opts.max_tokens,
+                    session.context()
+                ),
+            });
         }
         Ok(Generation {
             prompt: prompt.to_vec(),

@@ -49,10 +49,14 @@ impl ChatTurn {
         };
         let room = session.context() as usize;
         if prompt.len() >= room {
-            return Err(Error::Input(format!(
-                "the conversation ({} tokens) does not fit the context of {room} tokens (start over or use a larger context)",
-                prompt.len()
-            )));
+            return Err(Error::ContextFull {
+                tokens: prompt.len() as u64,
+                ctx: room as u32,
+                message: format!(
+                    "the conversation ({} tokens) does not fit the context of {room} tokens (start over or use a larger context)",
+                    prompt.len()
+                ),
+            });
         }
         let max_tokens = opts.max_tokens.min((room - prompt.len()) as u32);
         let generation = Generation::new(session, &prompt, GenerateOptions { max_tokens, sampling: opts.sampling.clone(), stop })?;

@@ -564,10 +564,14 @@ impl Session {
 
     fn check_room(&self, n: u32) -> Result<()> {
         if self.pos as u64 + n as u64 > self.ctx as u64 {
-            return Err(Error::Input(format!(
-                "{n} tokens at position {} exceed the context of {} tokens (raise --ctx, up to {})",
-                self.pos, self.ctx, self.model.cfg.max_position_embeddings
-            )));
+            return Err(Error::ContextFull {
+                tokens: self.pos as u64 + n as u64,
+                ctx: self.ctx,
+                message: format!(
+                    "{n} tokens at position {} exceed the context of {} tokens (raise --ctx, up to {})",
+                    self.pos, self.ctx, self.model.cfg.max_position_embeddings
+                ),
+            });
         }
         Ok(())
     }

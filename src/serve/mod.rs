@@ -66,7 +66,7 @@ pub fn serve(engine: Engine, opts: &ServeOptions, on_listen: impl FnOnce(SocketA
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Input(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Startup(format!("the async runtime: {e}")))?;
     runtime.block_on(async move {
         let addr = format!("{}:{}", opts.host, opts.port);
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| Error::io(&addr, e))?;

@@ -56,6 +56,27 @@ impl ApiError {
         }
     }
 
+    /// An error of the library as the OpenAI error a client expects, by its variant: a bad field
+    /// names it as `param`, a full context is `context_length_exceeded`, other bad input is a
+    /// 400, failures of the device or the files are 500s.
+    pub fn from_error(e: &crate::Error) -> ApiError {
+        use crate::Error as E;
+        match e {
+            E::Request { param, message } => ApiError::param(param, message.clone()),
+            E::ContextFull { message, .. } => ApiError::invalid(message.clone()).with_code("context_length_exceeded"),
+            E::Input(m) | E::Tokenizer(m) | E::Config(m) => ApiError::invalid(m.clone()),
+            E::Io { .. }
+            | E::Checkpoint { .. }
+            | E::Tensor { .. }
+            | E::Download(_)
+            | E::NoAdapter(_)
+            | E::Gpu(_)
+            | E::DeviceLost(_)
+            | E::OutOfMemory(_)
+            | E::Startup(_) => ApiError::server(e.to_string()),
+        }
+    }
+
     pub fn body(&self) -> Value {
         serde_json::json!({"error": {
             "message": self.message,
@@ -353,4 +374,10 @@ pub struct ModelCard {
 pub struct ModelList {
     pub object: &'static str,
     pub data: Vec<ModelCard>,
+}
+
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> ApiError {
+        ApiError::from_error(&e)
+    }
 }

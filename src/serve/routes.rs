@@ -162,15 +162,11 @@ async fn chat_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Re
     let sampling = f.sampling()?;
     let stop = f.stop()?;
     let max_tokens = max_tokens(&f, u32::MAX)?;
-    let conv = Conversation::from_openai_chat(&req, effort, None).map_err(|e| {
-        let msg = e.to_string();
-        let param = if msg.contains("tools") { "tools" } else { "messages" };
-        ApiError::param(param, msg.trim_start_matches("invalid input: ").to_string())
-    })?;
+    let conv = Conversation::from_openai_chat(&req, effort, None)?;
     if conv.messages.is_empty() {
         return Err(ApiError::param("messages", "messages must contain at least one message"));
     }
-    let prompt = s.engine.render(&conv).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let prompt = s.engine.render(&conv)?;
     if prompt.len() >= s.ctx as usize {
         return Err(too_long("messages", prompt.len(), s.ctx));
     }
@@ -303,9 +299,9 @@ fn completion_prompt(s: &AppState, f: &Fields) -> Result<Vec<u32>, ApiError> {
     let vocab = s.engine.model.cfg.vocab_size;
     let ids = match f.0.get("prompt") {
         None | Some(Value::Null) => return Err(ApiError::param("prompt", "prompt is required").with_code("missing_required_parameter")),
-        Some(Value::String(t)) => s.engine.tokenizer.encode(t).map_err(|e| ApiError::invalid(e.to_string()))?,
+        Some(Value::String(t)) => s.engine.tokenizer.encode(t)?,
         Some(Value::Array(list)) if list.len() == 1 && list[0].is_string() => {
-            s.engine.tokenizer.encode(list[0].as_str().unwrap_or_default()).map_err(|e| ApiError::invalid(e.to_string()))?
+            s.engine.tokenizer.encode(list[0].as_str().unwrap_or_default())?
         }
         Some(Value::Array(list)) if !list.is_empty() && list.iter().all(Value::is_u64) => list
             .iter()

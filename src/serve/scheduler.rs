@@ -77,7 +77,7 @@ impl Scheduler {
         std::thread::Builder::new()
             .name("wgpt-scheduler".into())
             .spawn(move || run(engine, sessions, rx, l))
-            .map_err(|e| crate::Error::Gpu(format!("cannot start the scheduler thread: {e}")))?;
+            .map_err(|e| crate::Error::Startup(format!("the scheduler thread: {e}")))?;
         Ok(Scheduler { tx, load })
     }
 
@@ -220,7 +220,7 @@ fn start(engine: &Engine, session: &Session, job: Job) -> Result<Active, (Job, A
             let filter = StopFilter::new(job.stop.clone());
             Ok(Active { job, turn, filter, in_tool_call: false, tool_calls: 0 })
         }
-        Err(e) => Err((job, ApiError::invalid(e.to_string()))),
+        Err(e) => Err((job, ApiError::from(e))),
     }
 }
 
