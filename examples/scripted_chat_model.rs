@@ -6,9 +6,11 @@
 #[path = "../tests/common/synth.rs"]
 #[allow(dead_code)]
 mod synth;
+#[path = "../tests/common/chat_model.rs"]
+#[allow(dead_code)]
+mod chat_model;
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 
 use synth::{write_checkpoint, Fill, Shape};
@@ -25,9 +27,7 @@ fn script(path: &[u32], loop_from: usize) -> HashMap<u32, u32> {
 fn main() -> wgpt::Result<()> {
     let out = std::env::args().nth(1).unwrap_or_else(|| "target/web-models".into());
     let tok = Tokenizer::o200k_harmony()?;
-    let mut gz = Vec::new();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/chat/o200k_harmony.tokenizer.json.gz");
-    flate2::read::GzDecoder::new(&std::fs::read(&src).unwrap()[..]).read_to_end(&mut gz).unwrap();
+    let tokenizer_json = chat_model::tokenizer_json();
     let header = |channel: &str| -> wgpt::Result<Vec<u32>> {
         let mut s = vec![tok.encode("assistant")?[0], tok.special("<|channel|>")?];
         s.extend(tok.encode(channel)?);
@@ -43,7 +43,7 @@ fn main() -> wgpt::Result<()> {
         let loop_from = path.len();
         path.extend(tok.encode(loop_text)?);
         let dir = Path::new(&out).join(name);
-        write_checkpoint(&dir, &Shape::tiny_real_vocab(), Fill::Script { next: &script(&path, loop_from) }, Some(&gz));
+        write_checkpoint(&dir, &Shape::tiny_real_vocab(), Fill::Script { next: &script(&path, loop_from) }, Some(&tokenizer_json));
         eprintln!("wrote {}", dir.display());
     }
     Ok(())

@@ -16,8 +16,7 @@ use wgpt::gpu::{Gpu, Recorder};
 use wgpt::ops::{self, cpu, AttnShape, Bf16Matrix, KvCache, KvSegment, RopeStyle};
 
 const F32_TOL: f32 = 2e-5;
-const F16_ATTN_TOL: f32 = 2e-3;
-const F16_STEP: f32 = 1e-3;
+use common::budget::{F16_STEP, KERNEL_F16_ATTENTION as F16_ATTN_TOL, KERNEL_F32};
 
 /// The first `n` values of a K or V buffer stored as `dtype`.
 fn read_cache(g: &Gpu, buf: &wgpu::Buffer, n: usize, dtype: KvCache) -> Vec<f32> {
@@ -219,8 +218,8 @@ fn fused_qkv_rope_store_equals_projection_then_rope() {
                 assert_eq!(fused, 1);
                 assert!(unfused > 2);
                 let what = format!("[{}] d={d} {} cache n={n} norm {with_norm}", mode(&whole), dtype.name());
-                let tol = if dtype == KvCache::F16 { F16_STEP } else { 1e-5 };
-                assert_close(&format!("{what} q"), &q1, &q2, 1e-5);
+                let tol = if dtype == KvCache::F16 { F16_STEP } else { KERNEL_F32 };
+                assert_close(&format!("{what} q"), &q1, &q2, KERNEL_F32);
                 assert_close(&format!("{what} k cache"), &k1, &k2, tol);
                 assert_close(&format!("{what} v cache"), &v1, &v2, tol);
                 // The slots of this chunk were written (the rest of the ring stays zero).
@@ -278,14 +277,14 @@ fn rope_styles_and_qk_norm_match_cpu() {
                 ops::rope_qk_store(&mut enc, a, style, &qkv_b, &cs_b, &q_b, &cache);
                 submit(&g, enc);
                 let what = format!("[{}] rope interleaved={interleaved} qk_norm={with_norm} {} cache", mode(&g), dtype.name());
-                assert_close(&format!("{what} q"), &read_f32(&g, &q_b, q_want.len()), &q_want, 1e-5);
+                assert_close(&format!("{what} q"), &read_f32(&g, &q_b, q_want.len()), &q_want, KERNEL_F32);
                 let kv_len = (hkv * d) as usize;
                 let k_got = read_cache(&g, &cache[0].k, 16 * kv_len, dtype);
                 let v_got = read_cache(&g, &cache[0].v, 16 * kv_len, dtype);
                 let slots = pos0 as usize * kv_len..(pos0 as usize + n) * kv_len;
                 match dtype {
                     KvCache::F32 => {
-                        assert_close(&format!("{what} k"), &k_got[slots.clone()], &k_want, 1e-5);
+                        assert_close(&format!("{what} k"), &k_got[slots.clone()], &k_want, KERNEL_F32);
                         assert_close(&format!("{what} v"), &v_got[slots], &v_want, 0.0);
                     }
                     KvCache::F16 => {

@@ -10,7 +10,7 @@ use common::*;
 use wgpt::loader::gguf::Gguf;
 use wgpt::models::{Arch, Model};
 
-const TOL: f32 = 1e-3;
+const TOL: f32 = common::budget::MODEL_LOGITS;
 
 fn gguf_path() -> std::path::PathBuf {
     fixture("gguf-tiny").join("gpt-oss.gguf")

@@ -10,7 +10,7 @@ use common::*;
 use serde::Deserialize;
 use wgpt::models::{KvCache, Model, Output, Want};
 
-const TOL: f32 = 1e-3;
+const TOL: f32 = common::budget::MODEL_LOGITS;
 
 #[derive(Deserialize)]
 struct TinyCase {
@@ -111,7 +111,7 @@ fn qwen3_with_qk_norms_matches_float64_reference() {
 }
 
 /// Largest |Δlogit| against the float64 reference allowed with the f16 KV cache.
-const F16_KV_TOL: f32 = 2e-2;
+const F16_KV_TOL: f32 = common::budget::F16_KV_DENSE_LOGITS;
 
 #[test]
 fn llama_with_f16_kv_cache_stays_close_to_float64_reference() {

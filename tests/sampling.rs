@@ -1,8 +1,10 @@
 //! GPU sampling (`ops::sample`) against the CPU reference (`sampling::sample_cpu`) on synthetic
 //! logits: token-for-token agreement, filters, determinism, greedy, frequencies, penalties.
 
+mod common;
+
 use rand::{rngs::StdRng, Rng, SeedableRng};
-use wgpt::gpu::{Gpu, GpuOptions, Recorder};
+use wgpt::gpu::{Gpu, Recorder};
 use wgpt::ops::sample::{sample, sample_at, SampleScratch};
 use wgpt::ops::{self, cpu};
 use wgpt::sampling::{
@@ -11,8 +13,8 @@ use wgpt::sampling::{
 
 const GPT_OSS_VOCAB: usize = 201_088;
 
-fn gpu() -> Gpu {
-    pollster::block_on(Gpu::new(&GpuOptions::default())).expect("GPU adapter")
+fn gpu() -> std::sync::Arc<Gpu> {
+    common::gpu(None)
 }
 
 fn submit(g: &Gpu, enc: Recorder) {
@@ -20,13 +22,7 @@ fn submit(g: &Gpu, enc: Recorder) {
     g.wait().unwrap();
 }
 
-fn read_u32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<u32> {
-    bytemuck::cast_slice(&pollster::block_on(g.read(buf, 0, n as u64 * 4)).unwrap()).to_vec()
-}
-
-fn read_f32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
-    bytemuck::cast_slice(&pollster::block_on(g.read(buf, 0, n as u64 * 4)).unwrap()).to_vec()
-}
+use common::check::{read_f32, read_u32};
 
 fn pairs_buffer(g: &Gpu, pairs: &[[u32; 2]]) -> wgpu::Buffer {
     if pairs.is_empty() {

@@ -2,12 +2,11 @@
 //! buffers whatever the chunking of the bytes, also when ranges overlap (one tensor widened
 //! into several buffers) and when a chunk ends inside a range.
 
+mod common;
+
+use common::check::read_f32;
 use wgpt::gpu::{Gpu, GpuOptions};
 use wgpt::loader::stream::{StreamPlan, Widen};
-
-fn read_f32(g: &Gpu, buf: &wgpu::Buffer, n: usize) -> Vec<f32> {
-    bytemuck::cast_slice(&pollster::block_on(g.read(buf, 0, n as u64 * 4)).unwrap()).to_vec()
-}
 
 #[test]
 fn overlapping_ranges_get_every_byte_in_any_chunking() {

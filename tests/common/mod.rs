@@ -1,6 +1,7 @@
 //! Shared helpers for tests that run whole models against the transformers fixtures.
 #![allow(dead_code)]
 
+pub mod budget;
 pub mod chat_model;
 pub mod check;
 pub mod synth;
