@@ -16,13 +16,65 @@
 
 use crate::error::{Error, Result};
 
-/// One WGSL entry point: `file` names the shader module it lives in.
+/// One WGSL entry point: `file` names the shader module it lives in; `params` the fields of
+/// its uniform parameter struct (binding 0), as its Rust [`KernelParams`] type declares them.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernel {
     pub name: &'static str,
     pub file: &'static str,
     pub source: &'static str,
     pub entry: &'static str,
+    pub params: &'static [ParamField],
+}
+
+/// The scalar types kernel parameters are made of (4 bytes each, so a `#[repr(C)]` struct of
+/// them has the layout of the WGSL uniform struct).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    U32,
+    I32,
+    F32,
+}
+
+/// A field of a kernel's parameter struct: its name and type, as in the WGSL `Params`.
+pub type ParamField = (&'static str, ParamType);
+
+/// A Rust scalar a parameter field can have.
+pub trait ParamScalar {
+    const TYPE: ParamType;
+}
+impl ParamScalar for u32 {
+    const TYPE: ParamType = ParamType::U32;
+}
+impl ParamScalar for i32 {
+    const TYPE: ParamType = ParamType::I32;
+}
+impl ParamScalar for f32 {
+    const TYPE: ParamType = ParamType::F32;
+}
+
+/// A kernel's uniform parameters: a `#[repr(C)]` plain-data struct mirroring the WGSL struct
+/// at binding 0 field by field (`tests/shaders.rs` checks names, types and offsets against what
+/// naga reads from every kernel). Declared with [`kernel_params!`](crate::kernel_params).
+pub trait KernelParams: bytemuck::Pod {
+    const FIELDS: &'static [ParamField];
+}
+
+/// Declares a kernel parameter struct: `kernel_params! { /// doc \n Name { field: u32, eps: f32 } }`.
+#[macro_export]
+macro_rules! kernel_params {
+    ($($(#[$meta:meta])* $name:ident { $($field:ident: $ty:ty),* $(,)? })*) => {$(
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+        pub struct $name {
+            $(pub $field: $ty),*
+        }
+        impl $crate::gpu::KernelParams for $name {
+            const FIELDS: &'static [$crate::gpu::ParamField] =
+                &[$((stringify!($field), <$ty as $crate::gpu::ParamScalar>::TYPE)),*];
+        }
+    )*};
 }
 
 /// Optional shader capabilities that kernels use when the device has them.

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 pub mod kernels;
 pub mod recorder;
 pub mod slices;
-pub use kernels::{specialize, Kernel, ShaderFeatures};
+pub use kernels::{specialize, Kernel, KernelParams, ParamField, ParamScalar, ParamType, ShaderFeatures};
 pub use recorder::{DispatchCache, Profiler, RecordStats, Recorder, Timing};
 pub use slices::{plan_slices, stacked_parts, PartRows, RowSlice};
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use web_time::Instant;
 
-use super::{Gpu, Kernel};
+use super::{Gpu, Kernel, KernelParams};
 
 /// Bytes between two parameter slots.
 const SLOT: u64 = 256;
@@ -209,23 +209,25 @@ impl<'a> Recorder<'a> {
         self.next_bytes = bytes;
     }
 
-    /// Records one compute dispatch: `params` become the uniform at binding 0, `buffers` bind
-    /// 1.. in order. An empty grid records nothing.
-    pub fn dispatch(&mut self, k: &Kernel, params: &[u32], buffers: &[&wgpu::Buffer], grid: [u32; 3]) {
+    /// Records one compute dispatch: `params` (the kernel's own parameter struct) become the
+    /// uniform at binding 0, `buffers` bind 1.. in order. An empty grid records nothing.
+    pub fn dispatch<P: KernelParams>(&mut self, k: &Kernel, params: &P, buffers: &[&wgpu::Buffer], grid: [u32; 3]) {
+        debug_assert!(P::FIELDS == k.params, "{}: parameters of another kernel", k.name);
         let bytes_read = std::mem::take(&mut self.next_bytes);
         if grid.contains(&0) {
             return;
         }
         assert!(buffers.len() <= MAX_BUFFERS, "{}: {} storage buffers", k.name, buffers.len());
         let gpu = self.gpu;
+        let params = bytemuck::bytes_of(params);
         // Uniform structs are sized in 16-byte steps.
-        let params_len = (params.len().next_multiple_of(4).max(4) * 4) as u32;
+        let params_len = params.len().next_multiple_of(16).max(16) as u32;
         let slot = self.slots;
         self.slots += 1;
         let cache = self.cache();
         cache.params.resize((slot + 1) * SLOT as usize, 0);
         let at = slot * SLOT as usize;
-        cache.params[at..at + params.len() * 4].copy_from_slice(bytemuck::cast_slice(params));
+        cache.params[at..at + params.len()].copy_from_slice(params);
 
         let arena_index = slot / SLOTS_PER_ARENA;
         while cache.arenas.len() <= arena_index {

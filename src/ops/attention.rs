@@ -1,14 +1,15 @@
 //! Attention of one layer and one chunk: RoPE on q and k with the KV-cache write (alone or fused
 //! with the q/k/v projection), the partial attention of splits of the cache, and their merge.
 
+use super::params::*;
 use super::{matmul, rmsnorm, Bf16Matrix, InputNorm, KvSegment, MatmulIo};
 use crate::gpu::{Kernel, Recorder};
 
-kernel!(MATVEC_QKV_ROPE, "matmul_bf16.wgsl", "matvec_qkv_rope");
-kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store");
-kernel!(ATTN_PARTIAL, "attention.wgsl", "attn_partial");
-kernel!(ATTN_PARTIAL_GQA, "attention.wgsl", "attn_partial_gqa");
-kernel!(ATTN_MERGE, "attention.wgsl", "attn_merge");
+kernel!(MATVEC_QKV_ROPE, "matmul_bf16.wgsl", "matvec_qkv_rope", QkvRopeParams);
+kernel!(ROPE_QK_STORE, "rope.wgsl", "rope_qk_store", RopeParams);
+kernel!(ATTN_PARTIAL, "attention.wgsl", "attn_partial", AttentionParams);
+kernel!(ATTN_PARTIAL_GQA, "attention.wgsl", "attn_partial_gqa", AttentionParams);
+kernel!(ATTN_MERGE, "attention.wgsl", "attn_merge", AttnMergeParams);
 
 pub(super) const KERNELS: &[Kernel] = &[MATVEC_QKV_ROPE, ROPE_QK_STORE, ATTN_PARTIAL, ATTN_PARTIAL_GQA, ATTN_MERGE];
 
@@ -109,12 +110,13 @@ pub fn rope_qk_store(
             continue;
         }
         rec.dispatch(&ROPE_QK_STORE,
-            &[
-                a.n_tokens, a.n_q_heads, a.n_kv_heads, a.head_dim,
-                a.pos0, a.ring, seg.start, seg.slots,
-                !wrote_q as u32, style.interleaved as u32, style.qk_norm.is_some() as u32, style.eps.to_bits(),
-                (seg.dtype == KvCache::F16) as u32,
-            ],
+            &RopeParams {
+                n_tokens: a.n_tokens, n_q_heads: a.n_q_heads, n_kv_heads: a.n_kv_heads, head_dim: a.head_dim,
+                pos0: a.pos0, ring: a.ring, seg_start: seg.start, seg_slots: seg.slots,
+                write_q: !wrote_q as u32, interleaved: style.interleaved as u32,
+                qk_norm: style.qk_norm.is_some() as u32, eps: style.eps,
+                kv_f16: (seg.dtype == KvCache::F16) as u32,
+            },
             &[qkv, cos_sin, q_out, &seg.k, &seg.v, q_norm, k_norm],
             [a.n_q_heads + a.n_kv_heads, a.n_tokens, 1],
         );
@@ -155,10 +157,11 @@ pub fn qkv_rope_store(
         };
         rec.dispatch(
             &MATVEC_QKV_ROPE,
-            &[
-                a.n_tokens, w.cols, w.cols, bias.is_some() as u32, a.n_q_heads, a.n_kv_heads, d, a.pos0, a.ring, f16 as u32,
-                has_norm, f32::to_bits(eps),
-            ],
+            &QkvRopeParams {
+                n_tokens: a.n_tokens, cols: w.cols, x_stride: w.cols, has_bias: bias.is_some() as u32,
+                n_q_heads: a.n_q_heads, n_kv_heads: a.n_kv_heads, head_dim: d, pos0: a.pos0, ring: a.ring,
+                kv_f16: f16 as u32, norm: has_norm, norm_eps: eps,
+            },
             &[x, &s.buffers[0], bias.unwrap_or(&dummy), q_out, cos_sin, &seg.k, &seg.v, norm_weight],
             [gx, gy, a.n_tokens],
         );
@@ -282,16 +285,18 @@ pub fn attention(
         let value_bytes = seg.dtype.bytes_per_value();
         rec.reads((e - b) as u64 * a.n_kv_heads as u64 * d as u64 * value_bytes * 2);
         rec.dispatch(if gqa { &ATTN_PARTIAL_GQA } else { &ATTN_PARTIAL },
-            &[
-                a.n_tokens, a.n_q_heads, a.n_kv_heads, d,
-                a.pos0, a.ring, a.window, seg.start,
-                b, e, split_len, part,
-                n_parts, scale.to_bits(), (seg.dtype == KvCache::F16) as u32, tk,
-            ],
+            &AttentionParams {
+                n_tokens: a.n_tokens, n_q_heads: a.n_q_heads, n_kv_heads: a.n_kv_heads, head_dim: d,
+                pos0: a.pos0, ring: a.ring, window: a.window, seg_start: seg.start, p_begin: b, p_end: e,
+                split_len, part_base: part, n_parts, scale, kv_f16: (seg.dtype == KvCache::F16) as u32,
+                tile_keys: tk,
+            },
             &[q, &seg.k, &seg.v, partials],
             [units, a.n_tokens, splits],
         );
         part += splits;
     }
-    rec.dispatch(&ATTN_MERGE, &[a.n_tokens, a.n_q_heads, d, n_parts], &[partials, sinks, out], [a.n_q_heads, a.n_tokens, 1]);
+    rec.dispatch(&ATTN_MERGE, &AttnMergeParams {
+        n_tokens: a.n_tokens, n_q_heads: a.n_q_heads, head_dim: d, n_parts,
+    }, &[partials, sinks, out], [a.n_q_heads, a.n_tokens, 1]);
 }

@@ -3,15 +3,17 @@
 //! `cpu` holds the plain Rust reference of every kernel, used by the tests.
 
 use crate::gpu::{Kernel, Recorder};
+use params::*;
 
 
 macro_rules! kernel {
-    ($name:ident, $file:literal, $entry:literal) => {
+    ($name:ident, $file:literal, $entry:literal, $params:ty) => {
         pub const $name: Kernel = Kernel {
             name: $entry,
             file: $file,
             source: include_str!(concat!("../../shaders/", $file)),
             entry: $entry,
+            params: <$params as crate::gpu::KernelParams>::FIELDS,
         };
     };
 }
@@ -19,6 +21,7 @@ macro_rules! kernel {
 mod attention;
 pub mod cpu;
 mod moe;
+pub mod params;
 pub mod quant;
 pub mod sample;
 mod tensors;
@@ -33,18 +36,18 @@ pub use moe::{
 pub use quant::{qembed, qmatmul, QMatrix, QType};
 pub use tensors::{Bf16Matrix, KvSegment, Mxfp4Experts};
 
-kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather");
-kernel!(RMSNORM, "rmsnorm.wgsl", "rmsnorm");
-kernel!(MATVEC_BF16, "matmul_bf16.wgsl", "matvec");
-kernel!(MATVEC_NARROW_BF16, "matmul_bf16.wgsl", "matvec_narrow");
-kernel!(MATVEC_WIDE_BF16, "matmul_bf16.wgsl", "matvec_wide");
-kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat");
-kernel!(ARGMAX_PARTIAL, "argmax.wgsl", "argmax_partial");
-kernel!(ARGMAX_FINAL, "argmax.wgsl", "argmax_final");
-kernel!(SILU_MUL, "activation.wgsl", "silu_mul");
-kernel!(FILL_RANDOM, "fill.wgsl", "fill_random");
-kernel!(READ_BANDWIDTH, "bandwidth.wgsl", "read_bandwidth");
-kernel!(READ_BANDWIDTH_BLOCKED, "bandwidth.wgsl", "read_bandwidth_blocked");
+kernel!(EMBED_GATHER, "embed.wgsl", "embed_gather", EmbedParams);
+kernel!(RMSNORM, "rmsnorm.wgsl", "rmsnorm", RmsNormParams);
+kernel!(MATVEC_BF16, "matmul_bf16.wgsl", "matvec", MatmulParams);
+kernel!(MATVEC_NARROW_BF16, "matmul_bf16.wgsl", "matvec_narrow", MatmulParams);
+kernel!(MATVEC_WIDE_BF16, "matmul_bf16.wgsl", "matvec_wide", MatmulParams);
+kernel!(MATMAT_BF16, "matmul_bf16.wgsl", "matmat", MatmulParams);
+kernel!(ARGMAX_PARTIAL, "argmax.wgsl", "argmax_partial", ArgmaxParams);
+kernel!(ARGMAX_FINAL, "argmax.wgsl", "argmax_final", ArgmaxParams);
+kernel!(SILU_MUL, "activation.wgsl", "silu_mul", SiluMulParams);
+kernel!(FILL_RANDOM, "fill.wgsl", "fill_random", FillParams);
+kernel!(READ_BANDWIDTH, "bandwidth.wgsl", "read_bandwidth", BandwidthParams);
+kernel!(READ_BANDWIDTH_BLOCKED, "bandwidth.wgsl", "read_bandwidth_blocked", BandwidthParams);
 
 /// Every kernel, for shader validation and translation tests.
 pub fn all_kernels() -> Vec<Kernel> {
@@ -69,7 +72,7 @@ const CORE_KERNELS: &[Kernel] = &[
 pub fn embed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &Bf16Matrix, out: &wgpu::Buffer) {
     for s in &table.slices {
         rec.dispatch(&EMBED_GATHER,
-            &[n_tokens, table.cols, s.row_start, s.row_end],
+            &EmbedParams { n_tokens, hidden: table.cols, row_start: s.row_start, row_end: s.row_end },
             &[tokens, &s.buffers[0], out],
             [(table.cols / 2).div_ceil(64), n_tokens, 1],
         );
@@ -89,7 +92,7 @@ pub fn rmsnorm(
     out: &wgpu::Buffer,
 ) {
     rec.dispatch(&RMSNORM,
-        &[n_tokens, hidden, eps.to_bits(), first_token * hidden],
+        &RmsNormParams { n_tokens, hidden, eps, x_offset: first_token * hidden },
         &[x, weight, out],
         [n_tokens, 1, 1],
     );
@@ -158,7 +161,10 @@ fn matmul_with(rec: &mut Recorder, x: &wgpu::Buffer, norm: Option<InputNorm>, w:
         let bias = s.buffers.get(1);
         let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1) | ((norm.is_some() as u32) << 2);
         let eps = norm.map_or(0.0, |n| n.eps);
-        let params = [io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags, eps.to_bits()];
+        let params = MatmulParams {
+            n_tokens: io.n_tokens, rows, cols: w.cols, x_offset: io.x_offset, x_stride: io.x_stride,
+            y_stride: io.y_stride, y_offset: io.y_offset + s.row_start, flags, norm_eps: eps,
+        };
         let dummy = rec.gpu.dummy.clone();
         let norm_weight = norm.map_or(&dummy, |n| n.weight);
         let bufs = [x, &s.buffers[0], bias.unwrap_or(&dummy), y, norm_weight];
@@ -182,7 +188,7 @@ fn matmul_with(rec: &mut Recorder, x: &wgpu::Buffer, norm: Option<InputNorm>, w:
 /// act[j] = silu(gate[j]) * act[j] for the first `n` values (the dense gated MLP).
 pub fn silu_mul(rec: &mut Recorder, n: u32, gate: &wgpu::Buffer, act: &wgpu::Buffer) {
     let (gx, gy) = rec.gpu.grid_2d(n.div_ceil(256));
-    rec.dispatch(&SILU_MUL, &[n, gx * 256], &[gate, act], [gx, gy, 1]);
+    rec.dispatch(&SILU_MUL, &SiluMulParams { n, row: gx * 256 }, &[gate, act], [gx, gy, 1]);
 }
 
 /// Logits per workgroup of `argmax_partial` (`CHUNK` in argmax.wgsl).
@@ -201,8 +207,8 @@ pub fn argmax(rec: &mut Recorder, logits: &wgpu::Buffer, offset: u32, n: u32, pa
     assert!(parts.size() >= argmax_scratch_bytes(n), "argmax scratch of {} bytes for {n} logits", parts.size());
     let (gx, gy) = rec.gpu.grid_2d(n_parts);
     rec.reads(n as u64 * 4);
-    rec.dispatch(&ARGMAX_PARTIAL, &[n, offset, n_parts], &[logits, parts], [gx, gy, 1]);
-    rec.dispatch(&ARGMAX_FINAL, &[n, offset, n_parts], &[parts, out], [1, 1, 1]);
+    rec.dispatch(&ARGMAX_PARTIAL, &ArgmaxParams { n, offset, n_parts }, &[logits, parts], [gx, gy, 1]);
+    rec.dispatch(&ARGMAX_FINAL, &ArgmaxParams { n, offset, n_parts }, &[parts, out], [1, 1, 1]);
 }
 
 /// What `fill_random` writes.
@@ -228,7 +234,7 @@ pub fn fill_random(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, fill: Fil
         Fill::Mxfp4Scales => (3, 0.0, 0.0),
     };
     let (gx, gy) = rec.gpu.grid_2d(n_words.div_ceil(256));
-    rec.dispatch(&FILL_RANDOM, &[n_words, kind, seed, base.to_bits(), scale.to_bits()], &[buf], [gx, gy, 1]);
+    rec.dispatch(&FILL_RANDOM, &FillParams { n_words, kind, seed, base, scale }, &[buf], [gx, gy, 1]);
 }
 
 /// Reads the first `bytes` (a multiple of 16) of `buf` once: strided across the grid
@@ -240,5 +246,5 @@ pub fn read_bandwidth(rec: &mut Recorder, buf: &wgpu::Buffer, bytes: u64, sink: 
     let (gx, gy) = rec.gpu.grid_2d(groups);
     let kernel = if blocked { &READ_BANDWIDTH_BLOCKED } else { &READ_BANDWIDTH };
     rec.reads(bytes);
-    rec.dispatch(kernel, &[n_vec4, gx * gy * 256], &[buf, sink], [gx, gy, 1]);
+    rec.dispatch(kernel, &BandwidthParams { n_vec4, threads: gx * gy * 256 }, &[buf, sink], [gx, gy, 1]);
 }

@@ -5,17 +5,18 @@
 
 use crate::gpu::{Kernel, Recorder};
 
+use super::params::*;
 use super::{matmul, rmsnorm, Bf16Matrix, MatmulIo, Mxfp4Experts};
 
-kernel!(TOPK_SOFTMAX, "moe_route.wgsl", "topk_softmax");
-kernel!(ROUTER_LOGITS, "moe_route.wgsl", "router_norm_matvec");
-kernel!(EXPERT_COUNT, "moe_route.wgsl", "expert_count");
-kernel!(EXPERT_ACCUMULATE, "moe_route.wgsl", "expert_accumulate");
-kernel!(EXPERT_GATE_UP_SWIGLU, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu");
-kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down");
-kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate");
-kernel!(EXPERT_GATE_UP_SWIGLU_GROUPED, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu_grouped");
-kernel!(EXPERT_DOWN_GROUPED, "matmul_mxfp4.wgsl", "expert_down_grouped");
+kernel!(TOPK_SOFTMAX, "moe_route.wgsl", "topk_softmax", TopkParams);
+kernel!(ROUTER_LOGITS, "moe_route.wgsl", "router_norm_matvec", RouterParams);
+kernel!(EXPERT_COUNT, "moe_route.wgsl", "expert_count", ExpertCountParams);
+kernel!(EXPERT_ACCUMULATE, "moe_route.wgsl", "expert_accumulate", ExpertAccumulateParams);
+kernel!(EXPERT_GATE_UP_SWIGLU, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu", ExpertParams);
+kernel!(EXPERT_DOWN, "matmul_mxfp4.wgsl", "expert_down", ExpertParams);
+kernel!(EXPERT_DOWN_ACCUMULATE, "matmul_mxfp4.wgsl", "expert_down_accumulate", ExpertParams);
+kernel!(EXPERT_GATE_UP_SWIGLU_GROUPED, "matmul_mxfp4.wgsl", "expert_gate_up_swiglu_grouped", ExpertParams);
+kernel!(EXPERT_DOWN_GROUPED, "matmul_mxfp4.wgsl", "expert_down_grouped", ExpertParams);
 
 /// The MoE kernels, for shader validation and translation tests.
 pub const KERNELS: &[Kernel] = &[
@@ -54,7 +55,7 @@ pub fn topk_softmax(
     ids: &wgpu::Buffer,
     weights: &wgpu::Buffer,
 ) {
-    rec.dispatch(&TOPK_SOFTMAX, &[n_tokens, n_experts, k], &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
+    rec.dispatch(&TOPK_SOFTMAX, &TopkParams { n_tokens, n_experts, k }, &[logits, ids, weights], [n_tokens.div_ceil(64), 1, 1]);
 }
 
 /// Buffers of the MoE routing step of one layer.
@@ -119,7 +120,10 @@ pub fn moe_route<'a>(
             let gx = rows.div_ceil(ROUTER_ROWS);
             rec.dispatch(
                 &ROUTER_LOGITS,
-                &[n_tokens, h, e, eps.to_bits(), s.row_start, s.row_end, bias.is_some() as u32, gx.min(groups)],
+                &RouterParams {
+                    n_tokens, hidden: h, n_experts: e, eps, row_start: s.row_start, row_end: s.row_end,
+                    has_bias: bias.is_some() as u32, n_groups: gx.min(groups),
+                },
                 &[io.x, norm_weight, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), io.normed, io.logits],
                 [gx, n_tokens, 1],
             );
@@ -176,17 +180,18 @@ pub fn expert_gate_up(
 ) {
     let lists = route.lists_for(n_tokens, k, w.n_experts);
     if let Some(lists) = lists {
-        rec.dispatch(&EXPERT_COUNT, &[n_tokens * k, w.n_experts], &[route.ids, lists], [1, 1, 1]);
+        rec.dispatch(&EXPERT_COUNT, &ExpertCountParams { n_entries: n_tokens * k, n_experts: w.n_experts }, &[route.ids, lists], [1, 1, 1]);
     }
     let pending = route.pending_logits.filter(|_| lists.is_none());
     let per_slice = expert_bytes(w, n_tokens as u64 * k as u64) / w.slices.len() as u64;
     let grid = expert_grid(w, n_tokens, k, lists.is_some());
     for s in &w.slices {
         rec.reads(per_slice);
-        let params = [
-            n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, act.limit.to_bits(), act.alpha.to_bits(),
-            w.n_experts, pending.is_some() as u32,
-        ];
+        let params = ExpertParams {
+            n_tokens, k, rows_per_expert: w.rows_per_expert, cols: w.cols, row_start: s.row_start,
+            row_end: s.row_end, limit: act.limit, alpha: act.alpha, n_experts: w.n_experts,
+            route_from_logits: pending.is_some() as u32,
+        };
         match lists {
             Some(lists) => rec.dispatch(
                 &EXPERT_GATE_UP_SWIGLU_GROUPED,
@@ -221,7 +226,10 @@ pub fn expert_down(
     let per_slice = expert_bytes(w, n_tokens as u64 * k as u64) / w.slices.len() as u64;
     for s in &w.slices {
         rec.reads(per_slice);
-        let params = [n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0, w.n_experts, 0];
+        let params = ExpertParams {
+            n_tokens, k, rows_per_expert: w.rows_per_expert, cols: w.cols, row_start: s.row_start,
+            row_end: s.row_end, limit: 0.0, alpha: 0.0, n_experts: w.n_experts, route_from_logits: 0,
+        };
         match lists {
             Some(lists) => rec.dispatch(&EXPERT_DOWN_GROUPED, &params, &[a, lists, &s.buffers[0], &s.buffers[1], &s.buffers[2], out], grid),
             None => rec.dispatch(&EXPERT_DOWN, &params, &[a, route.ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], out], grid),
@@ -249,7 +257,10 @@ pub fn expert_down_accumulate(
             rec.reads(per_slice);
             rec.dispatch(
                 &EXPERT_DOWN_ACCUMULATE,
-                &[n_tokens, k, w.rows_per_expert, w.cols, s.row_start, s.row_end, 0, 0, w.n_experts, 0],
+                &ExpertParams {
+                    n_tokens, k, rows_per_expert: w.rows_per_expert, cols: w.cols, row_start: s.row_start,
+                    row_end: s.row_end, limit: 0.0, alpha: 0.0, n_experts: w.n_experts, route_from_logits: 0,
+                },
                 &[a, route.ids, &s.buffers[0], &s.buffers[1], &s.buffers[2], residual, route.weights],
                 [w.rows_per_expert.div_ceil(ACCUMULATE_ROWS), n_tokens, 1],
             );
@@ -271,5 +282,7 @@ pub fn expert_accumulate(
     weights: &wgpu::Buffer,
     residual: &wgpu::Buffer,
 ) {
-    rec.dispatch(&EXPERT_ACCUMULATE, &[n_tokens, k, hidden], &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
+    rec.dispatch(&EXPERT_ACCUMULATE, &ExpertAccumulateParams {
+        n_tokens, k, hidden,
+    }, &[y, weights, residual], [hidden.div_ceil(64), n_tokens, 1]);
 }

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Recorder, RowSlice};
 
+use super::params::QuantMatmulParams;
 use super::MatmulIo;
 
 /// The tensor types of GGUF files that the quantized kernels read (named as in ggml).
@@ -164,14 +165,15 @@ impl QMatrix {
 macro_rules! qkernels {
     ($($t:literal),*) => {
         [$([
-            Kernel { name: concat!("matvec_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matvec_", $t) },
-            Kernel { name: concat!("matmat_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matmat_", $t) },
-            Kernel { name: concat!("embed_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("embed_", $t) },
+            Kernel { name: concat!("matvec_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matvec_", $t), params: PARAMS },
+            Kernel { name: concat!("matmat_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matmat_", $t), params: PARAMS },
+            Kernel { name: concat!("embed_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("embed_", $t), params: PARAMS },
         ]),*]
     };
 }
 
 const SOURCE: &str = include_str!("../../shaders/matmul_quant.wgsl");
+const PARAMS: &[crate::gpu::ParamField] = <QuantMatmulParams as crate::gpu::KernelParams>::FIELDS;
 
 /// [matvec, matmat, embed] per type, in `QType::ALL` order.
 const KERNELS: [[Kernel; 3]; 10] = qkernels!("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "mxfp4");
@@ -213,10 +215,11 @@ pub fn qmatmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &QMatrix, y: &wgpu::Buff
         let bias = s.buffers.get(1);
         let flags = bias.is_some() as u32 | ((io.accumulate as u32) << 1);
         let lanes = matvec_lanes(rec.gpu, w.cols);
-        let params = [
-            io.n_tokens, rows, w.cols, io.x_offset, io.x_stride, io.y_stride, io.y_offset + s.row_start, flags,
-            row_bytes as u32, 0, 0, lanes,
-        ];
+        let params = QuantMatmulParams {
+            n_tokens: io.n_tokens, rows, cols: w.cols, x_offset: io.x_offset, x_stride: io.x_stride,
+            y_stride: io.y_stride, y_offset: io.y_offset + s.row_start, flags, row_bytes: row_bytes as u32,
+            row_start: 0, row_end: 0, lanes,
+        };
         let bufs = [x, &s.buffers[0], bias.unwrap_or(&rec.gpu.dummy), y];
         rec.reads(rows as u64 * row_bytes + io.n_tokens as u64 * w.cols as u64 * 4);
         if io.n_tokens <= MATVEC_MAX_TOKENS {
@@ -239,7 +242,14 @@ pub fn qembed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &
             rec.reads(n_tokens as u64 * row_bytes);
         }
         rec.dispatch(embed,
-            &[n_tokens, 0, table.cols, 0, 0, 0, 0, 0, row_bytes as u32, s.row_start, s.row_end, 0],
+            &QuantMatmulParams {
+                n_tokens,
+                cols: table.cols,
+                row_bytes: row_bytes as u32,
+                row_start: s.row_start,
+                row_end: s.row_end,
+                ..Default::default()
+            },
             &[tokens, &s.buffers[0], out],
             [table.cols.div_ceil(16).div_ceil(64), n_tokens, 1],
         );

@@ -6,8 +6,10 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Recorder};
 use crate::sampling::{self, SamplingParams};
 
-kernel!(SAMPLE_PREP, "sample.wgsl", "sample_prep");
-kernel!(SAMPLE_SELECT, "sample.wgsl", "sample_select");
+use super::params::{SamplePrepParams, SampleSelectParams};
+
+kernel!(SAMPLE_PREP, "sample.wgsl", "sample_prep", SamplePrepParams);
+kernel!(SAMPLE_SELECT, "sample.wgsl", "sample_select", SampleSelectParams);
 
 /// The sampling kernels (registered for shader tests).
 pub const KERNELS: &[Kernel] = &[SAMPLE_PREP, SAMPLE_SELECT];
@@ -102,21 +104,18 @@ pub fn sample_at(
     let groups = n_vocab.div_ceil(CHUNK);
     let (gx, gy) = rec.gpu.grid_2d(groups);
     rec.dispatch(&SAMPLE_PREP,
-        &[
-            n_vocab,
-            logits_offset,
-            n_pen,
-            d.inv_temp.to_bits(),
-            d.rep.to_bits(),
-            d.inv_rep.to_bits(),
-            d.presence.to_bits(),
-            d.frequency.to_bits(),
-        ],
+        &SamplePrepParams {
+            n: n_vocab, offset: logits_offset, n_pen, inv_temp: d.inv_temp, rep: d.rep, inv_rep: d.inv_rep,
+            presence: d.presence, frequency: d.frequency,
+        },
         &[logits, penalties, &scratch.z, &scratch.group_max],
         [gx, gy, 1],
     );
     rec.dispatch(&SAMPLE_SELECT,
-        &[n_vocab, groups, d.greedy as u32, d.top_k, d.top_p24, d.t_cap, d.rnd, out_index],
+        &SampleSelectParams {
+            n: n_vocab, n_groups: groups, greedy: d.greedy as u32, top_k: d.top_k, top_p24: d.top_p24,
+            t_cap: d.t_cap, rnd: d.rnd, out_index,
+        },
         &[&scratch.z, &scratch.group_max, &scratch.tables, out],
         [1, 1, 1],
     );

@@ -15,7 +15,7 @@ use crate::models::config::{Arch, Config, Yarn};
 use crate::models::weights::{Layer, Linear, Mlp, Weights};
 use crate::ops::{Bf16Matrix, Mxfp4Experts, QType};
 
-use super::{expect, qtype, tensor, Planner};
+use super::{attn_qkv, expect, qtype, tensor, Planner};
 use crate::models::load::Planned;
 use crate::models::rope::Rope;
 
@@ -274,7 +274,7 @@ fn expect_dims(t: &GgufTensor, shape: &[u64]) -> Result<()> {
 /// Validates every tensor, allocates the weights and plans where each byte of the file goes.
 pub(super) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Planned> {
     let (h, v, f) = (cfg.hidden_size as u64, cfg.vocab_size as u64, cfg.intermediate_size as u64);
-    let (hq, hkv, d) = (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
+    let (hq, d) = (cfg.num_attention_heads as u64, cfg.head_dim as u64);
     let e = cfg.num_local_experts as u64;
     let mut p = Planner { gpu, g, plan: StreamPlan::new([(g.file.clone(), g.file_size)]) };
     let embed = p.linear("token_embd.weight", v, h)?;
@@ -282,15 +282,8 @@ pub(super) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Planned> {
     for l in 0..cfg.num_hidden_layers {
         let n = |s: &str| format!("blk.{l}.{s}");
         let attn_norm = p.vector(&n("attn_norm.weight"), h)?;
-        let q = expect(g, &n("attn_q.weight"), &[hq * d, h])?;
-        let k = expect(g, &n("attn_k.weight"), &[hkv * d, h])?;
-        let vv = expect(g, &n("attn_v.weight"), &[hkv * d, h])?;
-        let biases = [
-            expect(g, &n("attn_q.bias"), &[hq * d])?,
-            expect(g, &n("attn_k.bias"), &[hkv * d])?,
-            expect(g, &n("attn_v.bias"), &[hkv * d])?,
-        ];
-        let qkv = p.qkv(&n("attn_qkv"), [q, k, vv], Some(biases))?;
+        let (weights, biases) = attn_qkv(g, cfg, l, true)?;
+        let qkv = p.qkv(&n("attn_qkv"), weights, biases)?;
         let o = expect(g, &n("attn_output.weight"), &[h, hq * d])?;
         let o_bias = expect(g, &n("attn_output.bias"), &[h])?;
         let o = Linear::Quant(p.matrix(&o.name, &[o], Some(&[o_bias]))?);

@@ -173,6 +173,21 @@ fn expect<'a>(g: &'a Gguf, name: &str, shape: &[u64]) -> Result<&'a GgufTensor> 
     Ok(t)
 }
 
+/// Layer `l`'s q, k and v projections, and their biases when the architecture has them, each
+/// checked against the configuration's shapes.
+type Qkv3<'a> = [&'a GgufTensor; 3];
+fn attn_qkv<'a>(g: &'a Gguf, cfg: &Config, l: u32, with_bias: bool) -> Result<(Qkv3<'a>, Option<Qkv3<'a>>)> {
+    let (h, hq, hkv, d) =
+        (cfg.hidden_size as u64, cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
+    let n = |s: &str| format!("blk.{l}.attn_{s}");
+    let weights = [expect(g, &n("q.weight"), &[hq * d, h])?, expect(g, &n("k.weight"), &[hkv * d, h])?, expect(g, &n("v.weight"), &[hkv * d, h])?];
+    let biases = match with_bias {
+        true => Some([expect(g, &n("q.bias"), &[hq * d])?, expect(g, &n("k.bias"), &[hkv * d])?, expect(g, &n("v.bias"), &[hkv * d])?]),
+        false => None,
+    };
+    Ok((weights, biases))
+}
+
 struct Planner<'a> {
     gpu: &'a Gpu,
     g: &'a Gguf,
@@ -259,7 +274,7 @@ pub(crate) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Planned> {
         return gpt_oss::plan(gpu, cfg, g);
     }
     let (h, v, f) = (cfg.hidden_size as u64, cfg.vocab_size as u64, cfg.intermediate_size as u64);
-    let (hq, hkv, d) = (cfg.num_attention_heads as u64, cfg.num_key_value_heads as u64, cfg.head_dim as u64);
+    let (hq, d) = (cfg.num_attention_heads as u64, cfg.head_dim as u64);
     let mut p = Planner { gpu, g, plan: StreamPlan::new([(g.file.clone(), g.file_size)]) };
     let embed = p.linear("token_embd.weight", v, h)?;
     // One buffer of "no sink" logits serves every layer.
@@ -268,18 +283,8 @@ pub(crate) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Planned> {
     for l in 0..cfg.num_hidden_layers {
         let n = |s: &str| format!("blk.{l}.{s}");
         let attn_norm = p.vector(&n("attn_norm.weight"), h)?;
-        let q = expect(g, &n("attn_q.weight"), &[hq * d, h])?;
-        let k = expect(g, &n("attn_k.weight"), &[hkv * d, h])?;
-        let vv = expect(g, &n("attn_v.weight"), &[hkv * d, h])?;
-        let biases = match cfg.arch {
-            Arch::Qwen2 => Some([
-                expect(g, &n("attn_q.bias"), &[hq * d])?,
-                expect(g, &n("attn_k.bias"), &[hkv * d])?,
-                expect(g, &n("attn_v.bias"), &[hkv * d])?,
-            ]),
-            _ => None,
-        };
-        let qkv = p.qkv(&n("attn_qkv"), [q, k, vv], biases)?;
+        let (weights, biases) = attn_qkv(g, cfg, l, cfg.arch == Arch::Qwen2)?;
+        let qkv = p.qkv(&n("attn_qkv"), weights, biases)?;
         let qk_norm = match cfg.arch {
             Arch::Qwen3 => Some((p.vector(&n("attn_q_norm.weight"), d)?, p.vector(&n("attn_k_norm.weight"), d)?)),
             _ => None,
