@@ -52,6 +52,10 @@ impl Engine {
             let format = ChatFormat::from_gguf(&g, &tokenizer)?;
             return Self::with_format(model, tokenizer, format);
         }
+        let cfg_path = path.join("config.json");
+        if path.is_dir() && !cfg_path.exists() {
+            return Err(Error::checkpoint(&cfg_path, "missing: a model directory needs config.json, safetensors weights and tokenizer.json"));
+        }
         let tok_path = path.join("tokenizer.json");
         if !tok_path.exists() {
             return Err(Error::checkpoint(&tok_path, "missing: text generation needs the model's tokenizer.json"));

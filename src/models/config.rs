@@ -100,6 +100,103 @@ pub struct Config {
     pub eos_token_id: Option<serde_json::Value>,
 }
 
+/// Upper bounds of the sizes a configuration may give (see [`Config::check_ranges`]).
+pub const MAX_VOCAB: u32 = 1 << 22;
+pub const MAX_HIDDEN: u32 = 1 << 16;
+pub const MAX_INTERMEDIATE: u32 = 1 << 18;
+pub const MAX_LAYERS: u32 = 1024;
+pub const MAX_HEADS: u32 = 1024;
+pub const MAX_POSITIONS: u32 = 1 << 24;
+
+/// The JSON type of every field that is read, checked before the configuration is decoded, so
+/// that a wrong one is an error naming the field (serde's own names only the expected type).
+fn check_types(raw: &serde_json::Value) -> Result<()> {
+    use serde_json::Value;
+    const COUNTS: &[&str] = &[
+        "vocab_size",
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "num_local_experts",
+        "num_experts_per_tok",
+        "experts_per_token",
+        "sliding_window",
+        "max_position_embeddings",
+    ];
+    const NUMBERS: &[&str] = &["rms_norm_eps", "rope_theta", "swiglu_limit", "swiglu_alpha"];
+    const SCALING_NUMBERS: &[&str] = &["factor", "beta_fast", "beta_slow", "attention_factor", "rope_theta"];
+    let Some(obj) = raw.as_object() else {
+        return Err(Error::Config("the configuration must be a JSON object".into()));
+    };
+    let bad = |k: &str, what: &str, v: &Value| Err(Error::Config(format!("{k} must be {what}, not {}", short_json(v))));
+    let count = |v: &Value| v.as_u64().is_some_and(|n| n <= u32::MAX as u64);
+    for k in COUNTS {
+        match obj.get(*k) {
+            None => {}
+            Some(v) if count(v) => {}
+            // Optional counts may be null.
+            Some(Value::Null) if *k == "experts_per_token" => {}
+            Some(v) => return bad(k, "a non-negative integer (at most 4294967295)", v),
+        }
+    }
+    for k in NUMBERS {
+        match obj.get(*k) {
+            None | Some(Value::Number(_)) => {}
+            Some(v) => return bad(k, "a number", v),
+        }
+    }
+    match obj.get("tie_word_embeddings") {
+        None | Some(Value::Bool(_)) => {}
+        Some(v) => return bad("tie_word_embeddings", "true or false", v),
+    }
+    match obj.get("layer_types") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+        Some(v) => return bad("layer_types", "a list of strings", v),
+    }
+    for k in ["rope_scaling", "rope_parameters"] {
+        match obj.get(k) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(rs)) => {
+                for f in SCALING_NUMBERS {
+                    match rs.get(*f) {
+                        None | Some(Value::Null) | Some(Value::Number(_)) => {}
+                        Some(v) => return bad(&format!("{k}.{f}"), "a number", v),
+                    }
+                }
+                match rs.get("original_max_position_embeddings") {
+                    None | Some(Value::Null) => {}
+                    Some(v) if v.as_u64().is_some() => {}
+                    Some(v) => return bad(&format!("{k}.original_max_position_embeddings"), "a non-negative integer", v),
+                }
+                match rs.get("rope_type").or_else(|| rs.get("type")) {
+                    None | Some(Value::Null) | Some(Value::String(_)) => {}
+                    Some(v) => return bad(&format!("{k}.rope_type"), "a string", v),
+                }
+            }
+            Some(v) => return bad(k, "an object", v),
+        }
+    }
+    match obj.get("quantization_config") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(q)) if q.get("quant_method").is_some_and(Value::is_string) => {}
+        Some(v) => return bad("quantization_config", "an object with a quant_method string", v),
+    }
+    Ok(())
+}
+
+/// A JSON value for an error message, cut short.
+fn short_json(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
 fn default_eps() -> f32 {
     1e-5
 }
@@ -135,6 +232,7 @@ impl Config {
                 "model_type is {model_type:?}; this loader reads gpt-oss checkpoints (model_type \"gpt_oss\")"
             )));
         }
+        check_types(&raw)?;
         let mut cfg: Config = serde_json::from_value(raw).map_err(|e| Error::Config(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
@@ -164,6 +262,7 @@ impl Config {
                 return bad(format!("{k} must be positive"));
             }
         }
+        self.check_ranges()?;
         if !self.hidden_size.is_multiple_of(32) || !self.intermediate_size.is_multiple_of(32) {
             return bad(format!(
                 "hidden_size {} and intermediate_size {} must be multiples of 32 (MXFP4 blocks)",
@@ -209,8 +308,87 @@ impl Config {
                 Some(other) => return bad(format!("rope_scaling type {other:?} is not supported (expected yarn)")),
             }
         }
-        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
-            return bad(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
+        Ok(())
+    }
+
+    /// Every size and constant of the configuration within sane bounds, so that nothing is
+    /// sized from an absurd number before the tensors that should match it are looked at. The
+    /// bounds are generous (several times the largest published models) but keep every count
+    /// that the loader or the sessions iterate over small.
+    pub(crate) fn check_ranges(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        let upper: [(&str, u32, u32); 11] = [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_HIDDEN),
+            ("intermediate_size", self.intermediate_size, MAX_INTERMEDIATE),
+            ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, MAX_HEADS),
+            ("num_key_value_heads", self.num_key_value_heads, MAX_HEADS),
+            ("head_dim", self.head_dim, 256),
+            ("num_local_experts", self.num_local_experts, 256),
+            ("num_experts_per_tok", self.num_experts_per_tok, 16),
+            ("sliding_window", self.sliding_window, MAX_POSITIONS),
+            ("max_position_embeddings", self.max_position_embeddings, MAX_POSITIONS),
+        ];
+        for (k, v, max) in upper {
+            if v > max {
+                return bad(format!("{k} {v} is out of range (at most {max})"));
+            }
+        }
+        if self.max_position_embeddings == 0 {
+            return bad("max_position_embeddings must be positive".into());
+        }
+        if self.num_key_value_heads > self.num_attention_heads {
+            return bad(format!(
+                "num_key_value_heads {} is more than num_attention_heads {}",
+                self.num_key_value_heads, self.num_attention_heads
+            ));
+        }
+        let eps = self.rms_norm_eps;
+        if !(eps > 0.0 && eps < 1.0) {
+            return bad(format!("rms_norm_eps {eps} is out of range (between 0 and 1, exclusive)"));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
+            return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
+        }
+        if !(self.swiglu_limit > 0.0) {
+            return bad(format!("swiglu_limit {} must be positive", self.swiglu_limit));
+        }
+        if !(self.swiglu_alpha.is_finite() && self.swiglu_alpha > 0.0) {
+            return bad(format!("swiglu_alpha {} must be a positive finite number", self.swiglu_alpha));
+        }
+        if let Some(rs) = &self.rope_scaling {
+            let positive = [
+                ("factor", rs.factor),
+                ("beta_fast", rs.beta_fast),
+                ("beta_slow", rs.beta_slow),
+                ("attention_factor", rs.attention_factor),
+                ("rope_theta", rs.rope_theta),
+            ];
+            for (k, v) in positive {
+                if let Some(v) = v {
+                    if !(v.is_finite() && v > 0.0) {
+                        return bad(format!("rope_scaling.{k} {v} must be a positive finite number"));
+                    }
+                }
+            }
+            if let Some(o) = rs.original_max_position_embeddings {
+                if o == 0 || o > MAX_POSITIONS as u64 {
+                    return bad(format!("rope_scaling.original_max_position_embeddings {o} is out of range (1 to {MAX_POSITIONS})"));
+                }
+            }
+        }
+        let id_ok = |v: &serde_json::Value| v.as_u64().is_some_and(|id| id <= u32::MAX as u64);
+        match &self.eos_token_id {
+            None | Some(serde_json::Value::Null) => {}
+            Some(v @ serde_json::Value::Number(_)) if id_ok(v) => {}
+            Some(serde_json::Value::Array(a)) if a.len() <= 64 && a.iter().all(id_ok) => {}
+            Some(other) => {
+                return bad(format!(
+                    "eos_token_id {} must be a token id (a non-negative integer) or a list of them",
+                    short_json(other)
+                ))
+            }
         }
         Ok(())
     }

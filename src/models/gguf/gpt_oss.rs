@@ -90,7 +90,7 @@ pub(super) fn config(g: &Gguf) -> Result<Config> {
         tie_word_embeddings: g.tensor("output.weight").is_none(),
         eos_token_id: eos.map(|e| serde_json::json!(e)),
     };
-    cfg.validate()?;
+    cfg.validate().map_err(|e| super::gguf_names(ARCH, e))?;
     Ok(cfg)
 }
 
