@@ -44,6 +44,40 @@ pub struct ChatTemplate {
 
 const NAME: &str = "chat_template";
 
+/// Template instructions one rendering may run (minijinja's fuel): real templates take a few
+/// hundred per message.
+const FUEL: u64 = 10_000_000;
+/// Bytes one rendering may write (or 4 times the messages' contents, if more).
+const MAX_OUTPUT: usize = 16 << 20;
+/// Time one rendering may take.
+const MAX_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The output of a rendering, refused past a size or a deadline.
+struct Capped {
+    buf: Vec<u8>,
+    limit: usize,
+    deadline: web_time::Instant,
+    over: Option<String>,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > self.limit {
+            self.over = Some(format!("wrote more than {} bytes", self.limit));
+        } else if web_time::Instant::now() > self.deadline {
+            self.over = Some(format!("took more than {} seconds", MAX_TIME.as_secs()));
+        }
+        if self.over.is_some() {
+            return Err(std::io::Error::other("chat template output refused"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Private-use characters around a message number mark where contents go (see `render`).
 const OPEN: char = '\u{F8F0}';
 const CLOSE: char = '\u{F8F1}';
@@ -54,6 +88,7 @@ impl ChatTemplate {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
+        env.set_fuel(Some(FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
@@ -70,15 +105,32 @@ impl ChatTemplate {
 
     fn render_raw(&self, messages: &[TemplateMessage], add_generation_prompt: bool) -> Result<String> {
         let tmpl = self.env.get_template(NAME).map_err(|e| Error::Config(format!("chat template: {e:#}")))?;
-        tmpl.render(context! {
+        let contents: usize = messages.iter().map(|m| m.content.len()).sum();
+        let mut out = Capped {
+            buf: Vec::new(),
+            limit: MAX_OUTPUT.max(4 * contents),
+            deadline: web_time::Instant::now() + MAX_TIME,
+            over: None,
+        };
+        let ctx = context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
             bos_token => &self.bos,
             eos_token => &self.eos,
             tools => (),
             documents => (),
-        })
-        .map_err(|e| Error::Input(format!("chat template: {e:#}")))
+        };
+        let rendered = tmpl.render_captured_to(ctx, &mut out);
+        if let Some(over) = out.over {
+            return Err(Error::Input(format!("the model's chat template {over}; it was stopped")));
+        }
+        match rendered {
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(Error::Input(format!(
+                "the model's chat template ran more than {FUEL} steps; it was stopped (a template that loops this long is not a chat format)"
+            ))),
+            Err(e) => Err(Error::Input(format!("chat template: {e:#}"))),
+            Ok(_) => String::from_utf8(out.buf).map_err(|_| Error::Input("the model's chat template wrote invalid UTF-8".into())),
+        }
     }
 
     /// Renders the conversation, split into template text and message contents.
