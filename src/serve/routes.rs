@@ -172,7 +172,10 @@ async fn chat_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Re
         ApiError::param(param, msg.trim_start_matches("invalid input: ").to_string())
     })?;
     if conv.messages.is_empty() {
-        return Err(ApiError::param("messages", "messages must contain at least one message"));
+        return Err(ApiError::param(
+            "messages",
+            "messages must contain a user message (system or developer messages alone leave nothing to answer)",
+        ));
     }
     let deadline = s.timeout.map(|t| tokio::time::Instant::now() + t);
     // A chat template is code from the model file: it renders on a blocking thread, so that a
