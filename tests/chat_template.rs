@@ -206,3 +206,14 @@ fn a_conversation_without_a_user_message_asks_for_one() {
         assert!(err.contains("user message"), "{err}");
     }
 }
+
+#[test]
+fn syntax_errors_are_one_line_even_where_minijinja_debug_output_breaks() {
+    // minijinja's alternate (debug) error form underflows on this span.
+    let src = "{% for in messages %}{{ message['content'] }}{% endfor %}";
+    let err = match ChatTemplate::new(src, "", "") {
+        Err(e) => e.to_string(),
+        Ok(t) => t.render(&[TemplateMessage::new("user", "hi")], true).unwrap_err().to_string(),
+    };
+    assert!(err.contains("chat template") && !err.contains('\n'), "{err}");
+}

@@ -94,7 +94,7 @@ impl ChatTemplate {
         env.add_function("strftime_now", strftime_now);
         env.add_filter("tojson", tojson);
         env.add_template_owned(NAME, without_generation_tags(source))
-            .map_err(|e| Error::Config(format!("chat template: {e:#}")))?;
+            .map_err(|e| Error::Config(format!("chat template: {}", one_line(&e))))?;
         Ok(ChatTemplate { env, source: source.to_string(), bos: bos.to_string(), eos: eos.to_string() })
     }
 
@@ -104,7 +104,7 @@ impl ChatTemplate {
     }
 
     fn render_raw(&self, messages: &[TemplateMessage], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self.env.get_template(NAME).map_err(|e| Error::Config(format!("chat template: {e:#}")))?;
+        let tmpl = self.env.get_template(NAME).map_err(|e| Error::Config(format!("chat template: {}", one_line(&e))))?;
         let contents: usize = messages.iter().map(|m| m.content.len()).sum();
         let mut out = Capped {
             buf: Vec::new(),
@@ -128,7 +128,7 @@ impl ChatTemplate {
             Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(Error::Input(format!(
                 "the model's chat template ran more than {FUEL} steps; it was stopped (a template that loops this long is not a chat format)"
             ))),
-            Err(e) => Err(Error::Input(format!("chat template: {e:#}"))),
+            Err(e) => Err(Error::Input(format!("chat template: {}", one_line(&e)))),
             Ok(_) => String::from_utf8(out.buf).map_err(|_| Error::Input("the model's chat template wrote invalid UTF-8".into())),
         }
     }
@@ -161,6 +161,19 @@ impl ChatTemplate {
         }
         Ok(find_contents(&real, messages))
     }
+}
+
+/// A template error as one line: what went wrong and where, with the errors it wraps (the
+/// alternate form dumps the source with debug info, which can fail on odd spans).
+fn one_line(e: &minijinja::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out.replace('\n', " ")
 }
 
 /// transformers' `{% generation %}` ... `{% endgeneration %}` only marks the assistant's text for
