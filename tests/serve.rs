@@ -428,3 +428,51 @@ fn slow_idle_and_excess_clients_are_shed() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Streams `body` to `path` on a new connection; returns when the first event with text came
+/// (any `data:` line for completions, a non-empty content or reasoning delta for chat).
+fn first_text_at(base: &str, path: &str, body: &Value) -> Instant {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    let body = body.to_string();
+    write!(stream, "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended without text");
+        let Some(data) = line.trim().strip_prefix("data: ") else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(data) else { continue };
+        let delta = &v["choices"][0]["delta"];
+        let chat_text = ["content", "reasoning_content"].iter().any(|k| delta[*k].as_str().is_some_and(|t| !t.is_empty()));
+        if v["object"] == "text_completion" || chat_text {
+            return Instant::now();
+        }
+    }
+}
+
+/// A long prompt is prefilled a chunk per round between the other slots' tokens: a short
+/// request that arrives while it goes in gets its first token before the long one does.
+#[test]
+fn a_long_prompt_does_not_hold_up_other_requests() {
+    let s = Server::start(&["--parallel", "2"]);
+    let long: Vec<u32> = (0..900).map(|i| 1000 + i).collect();
+    let a = json!({"model": MODEL, "prompt": long, "max_tokens": 2, "stream": true});
+    let base = s.base.clone();
+    let long_one = std::thread::spawn(move || first_text_at(&base, "/v1/completions", &a));
+    // Once the long request holds its slot, the short one comes.
+    let t0 = Instant::now();
+    loop {
+        let (_, h) = s.get("/health");
+        if h["slots_busy"] == 1 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{h}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut b = chat(json!([{"role": "user", "content": "Hi"}]));
+    b["stream"] = json!(true);
+    let short = first_text_at(&s.base, "/v1/chat/completions", &b);
+    let long = long_one.join().unwrap();
+    assert!(short < long, "the short request's first token came {:?} after the long prompt's", short - long);
+}
