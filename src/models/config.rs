@@ -351,7 +351,7 @@ impl Config {
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
             return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
         }
-        if !(self.swiglu_limit > 0.0) {
+        if self.swiglu_limit.is_nan() || self.swiglu_limit <= 0.0 {
             return bad(format!("swiglu_limit {} must be positive", self.swiglu_limit));
         }
         if !(self.swiglu_alpha.is_finite() && self.swiglu_alpha > 0.0) {
