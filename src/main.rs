@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -26,10 +26,10 @@ struct ModelArgs {
     #[arg(long)]
     model: String,
     /// KV-cache context in tokens.
-    #[arg(long, default_value_t = DEFAULT_CTX)]
+    #[arg(long, default_value_t = DEFAULT_CTX, value_parser = clap::value_parser!(u32).range(1..))]
     ctx: u32,
     /// Prompt tokens per prefill pass.
-    #[arg(long, default_value_t = DEFAULT_CHUNK)]
+    #[arg(long, default_value_t = DEFAULT_CHUNK, value_parser = clap::value_parser!(u32).range(1..))]
     chunk: u32,
     /// How the KV cache stores keys and values: f32, or f16 (half the memory and attention reads).
     #[arg(long, default_value = "f32")]
@@ -42,10 +42,10 @@ const DEFAULT_MODEL: &str = wgpt::hub::DEFAULT_MODEL;
 #[derive(clap::Args)]
 struct PlaceArgs {
     /// KV-cache context in tokens.
-    #[arg(long, default_value_t = DEFAULT_CTX)]
+    #[arg(long, default_value_t = DEFAULT_CTX, value_parser = clap::value_parser!(u32).range(1..))]
     ctx: u32,
     /// Prompt tokens per prefill pass.
-    #[arg(long, default_value_t = DEFAULT_CHUNK)]
+    #[arg(long, default_value_t = DEFAULT_CHUNK, value_parser = clap::value_parser!(u32).range(1..))]
     chunk: u32,
     /// How the KV cache stores keys and values: f32, or f16 (half the memory and attention reads).
     #[arg(long, default_value = "f32")]
@@ -121,7 +121,7 @@ enum Cmd {
         #[arg(long, default_value_t = 8080)]
         port: u16,
         /// Requests generated at the same time, each with its own KV cache.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, value_parser = at_least_one)]
         parallel: usize,
         /// Requests that may wait when every slot is busy (more are refused with 503).
         #[arg(long, default_value_t = 256)]
@@ -130,8 +130,24 @@ enum Cmd {
         #[arg(long)]
         model_name: Option<String>,
         /// Largest accepted request body in bytes.
-        #[arg(long, default_value_t = 4 << 20)]
+        #[arg(long, default_value_t = 4 << 20, value_parser = at_least_one)]
         max_body_bytes: usize,
+        /// Longest time a request may take in seconds, waiting in the queue included (none by default).
+        #[arg(long, value_parser = seconds)]
+        timeout: Option<f64>,
+        /// Browser origins allowed to call the server, comma-separated (`*` for any); loopback
+        /// origins and the server's own are always allowed, others get 403.
+        #[arg(long, value_delimiter = ',')]
+        allowed_origins: Vec<String>,
+        /// Connections served at once; more are answered 503 and closed.
+        #[arg(long, default_value_t = 256, value_parser = at_least_one)]
+        max_connections: usize,
+        /// Seconds a client has to send a request's headers, and then its body.
+        #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+        header_timeout: f64,
+        /// Seconds a connection may sit without traffic while no request is being handled.
+        #[arg(long, default_value_t = 60.0, value_parser = seconds)]
+        idle_timeout: f64,
         #[command(flatten)]
         place: PlaceArgs,
     },
@@ -169,6 +185,24 @@ enum Cmd {
     },
 }
 
+/// A count of at least 1 (`--parallel 0` would serve nothing).
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A positive, finite number of seconds (at most a day).
+fn seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86400.0 => Ok(v),
+        Ok(v) => Err(format!("{v} is not a number of seconds between 0 and 86400")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -204,10 +238,21 @@ fn run(cli: Cli) -> Result<()> {
             let engine = load_engine(&model)?.with_kv_cache(place.kv_cache);
             cli::chat::chat(&engine, place.ctx, place.chunk, &chat)
         }
-        Cmd::Serve { model, host, port, parallel, queue, model_name, max_body_bytes, place } => {
-            if parallel == 0 {
-                bail!("--parallel must be at least 1");
-            }
+        Cmd::Serve {
+            model,
+            host,
+            port,
+            parallel,
+            queue,
+            model_name,
+            max_body_bytes,
+            timeout,
+            allowed_origins,
+            max_connections,
+            header_timeout,
+            idle_timeout,
+            place,
+        } => {
             let model_id = model_name.unwrap_or_else(|| served_name(&model));
             let engine = load_engine(&model)?.with_kv_cache(place.kv_cache);
             let opts = wgpt::serve::ServeOptions {
@@ -219,6 +264,15 @@ fn run(cli: Cli) -> Result<()> {
                 chunk: place.chunk,
                 max_queue: queue,
                 max_body_bytes,
+                timeout: timeout.map(Duration::from_secs_f64),
+                allowed_origins: allowed_origins.into_iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect(),
+                limits: wgpt::serve::conn::ConnLimits {
+                    max_connections,
+                    header_timeout: Duration::from_secs_f64(header_timeout),
+                    idle_timeout: Duration::from_secs_f64(idle_timeout),
+                    // The body gets the header time again, at least 30 seconds.
+                    body_timeout: Duration::from_secs_f64(header_timeout.max(30.0)),
+                },
             };
             wgpt::serve::serve(engine, &opts, |addr| {
                 eprintln!("serving {} on http://{addr}/v1 ({} slots of {} tokens)", opts.model_id, opts.parallel, opts.ctx);

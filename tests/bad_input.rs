@@ -245,3 +245,152 @@ fn generate_prints_ids_space_separated_with_ids_and_as_json_without() {
     let listed: Vec<u32> = serde_json::from_str(json.stdout.trim()).expect("a JSON array of ids");
     assert_eq!(listed, spaced);
 }
+
+#[test]
+fn absurd_config_numbers_are_refused_before_anything_is_sized_from_them() {
+    // A layer count of 2^31 - 1 must not build a name for every layer (tens of GB) before the
+    // first tensor is checked.
+    let t0 = std::time::Instant::now();
+    for (field, value) in [
+        ("num_hidden_layers", serde_json::json!(2147483647u32)),
+        ("vocab_size", serde_json::json!(4000000000u32)),
+        ("hidden_size", serde_json::json!(1u32 << 31)),
+        ("max_position_embeddings", serde_json::json!(0)),
+        ("rms_norm_eps", serde_json::json!(1.5)),
+        ("rms_norm_eps", serde_json::json!(0.0)),
+        ("rms_norm_eps", serde_json::json!(-1e-5)),
+        ("rope_theta", serde_json::json!(-1.0)),
+        ("eos_token_id", serde_json::json!("</s>")),
+        ("eos_token_id", serde_json::json!([1, "x"])),
+        ("eos_token_id", serde_json::json!(-3)),
+    ] {
+        let (_t, dir) = copy_fixture("tiny");
+        edit_config(&dir, |c| c[field] = value.clone());
+        assert_fails(&logits(&dir, "1,2"), &["config.json", field]);
+    }
+    for factor in [serde_json::json!(0.0), serde_json::json!(-4.0)] {
+        let (_t, dir) = copy_fixture("tiny");
+        edit_config(&dir, |c| c["rope_scaling"]["factor"] = factor.clone());
+        assert_fails(&logits(&dir, "1,2"), &["config.json", "rope_scaling.factor"]);
+    }
+    // Wrong JSON types name the field too.
+    let (_t, dir) = copy_fixture("tiny");
+    edit_config(&dir, |c| c["num_hidden_layers"] = "four".into());
+    assert_fails(&logits(&dir, "1,2"), &["config.json", "num_hidden_layers"]);
+    assert!(t0.elapsed().as_secs() < 120, "refusing absurd configs took {:?}", t0.elapsed());
+}
+
+#[test]
+fn layer_count_is_checked_against_the_tensors_present() {
+    // More layers than the checkpoint holds (within the bounds): refused before planning.
+    for (layers, needle) in [(1000, "holds only 79 tensors"), (5, "no model.layers.4.")] {
+        let (_t, dir) = copy_fixture("tiny");
+        edit_config(&dir, |c| {
+            c["num_hidden_layers"] = layers.into();
+            c.as_object_mut().unwrap().remove("layer_types");
+        });
+        assert_fails(&logits(&dir, "1,2"), &[&format!("num_hidden_layers is {layers}"), needle]);
+    }
+    // Fewer: the tensors of the layers left over are named.
+    let (_t, dir) = copy_fixture("tiny");
+    edit_config(&dir, |c| {
+        c["num_hidden_layers"] = 3.into();
+        c.as_object_mut().unwrap().remove("layer_types");
+    });
+    assert_fails(&logits(&dir, "1,2"), &["model.layers.3.", "unused tensors"]);
+}
+
+/// Rewrites the JSON header of model.safetensors with `f` (data offsets are relative to the
+/// end of the header, so the data stays valid).
+fn replace_header(dir: &Path, f: impl FnOnce(&str) -> String) {
+    let p = dir.join("model.safetensors");
+    let b = std::fs::read(&p).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let header = f(std::str::from_utf8(&b[8..8 + n]).unwrap());
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&b[8 + n..]);
+    std::fs::write(&p, &out).unwrap();
+}
+
+#[test]
+fn safetensors_headers_must_be_one_plain_json_object() {
+    // The unchanged rewrite loads (the helper itself is sound).
+    let (_t, dir) = copy_fixture("tiny");
+    replace_header(&dir, |h| h.to_string());
+    let r = logits(&dir, "1,2");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // A duplicated key, at the top or inside an entry: serde would keep the last silently.
+    let (_t, dir) = copy_fixture("tiny");
+    replace_header(&dir, |h| {
+        let at = h.find("\"lm_head.weight\":").unwrap();
+        let end = at + h[at..].find('}').unwrap() + 1;
+        let entry = h[at..end].to_string();
+        h.replacen(&entry, &format!("{entry},{entry}"), 1)
+    });
+    assert_fails(&logits(&dir, "1,2"), &["model.safetensors", "\"lm_head.weight\" more than once"]);
+    let (_t, dir) = copy_fixture("tiny");
+    replace_header(&dir, |h| h.replacen("\"dtype\":\"BF16\",", "\"dtype\":\"F32\",\"dtype\":\"BF16\",", 1));
+    assert_fails(&logits(&dir, "1,2"), &["model.safetensors", "\"dtype\" more than once"]);
+    // A header that does not start with '{'.
+    let (_t, dir) = copy_fixture("tiny");
+    replace_header(&dir, |h| format!(" {h}"));
+    assert_fails(&logits(&dir, "1,2"), &["model.safetensors", "does not start with"]);
+}
+
+/// Sets the u32 metadata value of `key` in a GGUF file in place.
+fn patch_gguf_u32(path: &Path, key: &str, value: u32) {
+    let mut b = std::fs::read(path).unwrap();
+    let mut needle = (key.len() as u64).to_le_bytes().to_vec();
+    needle.extend_from_slice(key.as_bytes());
+    let at = b.windows(needle.len()).position(|w| w == needle).unwrap() + needle.len();
+    assert_eq!(u32::from_le_bytes(b[at..at + 4].try_into().unwrap()), 4, "{key} is not a u32");
+    b[at + 4..at + 8].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(path, &b).unwrap();
+}
+
+#[test]
+fn gguf_with_tensors_the_architecture_does_not_use_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (file, arch) in [("llama-q8.gguf", "llama"), ("gpt-oss.gguf", "gpt-oss")] {
+        let p = tmp.path().join(file);
+        std::fs::copy(fixture("gguf-tiny").join(file), &p).unwrap();
+        patch_gguf_u32(&p, &format!("{arch}.block_count"), 1);
+        assert_fails(&logits(&p, "1,2"), &["blk.1.", "not used", "block_count 1"]);
+        patch_gguf_u32(&p, &format!("{arch}.block_count"), 9);
+        assert_fails(&logits(&p, "1,2"), &["block_count is 9", "blk.8."]);
+        patch_gguf_u32(&p, &format!("{arch}.block_count"), 100000);
+        assert_fails(&logits(&p, "1,2"), &[&format!("{arch}.block_count 100000"), "out of range"]);
+    }
+}
+
+#[test]
+fn misleading_paths_get_errors_about_what_is_wrong() {
+    // An empty directory lacks config.json first of all.
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let r = wgpt(&["run", empty.to_str().unwrap(), "hi"], &[]);
+    assert_fails(&r, &["config.json", "missing"]);
+    assert!(!r.stderr.contains("tokenizer.json: missing"), "{}", r.stderr);
+    // A directory named like a GGUF file.
+    let dir = tmp.path().join("x.gguf");
+    std::fs::create_dir(&dir).unwrap();
+    for r in [wgpt(&["run", dir.to_str().unwrap(), "hi"], &[]), logits(&dir, "1,2")] {
+        assert_fails(&r, &["x.gguf", "is a directory"]);
+        assert!(!r.stderr.contains("No such device"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn argument_ranges_are_checked() {
+    let d = fixture("tiny");
+    let d = d.to_str().unwrap();
+    for (flag, v) in [("--ctx", "0"), ("--chunk", "0")] {
+        let r = wgpt(&["logits", "--model", d, "--tokens", "1,2", flag, v, "--npy", "/dev/null"], &[]);
+        assert_fails(&r, &[flag]);
+    }
+    for (flag, v) in [("--parallel", "0"), ("--chunk", "0"), ("--ctx", "0"), ("--timeout", "0"), ("--max-connections", "0"), ("--timeout", "nan")] {
+        assert_fails(&wgpt(&["serve", d, flag, v], &[]), &[flag]);
+    }
+}

@@ -165,3 +165,55 @@ fn encode_chat_places_template_tokens_and_keeps_contents_text() {
     assert_eq!(ids[0], bos);
     assert_eq!(ids[1..].to_vec(), tok.encode_with_special(&concat(&pieces)).unwrap());
 }
+
+#[test]
+fn runaway_templates_are_stopped_with_an_error_naming_the_chat_template() {
+    // 10^12 iterations: stopped by the step budget, quickly.
+    let t0 = std::time::Instant::now();
+    let tmpl = ChatTemplate::new(
+        "{% for a in range(10000) %}{% for b in range(10000) %}{% for c in range(10000) %}{% endfor %}{% endfor %}{% endfor %}",
+        "",
+        "",
+    )
+    .unwrap();
+    let err = tmpl.render(&[TemplateMessage::new("user", "hi")], true).unwrap_err().to_string();
+    assert!(err.contains("chat template") && err.contains("steps"), "{err}");
+    assert!(t0.elapsed().as_secs() < 30, "took {:?}", t0.elapsed());
+    // Output far larger than any prompt: stopped by the size cap.
+    let tmpl = ChatTemplate::new("{% for a in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "", "").unwrap();
+    let err = tmpl.render_text(&[], true).unwrap_err().to_string();
+    assert!(err.contains("chat template") && err.contains("wrote more than"), "{err}");
+    // An ordinary template over many messages stays well within both.
+    let many: Vec<TemplateMessage> = (0..2000).map(|i| TemplateMessage::new(if i % 2 == 0 { "user" } else { "assistant" }, format!("message {i}"))).collect();
+    let fx = fixture();
+    let source = fx["templates"]["namespace"]["source"].as_str().unwrap();
+    let tmpl = ChatTemplate::new(source, "<s>", "</s>").unwrap();
+    let text = tmpl.render_text(&many, true).unwrap();
+    assert!(text.contains("message 1999"), "{}", &text[text.len().saturating_sub(200)..]);
+}
+
+#[test]
+fn a_conversation_without_a_user_message_asks_for_one() {
+    use wgpt::chat::{ChatFormat, Conversation, Message, Role};
+    let (_, tok) = spm_tokenizer();
+    let template = ChatFormat::Template { template: std::sync::Arc::new(ChatTemplate::new("{% for m in messages %}{{ m.content }}{% endfor %}", "<s>", "</s>").unwrap()), stop: vec![] };
+    for format in [template, ChatFormat::Harmony] {
+        let conv = Conversation { messages: vec![Message::new(Role::System, "You are terse.")], ..Default::default() };
+        let err = format.render(&tok, &conv).unwrap_err().to_string();
+        assert!(err.contains("user message"), "{err}");
+        let conv = Conversation { instructions: Some("Be terse.".into()), ..Default::default() };
+        let err = format.render(&tok, &conv).unwrap_err().to_string();
+        assert!(err.contains("user message"), "{err}");
+    }
+}
+
+#[test]
+fn syntax_errors_are_one_line_even_where_minijinja_debug_output_breaks() {
+    // minijinja's alternate (debug) error form underflows on this span.
+    let src = "{% for in messages %}{{ message['content'] }}{% endfor %}";
+    let err = match ChatTemplate::new(src, "", "") {
+        Err(e) => e.to_string(),
+        Ok(t) => t.render(&[TemplateMessage::new("user", "hi")], true).unwrap_err().to_string(),
+    };
+    assert!(err.contains("chat template") && !err.contains('\n'), "{err}");
+}

@@ -295,3 +295,187 @@ fn write_model() {
     let dir = std::env::var("WGPT_WRITE_MODEL").expect("set WGPT_WRITE_MODEL to a directory");
     write_chat_model(Path::new(&dir));
 }
+
+/// Sends `request` as is on a new connection and reads until the server closes it (or `wait`
+/// passes); returns what came back and whether the server closed the connection.
+fn raw(base: &str, request: &str, wait: Duration) -> (String, bool) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let (mut got, mut buf, t0) = (Vec::new(), [0u8; 4096], Instant::now());
+    while t0.elapsed() < wait {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&got).into(), true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return (String::from_utf8_lossy(&got).into(), true),
+        }
+    }
+    (String::from_utf8_lossy(&got).into(), false)
+}
+
+fn post_raw(base: &str, path: &str, headers: &str, body: &str) -> String {
+    let req = format!("POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{headers}content-length: {}\r\n\r\n{body}", body.len());
+    raw(base, &req, Duration::from_secs(60)).0
+}
+
+fn status_of(response: &str) -> u16 {
+    response.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status line: {response:?}"))
+}
+
+/// The header `name` of a raw response (lowercase name).
+fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = response.split("\r\n\r\n").next()?;
+    head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+}
+
+#[test]
+fn content_type_and_browser_origins_are_checked() {
+    let s = Server::start(&["--allowed-origins", "https://app.example, https://other.example"]);
+    let body = chat(json!([{"role": "user", "content": "Hi"}])).to_string();
+    let json = "content-type: application/json\r\n";
+    // POST bodies must say they are JSON.
+    for ct in ["", "content-type: text/plain\r\n", "content-type: application/x-www-form-urlencoded\r\n"] {
+        let r = post_raw(&s.base, "/v1/chat/completions", ct, &body);
+        assert_eq!(status_of(&r), 415, "{r}");
+        assert!(r.contains("application/json") && r.contains("unsupported_media_type"), "{r}");
+    }
+    let r = post_raw(&s.base, "/v1/chat/completions", "content-type: application/json; charset=utf-8\r\n", &body);
+    assert_eq!(status_of(&r), 200, "{r}");
+    // A page on another site may not drive the server; loopback pages, the server's own and
+    // the allowed ones may, and get CORS headers.
+    let r = post_raw(&s.base, "/v1/chat/completions", &format!("{json}origin: https://evil.example\r\n"), &body);
+    assert_eq!(status_of(&r), 403, "{r}");
+    assert!(r.contains("origin_not_allowed") && header(&r, "access-control-allow-origin").is_none(), "{r}");
+    for origin in ["http://localhost:5173", "http://127.0.0.1:9", "https://app.example", "https://other.example"] {
+        let r = post_raw(&s.base, "/v1/chat/completions", &format!("{json}origin: {origin}\r\n"), &body);
+        assert_eq!(status_of(&r), 200, "{origin}: {r}");
+        assert_eq!(header(&r, "access-control-allow-origin"), Some(origin), "{r}");
+    }
+    let own = format!("http://{}", s.base.trim_start_matches("http://"));
+    let host = s.base.trim_start_matches("http://").to_string();
+    let req = format!("GET /health HTTP/1.1\r\nhost: {host}\r\norigin: {own}\r\nconnection: close\r\n\r\n");
+    assert_eq!(status_of(&raw(&s.base, &req, Duration::from_secs(30)).0), 200);
+    // Preflights: answered for allowed origins, refused for others.
+    let preflight = |origin: &str| {
+        let req = format!(
+            "OPTIONS /v1/chat/completions HTTP/1.1\r\nhost: x\r\norigin: {origin}\r\naccess-control-request-method: POST\r\naccess-control-request-headers: content-type, authorization\r\nconnection: close\r\n\r\n"
+        );
+        raw(&s.base, &req, Duration::from_secs(30)).0
+    };
+    let r = preflight("https://app.example");
+    assert_eq!(status_of(&r), 204, "{r}");
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("https://app.example"), "{r}");
+    assert!(header(&r, "access-control-allow-methods").is_some_and(|m| m.contains("POST")), "{r}");
+    assert!(header(&r, "access-control-allow-headers").is_some_and(|m| m.contains("content-type")), "{r}");
+    assert_eq!(status_of(&preflight("https://evil.example")), 403);
+    // A conversation of system messages only asks for a user message.
+    let (code, r) = s.post_json("/v1/chat/completions", chat(json!([{"role": "system", "content": "Be terse."}])));
+    assert_eq!(code, 400, "{r}");
+    assert!(r["error"]["message"].as_str().is_some_and(|m| m.contains("user message")), "{r}");
+}
+
+#[test]
+fn slow_idle_and_excess_clients_are_shed() {
+    let s = Server::start(&["--parallel", "1", "--max-connections", "2", "--header-timeout", "1", "--idle-timeout", "1", "--timeout", "1"]);
+    // Headers that never end: the connection is closed after the header timeout.
+    let t0 = Instant::now();
+    let (_, closed) = raw(&s.base, "GET /health HTTP/1.1\r\nhost: x\r\n", Duration::from_secs(10));
+    assert!(closed && t0.elapsed() < Duration::from_secs(5), "slow headers kept for {:?}", t0.elapsed());
+    // A connection that sends nothing is closed too.
+    let t0 = Instant::now();
+    let (_, closed) = raw(&s.base, "", Duration::from_secs(10));
+    assert!(closed && t0.elapsed() < Duration::from_secs(5), "idle connection kept for {:?}", t0.elapsed());
+    // A body that stops half-way does not hold the connection either.
+    let t0 = Instant::now();
+    let (_, closed) = raw(&s.base, "POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"mo", Duration::from_secs(10));
+    assert!(closed && t0.elapsed() < Duration::from_secs(5), "stalled body kept for {:?}", t0.elapsed());
+    // Two connections held open: a third is refused at once with 503.
+    let addr = s.base.trim_start_matches("http://");
+    let held: Vec<_> = (0..2).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (r, _) = raw(&s.base, "GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n", Duration::from_secs(5));
+    assert_eq!(status_of(&r), 503, "{r}");
+    assert!(r.contains("too_many_connections"), "{r}");
+    // Once the idle ones are closed, connections are served again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, h) = s.get("/health");
+    assert_eq!(code, 200, "{h}");
+    // --timeout: a request that runs past it gets 408 and frees its slot; a stream gets an error
+    // event.
+    let hum = json!({"model": MODEL, "prompt": format!("tra{HUM}"), "max_tokens": 1000});
+    let t0 = Instant::now();
+    let (code, r) = s.post_json("/v1/completions", hum.clone());
+    if code == 200 {
+        // The whole answer came within the limit: the machine is too fast for this check.
+        assert!(t0.elapsed() < Duration::from_secs(1), "{r}");
+    } else {
+        eprintln!("--timeout 1 stopped the request after {:?}", t0.elapsed());
+        assert_eq!(code, 408, "{r}");
+        assert_eq!(r["error"]["code"], "timeout", "{r}");
+        let mut streamed = hum.clone();
+        streamed["stream"] = json!(true);
+        let (code, body) = s.post("/v1/completions", &streamed.to_string());
+        assert_eq!(code, 200);
+        assert!(body.contains("\"timeout\"") && !body.contains("[DONE]"), "{body}");
+    }
+    let t0 = Instant::now();
+    loop {
+        let (_, h) = s.get("/health");
+        if h["slots_busy"] == 0 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "slot not freed: {h}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Streams `body` to `path` on a new connection; returns when the first event with text came
+/// (any `data:` line for completions, a non-empty content or reasoning delta for chat).
+fn first_text_at(base: &str, path: &str, body: &Value) -> Instant {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    let body = body.to_string();
+    write!(stream, "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "stream ended without text");
+        let Some(data) = line.trim().strip_prefix("data: ") else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(data) else { continue };
+        let delta = &v["choices"][0]["delta"];
+        let chat_text = ["content", "reasoning_content"].iter().any(|k| delta[*k].as_str().is_some_and(|t| !t.is_empty()));
+        if v["object"] == "text_completion" || chat_text {
+            return Instant::now();
+        }
+    }
+}
+
+/// A long prompt is prefilled a chunk per round between the other slots' tokens: a short
+/// request that arrives while it goes in gets its first token before the long one does.
+#[test]
+fn a_long_prompt_does_not_hold_up_other_requests() {
+    let s = Server::start(&["--parallel", "2"]);
+    let long: Vec<u32> = (0..900).map(|i| 1000 + i).collect();
+    let a = json!({"model": MODEL, "prompt": long, "max_tokens": 2, "stream": true});
+    let base = s.base.clone();
+    let long_one = std::thread::spawn(move || first_text_at(&base, "/v1/completions", &a));
+    // Once the long request holds its slot, the short one comes.
+    let t0 = Instant::now();
+    loop {
+        let (_, h) = s.get("/health");
+        if h["slots_busy"] == 1 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{h}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut b = chat(json!([{"role": "user", "content": "Hi"}]));
+    b["stream"] = json!(true);
+    let short = first_text_at(&s.base, "/v1/chat/completions", &b);
+    let long = long_one.join().unwrap();
+    assert!(short < long, "the short request's first token came {:?} after the long prompt's", short - long);
+}

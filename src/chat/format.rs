@@ -49,6 +49,11 @@ impl ChatFormat {
 
     /// The prompt ids of `conv`, ready for the assistant's next message.
     pub fn render(&self, tok: &Tokenizer, conv: &Conversation) -> Result<Vec<u32>> {
+        if conv.messages.iter().all(|m| matches!(m.role, Role::System | Role::Developer)) {
+            return Err(Error::Input(
+                "the conversation has no user message: a user message is needed after the system or developer instructions".into(),
+            ));
+        }
         match self {
             ChatFormat::Harmony => conv.render_for_completion(tok),
             ChatFormat::Template { template, .. } => render_template(tok, template, conv),

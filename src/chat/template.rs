@@ -44,6 +44,40 @@ pub struct ChatTemplate {
 
 const NAME: &str = "chat_template";
 
+/// Template instructions one rendering may run (minijinja's fuel): real templates take a few
+/// hundred per message.
+const FUEL: u64 = 10_000_000;
+/// Bytes one rendering may write (or 4 times the messages' contents, if more).
+const MAX_OUTPUT: usize = 16 << 20;
+/// Time one rendering may take.
+const MAX_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The output of a rendering, refused past a size or a deadline.
+struct Capped {
+    buf: Vec<u8>,
+    limit: usize,
+    deadline: web_time::Instant,
+    over: Option<String>,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > self.limit {
+            self.over = Some(format!("wrote more than {} bytes", self.limit));
+        } else if web_time::Instant::now() > self.deadline {
+            self.over = Some(format!("took more than {} seconds", MAX_TIME.as_secs()));
+        }
+        if self.over.is_some() {
+            return Err(std::io::Error::other("chat template output refused"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Private-use characters around a message number mark where contents go (see `render`).
 const OPEN: char = '\u{F8F0}';
 const CLOSE: char = '\u{F8F1}';
@@ -54,12 +88,13 @@ impl ChatTemplate {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
+        env.set_fuel(Some(FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.add_filter("tojson", tojson);
         env.add_template_owned(NAME, without_generation_tags(source))
-            .map_err(|e| Error::Config(format!("chat template: {e:#}")))?;
+            .map_err(|e| Error::Config(format!("chat template: {}", one_line(&e))))?;
         Ok(ChatTemplate { env, source: source.to_string(), bos: bos.to_string(), eos: eos.to_string() })
     }
 
@@ -69,16 +104,33 @@ impl ChatTemplate {
     }
 
     fn render_raw(&self, messages: &[TemplateMessage], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self.env.get_template(NAME).map_err(|e| Error::Config(format!("chat template: {e:#}")))?;
-        tmpl.render(context! {
+        let tmpl = self.env.get_template(NAME).map_err(|e| Error::Config(format!("chat template: {}", one_line(&e))))?;
+        let contents: usize = messages.iter().map(|m| m.content.len()).sum();
+        let mut out = Capped {
+            buf: Vec::new(),
+            limit: MAX_OUTPUT.max(4 * contents),
+            deadline: web_time::Instant::now() + MAX_TIME,
+            over: None,
+        };
+        let ctx = context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
             bos_token => &self.bos,
             eos_token => &self.eos,
             tools => (),
             documents => (),
-        })
-        .map_err(|e| Error::Input(format!("chat template: {e:#}")))
+        };
+        let rendered = tmpl.render_captured_to(ctx, &mut out);
+        if let Some(over) = out.over {
+            return Err(Error::Input(format!("the model's chat template {over}; it was stopped")));
+        }
+        match rendered {
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(Error::Input(format!(
+                "the model's chat template ran more than {FUEL} steps; it was stopped (a template that loops this long is not a chat format)"
+            ))),
+            Err(e) => Err(Error::Input(format!("chat template: {}", one_line(&e)))),
+            Ok(_) => String::from_utf8(out.buf).map_err(|_| Error::Input("the model's chat template wrote invalid UTF-8".into())),
+        }
     }
 
     /// Renders the conversation, split into template text and message contents.
@@ -109,6 +161,19 @@ impl ChatTemplate {
         }
         Ok(find_contents(&real, messages))
     }
+}
+
+/// A template error as one line: what went wrong and where, with the errors it wraps (the
+/// alternate form dumps the source with debug info, which can fail on odd spans).
+fn one_line(e: &minijinja::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out.replace('\n', " ")
 }
 
 /// transformers' `{% generation %}` ... `{% endgeneration %}` only marks the assistant's text for

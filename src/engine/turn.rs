@@ -104,6 +104,17 @@ impl ChatTurn {
         Ok(())
     }
 
+    /// Feeds up to `max_tokens` prompt tokens without generating (see
+    /// [`Generation::prefill_step`]); 0 once only the prompt's last token is left.
+    pub async fn prefill_step(&mut self, session: &mut Session, max_tokens: u32) -> Result<usize> {
+        self.generation.prefill_step(session, max_tokens).await
+    }
+
+    /// True once the first token was produced (the whole prompt is in the cache).
+    pub fn prompt_done(&self) -> bool {
+        self.generation.prompt_done()
+    }
+
     /// True once the answer is complete (and the parser flushed).
     pub fn is_done(&self) -> bool {
         self.ended

@@ -521,6 +521,9 @@ impl Gguf {
     /// Opens and maps a file, then parses its header.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open(path: &std::path::Path) -> Result<(Gguf, memmap2::Mmap)> {
+        if path.is_dir() {
+            return Err(Error::checkpoint(path, "is a directory, but a GGUF file was expected here"));
+        }
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the map is read-only; a file changed underneath it is the caller's problem,
         // as with every memory-mapped checkpoint.

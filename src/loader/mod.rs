@@ -100,11 +100,74 @@ pub fn parse_index(text: &str) -> Result<BTreeMap<String, BTreeSet<String>>> {
     Ok(shards)
 }
 
+/// Reads any JSON value and keeps the first key that appears twice in one of its objects
+/// (serde's maps keep the last value silently; a header must not mean two things).
+struct UniqueKeys(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<UniqueKeys, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut dup = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    let inner: UniqueKeys = map.next_value()?;
+                    if dup.is_none() {
+                        dup = inner.0;
+                    }
+                    if dup.is_none() && !seen.insert(k.clone()) {
+                        dup = Some(k);
+                    }
+                }
+                Ok(UniqueKeys(dup))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<UniqueKeys, A::Error> {
+                let mut dup = None;
+                while let Some(inner) = seq.next_element::<UniqueKeys>()? {
+                    dup = dup.or(inner.0);
+                }
+                Ok(UniqueKeys(dup))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 impl Header {
     /// Adds one file from its JSON header (the `len` bytes after the first 8) and its total size.
     /// Offsets are checked against the size, so a truncated file is caught before any upload.
     pub fn add_file(&mut self, name: &str, json: &[u8], file_size: u64) -> Result<usize> {
         let bad = |m: String| Error::checkpoint(name, format!("invalid safetensors file ({file_size} bytes): {m}"));
+        if json.first() != Some(&b'{') {
+            return Err(bad("the JSON header does not start with '{'".into()));
+        }
+        let keys: UniqueKeys = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+        if let Some(key) = keys.0 {
+            return Err(bad(format!("the JSON header has the key {key:?} more than once")));
+        }
         let meta: ::safetensors::tensor::Metadata = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
         let data_start = 8 + json.len() as u64;
         let data_len = meta.data_len() as u64;

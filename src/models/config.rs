@@ -74,6 +74,14 @@ pub struct Config {
     pub eos_ids: Vec<u32>,
 }
 
+/// Upper bounds of the sizes a configuration may give (see [`Config::check_ranges`]).
+pub const MAX_VOCAB: u32 = 1 << 22;
+pub const MAX_HIDDEN: u32 = 1 << 16;
+pub const MAX_INTERMEDIATE: u32 = 1 << 18;
+pub const MAX_LAYERS: u32 = 1024;
+pub const MAX_HEADS: u32 = 1024;
+pub const MAX_POSITIONS: u32 = 1 << 24;
+
 impl Config {
     /// Checks the hyperparameters of a mixture-of-experts (gpt-oss) model, whatever file they came from.
     pub(crate) fn validate(&self) -> Result<()> {
@@ -95,6 +103,7 @@ impl Config {
                 return bad(format!("{k} must be positive"));
             }
         }
+        self.check_ranges()?;
         if !self.hidden_size.is_multiple_of(32) || !self.intermediate_size.is_multiple_of(32) {
             return bad(format!(
                 "hidden_size {} and intermediate_size {} must be multiples of 32 (MXFP4 blocks)",
@@ -121,13 +130,78 @@ impl Config {
                 return bad(format!("layer_types has {} entries for {} layers", sliding.len(), self.num_hidden_layers));
             }
         }
-        if let Some(y) = &self.rope_scaling {
-            if !(y.factor.is_finite() && y.factor > 0.0) {
-                return bad(format!("rope_scaling factor {} must be positive", y.factor));
+        Ok(())
+    }
+
+    /// Every size and constant of the configuration within sane bounds, so that nothing is
+    /// sized from an absurd number before the tensors that should match it are looked at. The
+    /// bounds are generous (several times the largest published models) but keep every count
+    /// that the loader or the sessions iterate over small.
+    pub(crate) fn check_ranges(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        let upper: [(&str, u32, u32); 11] = [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("hidden_size", self.hidden_size, MAX_HIDDEN),
+            ("intermediate_size", self.intermediate_size, MAX_INTERMEDIATE),
+            ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, MAX_HEADS),
+            ("num_key_value_heads", self.num_key_value_heads, MAX_HEADS),
+            ("head_dim", self.head_dim, 256),
+            ("num_local_experts", self.num_local_experts, 256),
+            ("num_experts_per_tok", self.num_experts_per_tok, 16),
+            ("sliding_window", self.sliding_window, MAX_POSITIONS),
+            ("max_position_embeddings", self.max_position_embeddings, MAX_POSITIONS),
+        ];
+        for (k, v, max) in upper {
+            if v > max {
+                return bad(format!("{k} {v} is out of range (at most {max})"));
             }
         }
-        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
-            return bad(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
+        if self.max_position_embeddings == 0 {
+            return bad("max_position_embeddings must be positive".into());
+        }
+        if self.num_key_value_heads > self.num_attention_heads {
+            return bad(format!(
+                "num_key_value_heads {} is more than num_attention_heads {}",
+                self.num_key_value_heads, self.num_attention_heads
+            ));
+        }
+        let eps = self.rms_norm_eps;
+        if !(eps > 0.0 && eps < 1.0) {
+            return bad(format!("rms_norm_eps {eps} is out of range (between 0 and 1, exclusive)"));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
+            return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
+        }
+        if self.swiglu_limit.is_nan() || self.swiglu_limit <= 0.0 {
+            return bad(format!("swiglu_limit {} must be positive", self.swiglu_limit));
+        }
+        if !(self.swiglu_alpha.is_finite() && self.swiglu_alpha > 0.0) {
+            return bad(format!("swiglu_alpha {} must be a positive finite number", self.swiglu_alpha));
+        }
+        if let Some(rs) = &self.rope_scaling {
+            let positive = [
+                ("factor", Some(rs.factor)),
+                ("beta_fast", rs.beta_fast),
+                ("beta_slow", rs.beta_slow),
+                ("attention_factor", rs.attention_factor),
+                ("rope_theta", rs.rope_theta),
+            ];
+            for (k, v) in positive {
+                if let Some(v) = v {
+                    if !(v.is_finite() && v > 0.0) {
+                        return bad(format!("rope_scaling.{k} {v} must be a positive finite number"));
+                    }
+                }
+            }
+            if let Some(o) = rs.original_max_position_embeddings {
+                if o == 0 || o > MAX_POSITIONS as u64 {
+                    return bad(format!("rope_scaling.original_max_position_embeddings {o} is out of range (1 to {MAX_POSITIONS})"));
+                }
+            }
+        }
+        if self.eos_ids.len() > 64 {
+            return bad(format!("{} end-of-sequence ids: at most 64", self.eos_ids.len()));
         }
         Ok(())
     }

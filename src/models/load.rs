@@ -147,6 +147,10 @@ impl MappedModel {
             let (g, map) = Gguf::open(path)?;
             return Ok(MappedModel { header: ModelHeader::gguf(g)?, maps: Maps::Gguf(map) });
         }
+        let cfg_path = path.join("config.json");
+        if path.is_dir() && !cfg_path.exists() {
+            return Err(Error::checkpoint(&cfg_path, "missing: a model directory needs config.json, safetensors weights and tokenizer.json"));
+        }
         let cfg = super::gpt_oss::config::from_dir(path)?;
         let ckpt = crate::loader::Checkpoint::open(path)?;
         let header = ModelHeader::Safetensors { cfg, header: ckpt.header.clone() };

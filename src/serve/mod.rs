@@ -10,6 +10,8 @@
 //! one token per round ([`scheduler`]); the async runtime only parses, queues and streams.
 //! Requests beyond the slots wait in a queue; a client that disconnects frees its slot.
 
+pub mod conn;
+pub mod guard;
 pub mod openai;
 pub mod routes;
 pub mod scheduler;
@@ -39,6 +41,12 @@ pub struct ServeOptions {
     pub max_queue: usize,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Longest time a request may take, waiting in the queue included (none by default).
+    pub timeout: Option<std::time::Duration>,
+    /// Browser origins allowed besides loopback ones and the server's own.
+    pub allowed_origins: Vec<String>,
+    /// Connection limits: how many at once, header, body and idle timeouts.
+    pub limits: conn::ConnLimits,
 }
 
 impl Default for ServeOptions {
@@ -52,6 +60,9 @@ impl Default for ServeOptions {
             chunk: crate::models::DEFAULT_CHUNK,
             max_queue: 256,
             max_body_bytes: 4 << 20,
+            timeout: None,
+            allowed_origins: Vec::new(),
+            limits: conn::ConnLimits::default(),
         }
     }
 }
@@ -60,8 +71,16 @@ impl Default for ServeOptions {
 pub fn serve(engine: Engine, opts: &ServeOptions, on_listen: impl FnOnce(SocketAddr)) -> Result<()> {
     let scheduler = scheduler::Scheduler::start(engine.clone(), opts.parallel, opts.ctx, opts.chunk, opts.max_queue)?;
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let state = Arc::new(routes::AppState { engine, model_id: opts.model_id.clone(), ctx: opts.ctx, scheduler, created });
-    let app = routes::router(state, opts.max_body_bytes);
+    let state = Arc::new(routes::AppState {
+        engine,
+        model_id: opts.model_id.clone(),
+        ctx: opts.ctx,
+        scheduler,
+        created,
+        timeout: opts.timeout,
+    });
+    let origins = Arc::new(guard::Origins { allowed: opts.allowed_origins.clone() });
+    let app = routes::router(state, opts.max_body_bytes, origins);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -72,7 +91,8 @@ pub fn serve(engine: Engine, opts: &ServeOptions, on_listen: impl FnOnce(SocketA
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| Error::io(&addr, e))?;
         let local = listener.local_addr().map_err(|e| Error::io(&addr, e))?;
         on_listen(local);
-        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| Error::io(&addr, e))
+        conn::serve(listener, app, opts.limits.clone(), shutdown()).await;
+        Ok(())
     })
 }
 

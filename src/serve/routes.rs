@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -22,6 +22,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::chat::Conversation;
 use crate::engine::Engine;
 
+use super::guard::{guard, Origins};
 use super::openai::*;
 use super::scheduler::{Job, Out, Scheduler, Work};
 
@@ -32,11 +33,13 @@ pub struct AppState {
     pub ctx: u32,
     pub scheduler: Scheduler,
     pub created: u64,
+    /// Longest time a request may take (`--timeout`).
+    pub timeout: Option<Duration>,
 }
 
 type Shared = State<Arc<AppState>>;
 
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+pub fn router(state: Arc<AppState>, max_body_bytes: usize, origins: Arc<Origins>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
@@ -46,6 +49,7 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(origins, guard))
         .with_state(state)
 }
 
@@ -164,9 +168,19 @@ async fn chat_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Re
     let max_tokens = max_tokens(&f, u32::MAX)?;
     let conv = Conversation::from_openai_chat(&req, effort, None)?;
     if conv.messages.is_empty() {
-        return Err(ApiError::param("messages", "messages must contain at least one message"));
+        return Err(ApiError::param(
+            "messages",
+            "messages must contain a user message (system or developer messages alone leave nothing to answer)",
+        ));
     }
-    let prompt = s.engine.render(&conv)?;
+    let deadline = s.timeout.map(|t| tokio::time::Instant::now() + t);
+    // A chat template is code from the model file: it renders on a blocking thread, so that a
+    // slow one never holds up the runtime's threads (and with them every other request).
+    let engine = s.engine.clone();
+    let (prompt, conv) = tokio::task::spawn_blocking(move || engine.render(&conv).map(|p| (p, conv)))
+        .await
+        .map_err(|_| ApiError::server("rendering the prompt failed"))?
+        .map_err(ApiError::from)?;
     if prompt.len() >= s.ctx as usize {
         return Err(too_long("messages", prompt.len(), s.ctx));
     }
@@ -175,9 +189,29 @@ async fn chat_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>) -> Re
     let id = request_id("chatcmpl");
     let created = now();
     if stream {
-        Ok(sse(chat_stream(s.model_id.clone(), id, created, include_usage, rx)))
+        Ok(sse(chat_stream(s.model_id.clone(), id, created, include_usage, rx, deadline)))
     } else {
-        chat_whole(&s, id, created, rx).await.map(|c| Json(c).into_response())
+        within(deadline, s.timeout, chat_whole(&s, id, created, rx)).await.map(|c| Json(c).into_response())
+    }
+}
+
+/// The request's error when its deadline passed.
+fn timed_out(timeout: Option<Duration>) -> ApiError {
+    let limit = timeout.map(|t| format!(" of {} seconds", t.as_secs_f64())).unwrap_or_default();
+    ApiError::server(format!("the request took longer than the server's limit{limit} (--timeout)"))
+        .with_status(StatusCode::REQUEST_TIMEOUT)
+        .with_code("timeout")
+}
+
+/// Runs `work` until `deadline`, if there is one.
+async fn within<T>(
+    deadline: Option<tokio::time::Instant>,
+    timeout: Option<Duration>,
+    work: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, work).await.unwrap_or_else(|_| Err(timed_out(timeout))),
+        None => work.await,
     }
 }
 
@@ -228,12 +262,29 @@ fn sse(events: impl FnOnce(mpsc::Sender<SseEvent>) -> tokio::task::JoinHandle<()
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
-/// Receives the next output unless the client disconnects first.
-async fn next_out(rx: &mut mpsc::UnboundedReceiver<Out>, tx: &mpsc::Sender<SseEvent>) -> Option<Out> {
+/// How long a streamed event may wait for the client to read the ones before it; a client that
+/// stops reading for longer is dropped, and its slot freed.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Receives the next output unless the client disconnects or the deadline passes first (then
+/// the request's error).
+async fn next_out(rx: &mut mpsc::UnboundedReceiver<Out>, tx: &mpsc::Sender<SseEvent>, deadline: Option<tokio::time::Instant>) -> Option<Out> {
+    let expiry = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         out = rx.recv() => out,
         _ = tx.closed() => None,
+        _ = expiry => Some(Out::Error(timed_out(None))),
     }
+}
+
+/// Sends one event, unless the client has gone or stopped reading; false then.
+async fn push(tx: &mpsc::Sender<SseEvent>, ev: SseEvent) -> bool {
+    matches!(tokio::time::timeout(SEND_TIMEOUT, tx.send(ev)).await, Ok(Ok(())))
 }
 
 fn chat_stream(
@@ -242,6 +293,7 @@ fn chat_stream(
     created: u64,
     include_usage: bool,
     mut rx: mpsc::UnboundedReceiver<Out>,
+    deadline: Option<tokio::time::Instant>,
 ) -> impl FnOnce(mpsc::Sender<SseEvent>) -> tokio::task::JoinHandle<()> {
     move |tx| {
         tokio::spawn(async move {
@@ -258,11 +310,11 @@ fn chat_stream(
                 usage,
             };
             let first = Delta { role: Some("assistant"), content: Some(String::new()), ..Default::default() };
-            if tx.send(data(&chunk(first, None, None))).await.is_err() {
+            if !push(&tx, data(&chunk(first, None, None))).await {
                 return;
             }
             let mut n_calls = 0;
-            while let Some(out) = next_out(&mut rx, &tx).await {
+            while let Some(out) = next_out(&mut rx, &tx, deadline).await {
                 let ev = match out {
                     Out::Reasoning(t) => data(&chunk(Delta { reasoning_content: Some(t), ..Default::default() }, None, None)),
                     Out::Content(t) => data(&chunk(Delta { content: Some(t), ..Default::default() }, None, None)),
@@ -285,7 +337,7 @@ fn chat_stream(
                         return;
                     }
                 };
-                if tx.send(ev).await.is_err() {
+                if !push(&tx, ev).await {
                     return;
                 }
             }
@@ -338,6 +390,7 @@ async fn completions_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>
     let include_usage = stream_options(&f)?;
     let sampling = f.sampling()?;
     let stop = f.stop()?;
+    let deadline = s.timeout.map(|t| tokio::time::Instant::now() + t);
     let prompt = completion_prompt(&s, &f)?;
     if prompt.len() >= s.ctx as usize {
         return Err(too_long("prompt", prompt.len(), s.ctx));
@@ -378,7 +431,7 @@ async fn completions_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>
         let mut rx = rx;
         Ok(sse(move |tx| {
             tokio::spawn(async move {
-                while let Some(out) = next_out(&mut rx, &tx).await {
+                while let Some(out) = next_out(&mut rx, &tx, deadline).await {
                     let ev = match out {
                         Out::Content(t) | Out::Reasoning(t) => data(&make(t, None, None)),
                         Out::ToolCall { .. } => continue,
@@ -395,7 +448,7 @@ async fn completions_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>
                             return;
                         }
                     };
-                    if tx.send(ev).await.is_err() {
+                    if !push(&tx, ev).await {
                         return;
                     }
                 }
@@ -403,15 +456,18 @@ async fn completions_inner(s: Arc<AppState>, body: Result<Bytes, BytesRejection>
         }))
     } else {
         let mut rx = rx;
-        let mut text = String::new();
-        while let Some(out) = rx.recv().await {
-            match out {
-                Out::Content(t) | Out::Reasoning(t) => text.push_str(&t),
-                Out::ToolCall { .. } => {}
-                Out::Error(e) => return Err(e),
-                Out::Done { finish_reason, usage } => return Ok(Json(make(text, Some(finish_reason), Some(usage))).into_response()),
+        within(deadline, s.timeout, async move {
+            let mut text = String::new();
+            while let Some(out) = rx.recv().await {
+                match out {
+                    Out::Content(t) | Out::Reasoning(t) => text.push_str(&t),
+                    Out::ToolCall { .. } => {}
+                    Out::Error(e) => return Err(e),
+                    Out::Done { finish_reason, usage } => return Ok(Json(make(text, Some(finish_reason), Some(usage))).into_response()),
+                }
             }
-        }
-        Err(ApiError::server("the generation ended without a result"))
+            Err(ApiError::server("the generation ended without a result"))
+        })
+        .await
     }
 }

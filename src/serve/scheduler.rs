@@ -1,7 +1,8 @@
 //! The scheduler: one thread owns the GPU work. It holds a fixed number of slots, each a session
-//! (KV cache) of the one shared model, and advances every active request by one token per round,
-//! so concurrent streams progress fairly. Requests beyond the slots wait in a queue. A request
-//! whose client went away (its receiver dropped) is cancelled and its slot freed.
+//! (KV cache) of the one shared model, and advances every active request by one token per round
+//! (or one chunk of its prompt while the prompt goes in), so concurrent streams progress fairly.
+//! Requests beyond the slots wait in a queue. A request whose client went away (its receiver
+//! dropped) is cancelled and its slot freed.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -124,8 +125,24 @@ impl Active {
         }
     }
 
-    /// One step: one token's work, its output sent; returns true when the request is finished.
+    /// One step: one chunk of the prompt (`session.chunk()` tokens) while it is going in, then
+    /// one token's work with its output sent; returns true when the request is finished. A long
+    /// prompt is so spread over rounds, between the other slots' tokens, instead of holding
+    /// every other request until it is all in.
     fn step(&mut self, engine: &Engine, session: &mut Session) -> crate::Result<bool> {
+        if !self.job.out.is_closed() {
+            let chunk = session.chunk();
+            let fed = match &mut self.turn {
+                Turn::Chat(turn) if !turn.prompt_done() => pollster::block_on(turn.prefill_step(session, chunk))?,
+                Turn::Completion { generation, .. } if !generation.prompt_done() => {
+                    pollster::block_on(generation.prefill_step(session, chunk))?
+                }
+                _ => 0,
+            };
+            if fed > 0 {
+                return Ok(false);
+            }
+        }
         match &mut self.turn {
             Turn::Chat(turn) => {
                 let events = pollster::block_on(turn.step(session, 1))?;

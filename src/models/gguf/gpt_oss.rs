@@ -90,7 +90,7 @@ pub(super) fn config(g: &Gguf) -> Result<Config> {
         tie_word_embeddings: false,
         eos_ids: eos.into_iter().collect(),
     };
-    cfg.validate()?;
+    cfg.validate().map_err(|e| super::gguf_names(ARCH, e))?;
     Ok(cfg)
 }
 

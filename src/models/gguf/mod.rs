@@ -111,6 +111,7 @@ fn validate(cfg: &mut Config, g: &Gguf) -> Result<()> {
         return bad(format!("rms epsilon {} must be positive", cfg.rms_norm_eps));
     }
     let name = cfg.arch.name();
+    cfg.check_ranges().map_err(|e| gguf_names(name, e))?;
     let scaling = g.get_str(&format!("{name}.rope.scaling.type"))?.unwrap_or("none");
     match scaling {
         "none" => {}
@@ -123,6 +124,41 @@ fn validate(cfg: &mut Config, g: &Gguf) -> Result<()> {
         other => return bad(format!("RoPE scaling {other:?} is not supported for {name} models (supported: none, linear)")),
     }
     Ok(())
+}
+
+/// A configuration error naming a `config.json` field rephrased with the GGUF metadata key it
+/// was read from.
+pub(crate) fn gguf_names(arch: &str, e: Error) -> Error {
+    const KEYS: &[(&str, &str)] = &[
+        ("vocab_size", "rows of token_embd.weight"),
+        ("hidden_size", "embedding_length"),
+        ("intermediate_size", "feed_forward_length"),
+        ("num_hidden_layers", "block_count"),
+        ("num_attention_heads", "attention.head_count"),
+        ("num_key_value_heads", "attention.head_count_kv"),
+        ("head_dim", "attention.key_length"),
+        ("num_local_experts", "expert_count"),
+        ("num_experts_per_tok", "expert_used_count"),
+        ("sliding_window", "attention.sliding_window"),
+        ("max_position_embeddings", "context_length"),
+        ("rms_norm_eps", "attention.layer_norm_rms_epsilon"),
+        ("rope_theta", "rope.freq_base"),
+        ("rope_scaling.factor", "rope.scaling.factor"),
+        ("rope_scaling.beta_fast", "rope.scaling.yarn_beta_fast"),
+        ("rope_scaling.beta_slow", "rope.scaling.yarn_beta_slow"),
+        ("rope_scaling.original_max_position_embeddings", "rope.scaling.original_context_length"),
+    ];
+    match e {
+        Error::Config(m) => {
+            let field = m.split(' ').next().unwrap_or("");
+            match KEYS.iter().find(|(k, _)| *k == field) {
+                Some((k, g)) if g.starts_with("rows") => Error::Config(format!("GGUF {g}{}", &m[k.len()..])),
+                Some((k, g)) => Error::Config(format!("GGUF metadata {arch}.{g}{}", &m[k.len()..])),
+                None => Error::Config(format!("GGUF metadata: {m}")),
+            }
+        }
+        other => other,
+    }
 }
 
 /// RoPE frequencies of a GGUF model: base^(-2i/d), divided by a linear scaling factor
@@ -143,6 +179,109 @@ fn rope(cfg: &Config, g: &Gguf) -> Result<Rope> {
     };
     let inv_freq = (0..d / 2).map(|i| 1.0 / base.powf((2 * i) as f32 / d as f32) / linear).collect();
     Ok(Rope { inv_freq, attention_factor: 1.0 })
+}
+
+/// The tensors of one layer (`blk.N.<part>`) that the architecture reads.
+fn layer_parts(arch: Arch) -> &'static [&'static str] {
+    const LLAMA: &[&str] = &[
+        "attn_norm.weight",
+        "attn_q.weight",
+        "attn_k.weight",
+        "attn_v.weight",
+        "attn_output.weight",
+        "ffn_norm.weight",
+        "ffn_gate.weight",
+        "ffn_up.weight",
+        "ffn_down.weight",
+    ];
+    const QWEN2: &[&str] = &[
+        "attn_norm.weight",
+        "attn_q.weight",
+        "attn_k.weight",
+        "attn_v.weight",
+        "attn_q.bias",
+        "attn_k.bias",
+        "attn_v.bias",
+        "attn_output.weight",
+        "ffn_norm.weight",
+        "ffn_gate.weight",
+        "ffn_up.weight",
+        "ffn_down.weight",
+    ];
+    const QWEN3: &[&str] = &[
+        "attn_norm.weight",
+        "attn_q.weight",
+        "attn_k.weight",
+        "attn_v.weight",
+        "attn_q_norm.weight",
+        "attn_k_norm.weight",
+        "attn_output.weight",
+        "ffn_norm.weight",
+        "ffn_gate.weight",
+        "ffn_up.weight",
+        "ffn_down.weight",
+    ];
+    const GPT_OSS: &[&str] = &[
+        "attn_norm.weight",
+        "attn_q.weight",
+        "attn_k.weight",
+        "attn_v.weight",
+        "attn_q.bias",
+        "attn_k.bias",
+        "attn_v.bias",
+        "attn_output.weight",
+        "attn_output.bias",
+        "attn_sinks.weight",
+        "post_attention_norm.weight",
+        "ffn_gate_inp.weight",
+        "ffn_gate_inp.bias",
+        "ffn_gate_exps.weight",
+        "ffn_gate_exps.bias",
+        "ffn_up_exps.weight",
+        "ffn_up_exps.bias",
+        "ffn_down_exps.weight",
+        "ffn_down_exps.bias",
+    ];
+    match arch {
+        Arch::Llama => LLAMA,
+        Arch::Qwen2 => QWEN2,
+        Arch::Qwen3 => QWEN3,
+        Arch::GptOss => GPT_OSS,
+    }
+}
+
+/// Refuses a file whose tensors the architecture would not all read, naming the first one in
+/// file order (a `block_count` lower than the layers present, a part of another architecture),
+/// and a `block_count` higher than the layers present, before anything is allocated.
+fn check_tensor_set(cfg: &Config, g: &Gguf) -> Result<()> {
+    let parts = layer_parts(cfg.arch);
+    let layers = cfg.num_hidden_layers as u64;
+    let name = cfg.arch.name();
+    let used = |t: &str| -> bool {
+        if let Some(rest) = t.strip_prefix("blk.") {
+            let Some((l, part)) = rest.split_once('.') else { return false };
+            // Digits only: "blk.+1" or "blk.01" name no layer.
+            let canonical = !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) && (l == "0" || !l.starts_with('0'));
+            return canonical && l.parse::<u64>().is_ok_and(|l| l < layers) && parts.contains(&part);
+        }
+        matches!(t, "token_embd.weight" | "output_norm.weight" | "output.weight")
+            || (t == "rope_freqs.weight" && cfg.arch != Arch::GptOss)
+    };
+    if let Some(t) = g.tensors.iter().find(|t| !used(&t.name)) {
+        return Err(Error::tensor(
+            &t.name,
+            format!("is not used by the {name} architecture with {name}.block_count {layers}; the file has unused tensors"),
+        ));
+    }
+    if layers > 0 {
+        let last = format!("blk.{}.{}", layers - 1, parts[0]);
+        if g.tensor(&last).is_none() {
+            return Err(Error::Config(format!(
+                "GGUF metadata {name}.block_count is {layers}, but the file has no tensor {last} (fewer layers)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn tensor<'a>(g: &'a Gguf, name: &str) -> Result<&'a GgufTensor> {
@@ -270,6 +409,7 @@ impl Planner<'_> {
 /// Validates every tensor the configuration needs, allocates the weights' buffers and plans
 /// where each byte of the file goes.
 pub(crate) fn plan(gpu: &Gpu, cfg: &Config, g: &Gguf) -> Result<Planned> {
+    check_tensor_set(cfg, g)?;
     if cfg.arch == Arch::GptOss {
         return gpt_oss::plan(gpu, cfg, g);
     }

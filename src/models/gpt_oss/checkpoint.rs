@@ -51,6 +51,21 @@ pub fn expected_tensors(cfg: &Config) -> Vec<(String, Dtype, Vec<usize>)> {
     t
 }
 
+/// Checks `num_hidden_layers` against the tensors the header holds before a name is built for
+/// any layer, so that the work done is proportional to the file, not to a number in it.
+fn check_layer_count(cfg: &Config, header: &Header) -> Result<()> {
+    let layers = cfg.num_hidden_layers as usize;
+    let n = header.tensors.len();
+    if layers > n {
+        return Err(Error::Config(format!("num_hidden_layers is {layers}, but the checkpoint holds only {n} tensors")));
+    }
+    let last = format!("model.layers.{}.input_layernorm.weight", layers.saturating_sub(1));
+    if !header.tensors.contains_key(&last) {
+        return Err(Error::Config(format!("num_hidden_layers is {layers}, but the checkpoint has no {last} (fewer layers)")));
+    }
+    Ok(())
+}
+
 /// Builds the segments of a bf16 matrix made of `parts` stacked by rows (q, k, v), split into
 /// slices that fit one binding; biases (one per part, optional) are widened to f32.
 struct Planner<'a> {
@@ -128,8 +143,19 @@ impl Planner<'_> {
 /// Validates the checkpoint's tensors against the config, allocates the weights' buffers and
 /// plans where every byte of every file goes.
 pub(crate) fn plan(gpu: &Gpu, cfg: &Config, header: &Header) -> Result<Planned> {
-    for (name, dtype, shape) in expected_tensors(cfg) {
-        header.expect(&name, dtype, &shape)?;
+    check_layer_count(cfg, header)?;
+    let expected = expected_tensors(cfg);
+    for (name, dtype, shape) in &expected {
+        header.expect(name, *dtype, shape)?;
+    }
+    if header.tensors.len() > expected.len() {
+        let known: std::collections::BTreeSet<&str> = expected.iter().map(|(n, _, _)| n.as_str()).collect();
+        if let Some(extra) = header.tensors.keys().find(|n| !known.contains(n.as_str())) {
+            return Err(Error::tensor(
+                extra,
+                format!("is not part of a gpt-oss checkpoint with num_hidden_layers {}; the checkpoint has unused tensors", cfg.num_hidden_layers),
+            ));
+        }
     }
     let (h, hq, d) = (cfg.hidden_size, cfg.num_attention_heads, cfg.head_dim);
     let (e, i) = (cfg.num_local_experts, cfg.intermediate_size);

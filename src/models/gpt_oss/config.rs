@@ -71,6 +71,95 @@ struct HubConfig {
     eos_token_id: Option<serde_json::Value>,
 }
 
+/// The JSON type of every field that is read, checked before the configuration is decoded, so
+/// that a wrong one is an error naming the field (serde's own names only the expected type).
+fn check_types(raw: &serde_json::Value) -> Result<()> {
+    use serde_json::Value;
+    const COUNTS: &[&str] = &[
+        "vocab_size",
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "head_dim",
+        "num_local_experts",
+        "num_experts_per_tok",
+        "experts_per_token",
+        "sliding_window",
+        "max_position_embeddings",
+    ];
+    const NUMBERS: &[&str] = &["rms_norm_eps", "rope_theta", "swiglu_limit", "swiglu_alpha"];
+    const SCALING_NUMBERS: &[&str] = &["factor", "beta_fast", "beta_slow", "attention_factor", "rope_theta"];
+    let Some(obj) = raw.as_object() else {
+        return Err(Error::Config("the configuration must be a JSON object".into()));
+    };
+    let bad = |k: &str, what: &str, v: &Value| Err(Error::Config(format!("{k} must be {what}, not {}", short_json(v))));
+    let count = |v: &Value| v.as_u64().is_some_and(|n| n <= u32::MAX as u64);
+    for k in COUNTS {
+        match obj.get(*k) {
+            None => {}
+            Some(v) if count(v) => {}
+            // Optional counts may be null.
+            Some(Value::Null) if *k == "experts_per_token" => {}
+            Some(v) => return bad(k, "a non-negative integer (at most 4294967295)", v),
+        }
+    }
+    for k in NUMBERS {
+        match obj.get(*k) {
+            None | Some(Value::Number(_)) => {}
+            Some(v) => return bad(k, "a number", v),
+        }
+    }
+    match obj.get("tie_word_embeddings") {
+        None | Some(Value::Bool(_)) => {}
+        Some(v) => return bad("tie_word_embeddings", "true or false", v),
+    }
+    match obj.get("layer_types") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+        Some(v) => return bad("layer_types", "a list of strings", v),
+    }
+    for k in ["rope_scaling", "rope_parameters"] {
+        match obj.get(k) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(rs)) => {
+                for f in SCALING_NUMBERS {
+                    match rs.get(*f) {
+                        None | Some(Value::Null) | Some(Value::Number(_)) => {}
+                        Some(v) => return bad(&format!("{k}.{f}"), "a number", v),
+                    }
+                }
+                match rs.get("original_max_position_embeddings") {
+                    None | Some(Value::Null) => {}
+                    Some(v) if v.as_u64().is_some() => {}
+                    Some(v) => return bad(&format!("{k}.original_max_position_embeddings"), "a non-negative integer", v),
+                }
+                match rs.get("rope_type").or_else(|| rs.get("type")) {
+                    None | Some(Value::Null) | Some(Value::String(_)) => {}
+                    Some(v) => return bad(&format!("{k}.rope_type"), "a string", v),
+                }
+            }
+            Some(v) => return bad(k, "an object", v),
+        }
+    }
+    match obj.get("quantization_config") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(q)) if q.get("quant_method").is_some_and(Value::is_string) => {}
+        Some(v) => return bad("quantization_config", "an object with a quant_method string", v),
+    }
+    Ok(())
+}
+
+/// A JSON value for an error message, cut short.
+fn short_json(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
 fn default_eps() -> f32 {
     1e-5
 }
@@ -106,6 +195,7 @@ pub fn from_json(text: &str) -> Result<Config> {
     if model_type != "gpt_oss" {
         return bad(format!("model_type is {model_type:?}; this loader reads gpt-oss checkpoints (model_type \"gpt_oss\")"));
     }
+    check_types(&raw)?;
     let hub: HubConfig = serde_json::from_value(raw).map_err(|e| Error::Config(e.to_string()))?;
     let experts_per_tok = match (hub.num_experts_per_tok, hub.experts_per_token) {
         (0, Some(k)) => k,
