@@ -26,7 +26,7 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// Type ids (QType order in src/ops/quant.rs).
+// Type ids: positions in the type table of src/ops/quant.rs (checked by tests/quant_kernels.rs).
 const F32: u32 = 0u;
 const F16: u32 = 1u;
 const BF16: u32 = 2u;

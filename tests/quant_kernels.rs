@@ -9,6 +9,7 @@ use common::check::{randn, read_f32};
 use common::gpu_modes;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use wgpt::gpu::{Gpu, GpuOptions, Recorder};
+use wgpt::ops::quant::TYPES;
 use wgpt::ops::{cpu, qembed, qmatmul, MatmulIo, QMatrix, QType};
 
 fn gpu(max_binding: Option<u64>) -> Gpu {
@@ -97,6 +98,37 @@ fn types_and_sizes() {
     assert!(QType::Q4_K.row_bytes(576).is_err());
     assert!(cpu::dequantize(QType::Q8_0, &[0; 33], 32).is_err());
     assert!(cpu::dequantize(QType::Q8_0, &[0; 34], 31).is_err());
+}
+
+/// The type table is the one list of types: ids, names and sizes agree with it, every row's
+/// entry points exist, and the WGSL type constants (the `switch` cases of matmul_quant.wgsl)
+/// are the rows' positions.
+#[test]
+fn type_table_matches_the_wgsl_type_ids() {
+    let src = include_str!("../shaders/matmul_quant.wgsl");
+    // The block of type constants: from "// Type ids" to the next section.
+    let block = src.split_once("// Type ids").expect("type id block").1.split_once("// ----").unwrap().0;
+    let mut wgsl = std::collections::BTreeMap::new();
+    for line in block.lines().filter(|l| l.starts_with("const ")) {
+        // `const Q4_K: u32 = 6u;`
+        let (name, value) = line["const ".len()..].split_once(": u32 = ").unwrap_or_else(|| panic!("{line}"));
+        let v: usize = value.strip_suffix("u;").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+        wgsl.insert(name.to_string(), v);
+    }
+    assert_eq!(TYPES.len(), QType::ALL.len());
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, row) in TYPES.iter().enumerate() {
+        assert_eq!(row.qtype, QType::ALL[i]);
+        assert_eq!(QType::from_ggml_id(row.ggml_id), Some(row.qtype), "{}", row.name);
+        assert!(ids.insert(row.ggml_id), "ggml id {} twice", row.ggml_id);
+        assert_eq!(wgsl.get(row.name), Some(&i), "{}: its WGSL type constant must be {i}", row.name);
+        for k in &row.kernels {
+            assert!(src.contains(&format!("fn {}(", k.entry)), "{}: no entry point {}", row.name, k.entry);
+        }
+        assert!(QType::supported().contains(row.name));
+    }
+    // No WGSL type constant without a row.
+    assert_eq!(wgsl.len(), TYPES.len(), "WGSL type constants {wgsl:?}");
 }
 
 #[test]

@@ -200,67 +200,95 @@ pub fn dequantize(qtype: QType, bytes: &[u8], n_values: usize) -> Result<Vec<f32
     if bytes.len() < n_blocks * bb {
         return Err(Error::Input(format!("{} bytes hold fewer than {n_values} values of {}", bytes.len(), qtype.name())));
     }
-    let f16_at = |b: &[u8], i: usize| half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32();
+    let block = qtype.info().dequantize;
     let mut out = Vec::with_capacity(n_values);
     for blk in bytes[..n_blocks * bb].chunks_exact(bb) {
-        match qtype {
-            QType::F32 => out.push(f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]])),
-            QType::F16 => out.push(f16_at(blk, 0)),
-            QType::BF16 => out.push(bf16(u16::from_le_bytes([blk[0], blk[1]]))),
-            QType::Q8_0 => {
-                let d = f16_at(blk, 0);
-                out.extend(blk[2..34].iter().map(|&q| q as i8 as f32 * d));
-            }
-            QType::Q4_0 => {
-                let d = f16_at(blk, 0);
-                let qs = &blk[2..18];
-                out.extend(qs.iter().map(|&q| d * ((q & 15) as i32 - 8) as f32));
-                out.extend(qs.iter().map(|&q| d * ((q >> 4) as i32 - 8) as f32));
-            }
-            QType::Q4_1 => {
-                let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
-                let qs = &blk[4..20];
-                out.extend(qs.iter().map(|&q| d * (q & 15) as f32 + m));
-                out.extend(qs.iter().map(|&q| d * (q >> 4) as f32 + m));
-            }
-            QType::Mxfp4 => {
-                let d = e8m0_half(blk[0]);
-                let qs = &blk[1..17];
-                out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q & 15) as usize] as f32));
-                out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q >> 4) as usize] as f32));
-            }
-            QType::Q4_K | QType::Q5_K => {
-                let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
-                let scales = &blk[4..16];
-                let (qh, qs) = if qtype == QType::Q5_K { (&blk[16..48], &blk[48..176]) } else { (&[][..], &blk[16..144]) };
-                // 64 values per 32 bytes of nibbles: low nibbles first, then high nibbles.
-                for j in 0..8 {
-                    let (sc, m) = scale_min_k4(scales, j);
-                    let (d1, m1) = (d * sc as f32, dmin * m as f32);
-                    for l in 0..32 {
-                        let byte = qs[(j / 2) * 32 + l];
-                        let mut q = if j % 2 == 0 { byte & 15 } else { byte >> 4 };
-                        if !qh.is_empty() {
-                            q |= ((qh[l] >> j) & 1) << 4;
-                        }
-                        out.push(d1 * q as f32 - m1);
-                    }
-                }
-            }
-            QType::Q6_K => {
-                let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
-                let d = f16_at(blk, 208);
-                for v in 0..256 {
-                    let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
-                    let low = ql[half * 64 + (i % 2) * 32 + l] >> ((i / 2) * 4) & 15;
-                    let high = (qh[half * 32 + l] >> (2 * i)) & 3;
-                    let q = (low | high << 4) as i32 - 32;
-                    out.push(d * scales[v / 16] as i8 as f32 * q as f32);
-                }
-            }
-        }
+        block(blk, &mut out);
     }
     Ok(out)
+}
+
+// One block of each type (the `dequantize` column of the type table in quant.rs).
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+pub(crate) fn dequantize_f32(blk: &[u8], out: &mut Vec<f32>) {
+    out.push(f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]));
+}
+
+pub(crate) fn dequantize_f16(blk: &[u8], out: &mut Vec<f32>) {
+    out.push(f16_at(blk, 0));
+}
+
+pub(crate) fn dequantize_bf16(blk: &[u8], out: &mut Vec<f32>) {
+    out.push(bf16(u16::from_le_bytes([blk[0], blk[1]])));
+}
+
+pub(crate) fn dequantize_q8_0(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    out.extend(blk[2..34].iter().map(|&q| q as i8 as f32 * d));
+}
+
+pub(crate) fn dequantize_q4_0(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    let qs = &blk[2..18];
+    out.extend(qs.iter().map(|&q| d * ((q & 15) as i32 - 8) as f32));
+    out.extend(qs.iter().map(|&q| d * ((q >> 4) as i32 - 8) as f32));
+}
+
+pub(crate) fn dequantize_q4_1(blk: &[u8], out: &mut Vec<f32>) {
+    let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+    let qs = &blk[4..20];
+    out.extend(qs.iter().map(|&q| d * (q & 15) as f32 + m));
+    out.extend(qs.iter().map(|&q| d * (q >> 4) as f32 + m));
+}
+
+pub(crate) fn dequantize_mxfp4(blk: &[u8], out: &mut Vec<f32>) {
+    let d = e8m0_half(blk[0]);
+    let qs = &blk[1..17];
+    out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q & 15) as usize] as f32));
+    out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q >> 4) as usize] as f32));
+}
+
+pub(crate) fn dequantize_q4_k(blk: &[u8], out: &mut Vec<f32>) {
+    q4_q5_k(blk, &[], &blk[16..144], out);
+}
+
+pub(crate) fn dequantize_q5_k(blk: &[u8], out: &mut Vec<f32>) {
+    q4_q5_k(blk, &blk[16..48], &blk[48..176], out);
+}
+
+/// Q4_K and Q5_K (`qh` empty for Q4_K): 64 values per 32 bytes of nibbles, low nibbles first,
+/// then high nibbles.
+fn q4_q5_k(blk: &[u8], qh: &[u8], qs: &[u8], out: &mut Vec<f32>) {
+    let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+    let scales = &blk[4..16];
+    for j in 0..8 {
+        let (sc, m) = scale_min_k4(scales, j);
+        let (d1, m1) = (d * sc as f32, dmin * m as f32);
+        for l in 0..32 {
+            let byte = qs[(j / 2) * 32 + l];
+            let mut q = if j % 2 == 0 { byte & 15 } else { byte >> 4 };
+            if !qh.is_empty() {
+                q |= ((qh[l] >> j) & 1) << 4;
+            }
+            out.push(d1 * q as f32 - m1);
+        }
+    }
+}
+
+pub(crate) fn dequantize_q6_k(blk: &[u8], out: &mut Vec<f32>) {
+    let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
+    let d = f16_at(blk, 208);
+    for v in 0..256 {
+        let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
+        let low = ql[half * 64 + (i % 2) * 32 + l] >> ((i / 2) * 4) & 15;
+        let high = (qh[half * 32 + l] >> (2 * i)) & 3;
+        let q = (low | high << 4) as i32 - 32;
+        out.push(d * scales[v / 16] as i8 as f32 * q as f32);
+    }
 }
 
 /// ggml's MXFP4 values: E2M1 doubled, so the e8m0 scale is halved to match.

@@ -164,10 +164,7 @@ fn qtype(t: &GgufTensor) -> Result<QType> {
     QType::from_ggml_id(t.ggml_type.0).ok_or_else(|| {
         Error::tensor(
             &t.name,
-            format!(
-                "has type {}, which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, MXFP4)",
-                t.ggml_type.name()
-            ),
+            format!("has type {}, which is not supported (supported: {})", t.ggml_type.name(), QType::supported()),
         )
     })
 }
