@@ -129,20 +129,14 @@ pub struct GgmlType(pub u32);
 /// ggml (4, 5, 31-33, 36-38) and have no size. Sizes follow ggml's block structs (Q8_1 is 36
 /// bytes: two halves and 32 quants; the gguf Python package still says 40).
 const OTHER_GGML_TYPES: &[(u32, &str, u64, u64)] = &[
-    (6, "Q5_0", 32, 22),
-    (7, "Q5_1", 32, 24),
     (9, "Q8_1", 32, 36),
-    (10, "Q2_K", 256, 84),
-    (11, "Q3_K", 256, 110),
     (15, "Q8_K", 256, 292),
     (16, "IQ2_XXS", 256, 66),
     (17, "IQ2_XS", 256, 74),
     (18, "IQ3_XXS", 256, 98),
     (19, "IQ1_S", 256, 50),
-    (20, "IQ4_NL", 32, 18),
     (21, "IQ3_S", 256, 110),
     (22, "IQ2_S", 256, 82),
-    (23, "IQ4_XS", 256, 136),
     (24, "I8", 1, 1),
     (25, "I16", 1, 2),
     (26, "I32", 1, 4),

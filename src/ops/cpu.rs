@@ -291,6 +291,89 @@ pub(crate) fn dequantize_q6_k(blk: &[u8], out: &mut Vec<f32>) {
     }
 }
 
+pub(crate) fn dequantize_q5_0(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+    q5(&blk[6..22], qh, out, |q| d * (q as i32 - 16) as f32);
+}
+
+pub(crate) fn dequantize_q5_1(blk: &[u8], out: &mut Vec<f32>) {
+    let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+    let qh = u32::from_le_bytes([blk[4], blk[5], blk[6], blk[7]]);
+    q5(&blk[8..24], qh, out, |q| d * q as f32 + m);
+}
+
+/// Q5_0/Q5_1: value j < 16 is the low nibble of byte j, value j + 16 its high nibble, each with
+/// bit j (j + 16) of `qh` as its fifth bit.
+fn q5(qs: &[u8], qh: u32, out: &mut Vec<f32>, f: impl Fn(u8) -> f32) {
+    for j in 0..32 {
+        let nibble = if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 };
+        out.push(f(nibble | (((qh >> j) & 1) as u8) << 4));
+    }
+}
+
+/// Q2_K: 16 scale bytes (4-bit scale, 4-bit min per 16 values), 64 bytes of 2-bit quants,
+/// f16 d, f16 dmin. Per 128 values: value 32i + l is bits 2i of byte l.
+pub(crate) fn dequantize_q2_k(blk: &[u8], out: &mut Vec<f32>) {
+    let (scales, qs) = (&blk[0..16], &blk[16..80]);
+    let (d, dmin) = (f16_at(blk, 80), f16_at(blk, 82));
+    for v in 0..256 {
+        let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
+        let q = (qs[half * 32 + l] >> (2 * i)) & 3;
+        let sc = scales[v / 16];
+        let (dl, ml) = (d * (sc & 15) as f32, dmin * (sc >> 4) as f32);
+        out.push(dl * q as f32 - ml);
+    }
+}
+
+/// Q3_K: 32 bytes of high bits, 64 bytes of 2-bit quants (laid out as Q2_K's), 12 bytes of
+/// 6-bit scales, f16 d. Value 32i + l of each 128 takes bit 4 * half + i of high byte l; the
+/// quant is the 2-bit value - 4 where that bit is clear.
+pub(crate) fn dequantize_q3_k(blk: &[u8], out: &mut Vec<f32>) {
+    let (hmask, qs, scales) = (&blk[0..32], &blk[32..96], &blk[96..108]);
+    let d = f16_at(blk, 108);
+    for v in 0..256 {
+        let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
+        let low = (qs[half * 32 + l] >> (2 * i)) & 3;
+        let high = (hmask[l] >> (4 * half + i)) & 1;
+        let q = low as i32 - if high == 0 { 4 } else { 0 };
+        let dl = d * (q3_k_scale(scales, v / 16) as i32 - 32) as f32;
+        out.push(dl * q as f32);
+    }
+}
+
+/// 6-bit scale `i` (0..16) of a Q3_K super-block from its 12 packed bytes: the low 4 bits are
+/// the low (i < 8) or high nibble of byte i % 8, the top 2 bits are bits 2 (i / 4) of byte
+/// 8 + i % 4.
+pub(crate) fn q3_k_scale(s: &[u8], i: usize) -> u8 {
+    ((s[i % 8] >> (4 * (i / 8))) & 15) | (((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4)
+}
+
+/// The 16 values of the non-linear 4-bit types (IQ4_NL, IQ4_XS).
+pub const IQ4_VALUES: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/// IQ4_NL: f16 d, 16 quant bytes (nibbles as Q4_0) indexing `IQ4_VALUES`.
+pub(crate) fn dequantize_iq4_nl(blk: &[u8], out: &mut Vec<f32>) {
+    iq4(f16_at(blk, 0), &blk[2..18], out);
+}
+
+/// IQ4_XS: f16 d, 2 bytes of high scale bits, 4 bytes of low scale bits, 8 x 16 quant bytes;
+/// 32-value sub-block j has the 6-bit scale (low nibble j of the 4 bytes) | (bits 2j of the
+/// high pair) << 4, minus 32, and its nibbles as IQ4_NL.
+pub(crate) fn dequantize_iq4_xs(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    let high = u16::from_le_bytes([blk[2], blk[3]]);
+    for j in 0..8 {
+        let ls = ((blk[4 + j / 2] >> (4 * (j % 2))) & 15) | ((((high >> (2 * j)) & 3) as u8) << 4);
+        iq4(d * (ls as i32 - 32) as f32, &blk[8 + 16 * j..24 + 16 * j], out);
+    }
+}
+
+fn iq4(d: f32, qs: &[u8], out: &mut Vec<f32>) {
+    out.extend(qs.iter().map(|&q| d * IQ4_VALUES[(q & 15) as usize] as f32));
+    out.extend(qs.iter().map(|&q| d * IQ4_VALUES[(q >> 4) as usize] as f32));
+}
+
 /// ggml's MXFP4 values: E2M1 doubled, so the e8m0 scale is halved to match.
 const MXFP4_DOUBLED: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
 

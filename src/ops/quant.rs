@@ -66,6 +66,12 @@ qtypes! {
     Q5_K: 13, "Q5_K", "q5_k", 256, 176, cpu::dequantize_q5_k;
     Q6_K: 14, "Q6_K", "q6_k", 256, 210, cpu::dequantize_q6_k;
     Mxfp4: 39, "MXFP4", "mxfp4", 32, 17, cpu::dequantize_mxfp4;
+    Q5_0: 6, "Q5_0", "q5_0", 32, 22, cpu::dequantize_q5_0;
+    Q5_1: 7, "Q5_1", "q5_1", 32, 24, cpu::dequantize_q5_1;
+    Q2_K: 10, "Q2_K", "q2_k", 256, 84, cpu::dequantize_q2_k;
+    Q3_K: 11, "Q3_K", "q3_k", 256, 110, cpu::dequantize_q3_k;
+    IQ4_NL: 20, "IQ4_NL", "iq4_nl", 32, 18, cpu::dequantize_iq4_nl;
+    IQ4_XS: 23, "IQ4_XS", "iq4_xs", 256, 136, cpu::dequantize_iq4_xs;
 }
 
 impl QType {
