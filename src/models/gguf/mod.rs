@@ -379,3 +379,28 @@ pub fn load(gpu: std::sync::Arc<Gpu>, g: &Gguf, bytes: &[u8], progress: super::w
     let rope = rope(&cfg, g, factors.as_deref())?;
     Ok(super::Model::from_parts(gpu, cfg, weights, rope))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::gguf::GgmlType;
+
+    fn tensor_of(id: u32) -> GgufTensor {
+        GgufTensor { name: "blk.0.ffn_up.weight".into(), ggml_type: GgmlType(id), dims: vec![256, 4], offset: 0, bytes: 0 }
+    }
+
+    #[test]
+    fn tensor_types_come_from_the_type_table() {
+        assert_eq!(qtype(&tensor_of(23)).unwrap(), QType::IQ4_XS);
+        assert_eq!(qtype(&tensor_of(11)).unwrap(), QType::Q3_K);
+        // IQ2_XXS and an unknown id: refused, naming the tensor, its type and every supported one.
+        for (id, name) in [(16, "IQ2_XXS"), (99, "type 99")] {
+            let msg = qtype(&tensor_of(id)).unwrap_err().to_string();
+            assert!(msg.contains("blk.0.ffn_up.weight") && msg.contains(&format!("has type {name},")), "{msg}");
+            for t in QType::ALL {
+                assert!(msg.contains(t.name()), "{msg} lacks {}", t.name());
+            }
+            assert!(msg.contains("Q5_0, Q5_1, Q2_K, Q3_K, IQ4_NL, IQ4_XS"), "{msg}");
+        }
+    }
+}
