@@ -26,7 +26,7 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// Type ids (QType order in src/ops/quant.rs).
+// Type ids: positions in the type table of src/ops/quant.rs (checked by tests/quant_kernels.rs).
 const F32: u32 = 0u;
 const F16: u32 = 1u;
 const BF16: u32 = 2u;
@@ -37,6 +37,12 @@ const Q4_K: u32 = 6u;
 const Q5_K: u32 = 7u;
 const Q6_K: u32 = 8u;
 const MXFP4: u32 = 9u;
+const Q5_0: u32 = 10u;
+const Q5_1: u32 = 11u;
+const Q2_K: u32 = 12u;
+const Q3_K: u32 = 13u;
+const IQ4_NL: u32 = 14u;
+const IQ4_XS: u32 = 15u;
 
 // ---- byte access ----
 
@@ -220,6 +226,104 @@ fn deq16_q6_k(o: u32, vi: u32) -> V16 {
     return v;
 }
 
+// The fifth bits of 16 values of Q5_0/Q5_1: bits 0.. of `qh`, each at bit 4 of its value.
+fn fifth_bits(qh: u32, i: u32) -> vec4<u32> {
+    return ((vec4<u32>(qh) >> (vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(1u)) << vec4<u32>(4u);
+}
+
+// Q5_0: f16 d, 32 fifth bits (value j: bit j), nibbles as Q4_0; value = d * (q - 16).
+fn deq16_q5_0(o: u32, s: u32) -> V16 {
+    let d = f16_at(o);
+    let qh = (u16_at(o + 2u) | (u16_at(o + 4u) << 16u)) >> (4u * s);
+    let q = nibbles(bytes16(o + 6u), s);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = d * (vec4<f32>(q[i] | fifth_bits(qh, i)) - vec4<f32>(16.0)); }
+    return v;
+}
+
+// Q5_1: f16 d, f16 m, fifth bits and nibbles as Q5_0; value = d * q + m.
+fn deq16_q5_1(o: u32, s: u32) -> V16 {
+    let d = f16_at(o);
+    let m = f16_at(o + 2u);
+    let qh = (u16_at(o + 4u) | (u16_at(o + 6u) << 16u)) >> (4u * s);
+    let q = nibbles(bytes16(o + 8u), s);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = d * vec4<f32>(q[i] | fifth_bits(qh, i)) + vec4<f32>(m); }
+    return v;
+}
+
+// IQ4_NL/IQ4_XS values (IQ4_VALUES in src/ops/cpu.rs): 16 i8, value n in byte n % 4 of word n / 4.
+const IQ4_WORDS: vec4<u32> = vec4<u32>(0xbfad9881u, 0xf6eaddcfu, 0x26190d01u, 0x71594535u);
+
+// The values of four nibbles: the word by three selects, the byte moved to the top and
+// shifted down with its sign (11 int ops per value).
+fn iq4(n: vec4<u32>) -> vec4<f32> {
+    let odd = (n & vec4<u32>(4u)) != vec4<u32>(0u);
+    let lo = select(vec4<u32>(IQ4_WORDS.x), vec4<u32>(IQ4_WORDS.y), odd);
+    let hi = select(vec4<u32>(IQ4_WORDS.z), vec4<u32>(IQ4_WORDS.w), odd);
+    let wd = select(lo, hi, n >= vec4<u32>(8u));
+    return vec4<f32>(bitcast<vec4<i32>>(wd << ((~n & vec4<u32>(3u)) << vec4<u32>(3u))) >> vec4<u32>(24u));
+}
+
+// IQ4_NL: f16 d, nibbles as Q4_0; value = d * IQ4_VALUES[q].
+fn deq16_iq4_nl(o: u32, s: u32) -> V16 {
+    let d = f16_at(o);
+    let q = nibbles(bytes16(o + 2u), s);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = d * iq4(q[i]); }
+    return v;
+}
+
+// Q2_K: 16 scale bytes (low nibble scale, high nibble min, one per 16 values), 64 bytes of
+// 2-bit quants, f16 d, f16 dmin. Per 128 values: value 32i + l is bits 2i of byte l; value =
+// d * sc * q - dmin * m.
+fn deq16_q2_k(o: u32, vi: u32) -> V16 {
+    let i = (vi % 128u) / 32u;
+    let q = fields(bytes16(o + 16u + (vi / 128u) * 32u + vi % 32u), 2u * i, 3u);
+    let sc = byte_at(o + vi / 16u);
+    let d = f16_at(o + 80u) * f32(sc & 15u);
+    let m = f16_at(o + 82u) * f32(sc >> 4u);
+    var v: V16;
+    for (var k = 0u; k < 4u; k++) { v[k] = d * vec4<f32>(q[k]) - vec4<f32>(m); }
+    return v;
+}
+
+// 6-bit scale `k` (0..16) of a Q3_K super-block, minus 32, from its 12 bytes at `s`: the low
+// (k < 8) or high nibble of byte k % 8 and, as the top 2 bits, bits 2 (k / 4) of byte 8 + k % 4.
+fn scale_q3_k(s: u32, k: u32) -> f32 {
+    let lo = (byte_at(s + k % 8u) >> (4u * (k / 8u))) & 15u;
+    let hi = (byte_at(s + 8u + k % 4u) >> (2u * (k / 4u))) & 3u;
+    return f32(i32(lo | (hi << 4u)) - 32);
+}
+
+// Q3_K: 32 bytes of high bits, 64 bytes of 2-bit quants (as Q2_K), 12 scale bytes, f16 d. Value
+// 32i + l of each 128 (half h) takes bit 4h + i of high byte l as its third bit; value =
+// d * sc * (q - 4).
+fn deq16_q3_k(o: u32, vi: u32) -> V16 {
+    let half = vi / 128u;
+    let i = (vi % 128u) / 32u;
+    let l = vi % 32u;
+    let q = fields(bytes16(o + 32u + half * 32u + l), 2u * i, 3u);
+    let h = fields(bytes16(o + l), 4u * half + i, 1u);
+    let d = f16_at(o + 108u) * scale_q3_k(o + 96u, vi / 16u);
+    var v: V16;
+    for (var k = 0u; k < 4u; k++) { v[k] = d * (vec4<f32>(q[k] | (h[k] << vec4<u32>(2u))) - vec4<f32>(4.0)); }
+    return v;
+}
+
+// IQ4_XS: f16 d, 16 bits of high scale bits, 4 bytes of low scale bits, 8 x 16 quant bytes.
+// Sub-block j (32 values): scale = (nibble j of the low bytes | (bits 2j of the high bits) << 4)
+// - 32, its 16 bytes' nibbles as IQ4_NL.
+fn deq16_iq4_xs(o: u32, vi: u32) -> V16 {
+    let j = vi / 32u;
+    let ls = ((byte_at(o + 4u + j / 2u) >> (4u * (j % 2u))) & 15u) | (((u16_at(o + 2u) >> (2u * j)) & 3u) << 4u);
+    let d = f16_at(o) * f32(i32(ls) - 32);
+    let q = nibbles(bytes16(o + 8u + 16u * j), ((vi % 32u) / 16u) * 4u);
+    var v: V16;
+    for (var i = 0u; i < 4u; i++) { v[i] = d * iq4(q[i]); }
+    return v;
+}
+
 // Values v0 .. v0 + 16 of row `row` of this slice.
 fn deq16(qt: u32, row: u32, v0: u32) -> V16 {
     let base = row * p.row_bytes;
@@ -231,6 +335,12 @@ fn deq16(qt: u32, row: u32, v0: u32) -> V16 {
         case Q5_K: { return deq16_q5_k(base + (v0 / 256u) * 176u, v0 % 256u); }
         case Q6_K: { return deq16_q6_k(base + (v0 / 256u) * 210u, v0 % 256u); }
         case MXFP4: { return deq16_mxfp4(base + (v0 / 32u) * 17u, (v0 % 32u) / 4u); }
+        case Q5_0: { return deq16_q5_0(base + (v0 / 32u) * 22u, (v0 % 32u) / 4u); }
+        case Q5_1: { return deq16_q5_1(base + (v0 / 32u) * 24u, (v0 % 32u) / 4u); }
+        case Q2_K: { return deq16_q2_k(base + (v0 / 256u) * 84u, v0 % 256u); }
+        case Q3_K: { return deq16_q3_k(base + (v0 / 256u) * 110u, v0 % 256u); }
+        case IQ4_NL: { return deq16_iq4_nl(base + (v0 / 32u) * 18u, (v0 % 32u) / 4u); }
+        case IQ4_XS: { return deq16_iq4_xs(base + (v0 / 256u) * 136u, v0 % 256u); }
         default: { return deq16_float(qt, row, v0); }
     }
 }
@@ -273,7 +383,7 @@ fn store(t: u32, r: u32, acc: f32) {
 // are combined with subgroup shuffles (the host keeps lanes <= the smallest subgroup size), or
 // else through workgroup memory with one barrier.
 //
-// Inputs of the 4-bit and 5/6-bit types are prescaled by 2^-(8 (c % 4)) (`XSCALE`): a field
+// Inputs of the 2- to 6-bit types with linear quants are prescaled by 2^-(8 (c % 4)) (`XSCALE`): a field
 // masked in place at byte c % 4 of its word converts to exactly field * 2^(8 (c % 4)), so a
 // weight costs one AND, one int-to-float conversion and one multiply-add (no shift per value).
 const MV_WG: u32 = 64u;
@@ -281,6 +391,7 @@ const MV_R: u32 = 4u;
 const XSCALE: vec4<f32> = vec4<f32>(1.0, 0.00390625, 1.52587890625e-05, 5.9604644775390625e-08);
 const M4: vec4<u32> = vec4<u32>(0xfu, 0xf00u, 0xf0000u, 0xf000000u);
 const M8: vec4<u32> = vec4<u32>(0xffu, 0xff00u, 0xff0000u, 0xff000000u);
+const M2: vec4<u32> = vec4<u32>(0x3u, 0x300u, 0x30000u, 0x3000000u);
 
 // 32 consecutive inputs of one token (a unit), 4 per vector, and the sums of the raw values of
 // its two halves (for the types with an offset: value = d * q + m).
@@ -302,7 +413,7 @@ fn load_x32(qt: u32, t: u32, u: u32) -> X32 {
             v = vec4<f32>(x[c], x[c + 1u], x[c + 2u], x[c + 3u]);
         }
         s[i / 4u] += (v.x + v.y) + (v.z + v.w);
-        if (qt != Q8_0 && qt != MXFP4 && qt > BF16) { v *= XSCALE; }
+        if (qt > BF16 && qt != Q8_0 && qt != MXFP4 && qt != IQ4_NL && qt != IQ4_XS) { v *= XSCALE; }
         r.v[i] = v;
     }
     r.lo = s.x;
@@ -480,6 +591,136 @@ fn mv_q6_k(rb: u32, u: u32, xv: X32) -> f32 {
     return d * (sc0 * (s.x - 32.0 * xv.lo) + sc1 * (s.y - 32.0 * xv.hi));
 }
 
+// Bits 0..4 of `b` moved to bit 4 of bytes 0..4 (the fifth bits of 4 Q5_0/Q5_1 values in
+// place): one multiply places bit k at 8k (no two partial products meet), 5 int ops.
+fn spread4(b: u32) -> u32 {
+    return (((b & 15u) * 0x00204081u) & 0x01010101u) << 4u;
+}
+
+// Q5_1 (24-byte blocks, word aligned): nibbles as Q4_1 with the fifth bits of each 4 values
+// or-ed in on the whole word (spread4): per 8 weights 3 + 2 * 6 int ops on words, 8 AND, 8
+// conversions, 8 FMA: 2.9 int + 2 float per weight; the header and fifth-bit words once per 32.
+fn mv_q5_1(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = (rb + u * 24u) >> 2u;
+    let dm = w[o];
+    let qh = w[o + 1u];
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        let q = w[o + 2u + i];
+        let lo = (q & 0x0f0f0f0fu) | spread4(qh >> (4u * i));
+        let hi = ((q >> 4u) & 0x0f0f0f0fu) | spread4(qh >> (16u + 4u * i));
+        s += dot(cvt(vec4<u32>(lo) & M8), xv.v[i]) + dot(cvt(vec4<u32>(hi) & M8), xv.v[4u + i]);
+    }
+    return f16_bits(dm & 0xffffu) * s + f16_bits(dm >> 16u) * (xv.lo + xv.hi);
+}
+
+// Q5_0 (22-byte blocks, 2-byte aligned): as Q5_1 plus one funnel shift (4 int ops) per word:
+// 3.4 int + 2 float per weight.
+fn mv_q5_0(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = rb + u * 22u;
+    let sh = (o & 3u) * 8u;
+    let d = f16_bits((w[o >> 2u] >> sh) & 0xffffu);
+    // The fifth bits at o + 2 and the nibbles at o + 6 share one alignment.
+    let s2 = (sh + 16u) & 31u;
+    let j0 = (o + 2u) >> 2u;
+    let qh = funnel(w[j0], w[j0 + 1u], s2);
+    var a = w[j0 + 1u];
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        let b = w[j0 + 2u + i];
+        let q = funnel(a, b, s2);
+        a = b;
+        let lo = (q & 0x0f0f0f0fu) | spread4(qh >> (4u * i));
+        let hi = ((q >> 4u) & 0x0f0f0f0fu) | spread4(qh >> (16u + 4u * i));
+        s += dot(cvt(vec4<u32>(lo) & M8), xv.v[i]) + dot(cvt(vec4<u32>(hi) & M8), xv.v[4u + i]);
+    }
+    return d * (s - 16.0 * (xv.lo + xv.hi));
+}
+
+// IQ4_NL (18-byte blocks, 2-byte aligned; inputs not prescaled): words as Q4_0, each nibble
+// looked up by `iq4`: 13.5 int + 1 conversion + 1 FMA per weight.
+fn mv_iq4_nl(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = rb + u * 18u;
+    let sh = (o & 3u) * 8u;
+    let d = f16_bits((w[o >> 2u] >> sh) & 0xffffu);
+    let s2 = (sh + 16u) & 31u;
+    let j0 = (o + 2u) >> 2u;
+    var a = w[j0];
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        let b = w[j0 + 1u + i];
+        let n = vec4<u32>(funnel(a, b, s2)) >> SH;
+        a = b;
+        s += dot(iq4(n & vec4<u32>(15u)), xv.v[i]) + dot(iq4((n >> vec4<u32>(4u)) & vec4<u32>(15u)), xv.v[4u + i]);
+    }
+    return d * s;
+}
+
+// IQ4_XS (136-byte super-blocks, word aligned; a unit is one sub-block; inputs not
+// prescaled): the scale from the header words, 4 aligned quant words, lookups as IQ4_NL:
+// 13 int + 1 conversion + 1 FMA per weight.
+fn mv_iq4_xs(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = (rb + (u / 8u) * 136u) >> 2u;
+    let j = u % 8u;
+    let h = w[o];
+    let ls = ((w[o + 1u] >> (4u * j)) & 15u) | (((h >> (16u + 2u * j)) & 3u) << 4u);
+    let qo = o + 2u + 4u * j;
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        let n = vec4<u32>(w[qo + i]) >> SH;
+        s += dot(iq4(n & vec4<u32>(15u)), xv.v[i]) + dot(iq4((n >> vec4<u32>(4u)) & vec4<u32>(15u)), xv.v[4u + i]);
+    }
+    return f16_bits(h & 0xffffu) * f32(i32(ls) - 32) * s;
+}
+
+// Q2_K (84-byte super-blocks, word aligned): 2-bit fields masked in place, per 4 weights
+// 1 shift + 4 AND, 4 conversions, 4 FMA: 1.25 int + 2 float per weight. Two scale/min
+// bytes per unit, read as one word.
+fn mv_q2_k(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = (rb + (u / 8u) * 84u) >> 2u;
+    let j = u % 8u;
+    // Scale bytes 2j and 2j + 1 (values 32j .. 32j + 16 and the next 16).
+    let scw = w[o + j / 2u] >> ((j % 2u) * 16u);
+    let qo = o + 4u + (j / 4u) * 8u;
+    let sh = (j % 4u) * 2u;
+    var s = vec2<f32>(0.0);
+    for (var k = 0u; k < 8u; k++) {
+        s[k / 4u] += dot(cvt(vec4<u32>(w[qo + k] >> sh) & M2), xv.v[k]);
+    }
+    let dd = w[o + 20u];
+    let sc = f32(scw & 15u) * s.x + f32((scw >> 8u) & 15u) * s.y;
+    let mn = f32((scw >> 4u) & 15u) * xv.lo + f32((scw >> 12u) & 15u) * xv.hi;
+    return f16_bits(dd & 0xffffu) * sc - f16_bits(dd >> 16u) * mn;
+}
+
+// Q3_K (110-byte super-blocks, 2-byte aligned): 3-bit fields put together in place from a
+// 2-bit word and a high-bit word (two funnel shifts, 6 int ops) per 4 weights, 4 AND, 4
+// conversions, 4 FMA: 5 int + 2 float per weight. Two 6-bit scales per unit.
+fn mv_q3_k(rb: u32, u: u32, xv: X32) -> f32 {
+    let o = rb + (u / 8u) * 110u;
+    let j = u % 8u;
+    let i = j % 4u;
+    let sh = (o & 3u) * 8u;
+    let lo0 = (o + 32u + (j / 4u) * 32u) >> 2u;
+    let hi0 = o >> 2u;
+    let hb = j; // 4 * (j / 4) + j % 4: the bit of the high bytes
+    var s = vec2<f32>(0.0);
+    for (var k = 0u; k < 8u; k++) {
+        let a = funnel(w[lo0 + k], w[lo0 + k + 1u], sh);
+        let b = funnel(w[hi0 + k], w[hi0 + k + 1u], sh);
+        let f = ((a >> (2u * i)) & 0x03030303u) | (((b >> hb) & 0x01010101u) << 2u);
+        s[k / 4u] += dot(cvt(vec4<u32>(f) & M8), xv.v[k]);
+    }
+    // Scales 2j and 2j + 1: adjacent low-nibble bytes and adjacent high-bit bytes.
+    let sb = o + 96u;
+    let lw = u16_at(sb + (2u * j) % 8u) >> (4u * (j / 4u));
+    let hw = u16_at(sb + 8u + (2u * j) % 4u) >> (2u * (j / 2u));
+    let sc0 = f32(i32((lw & 15u) | ((hw & 3u) << 4u)) - 32);
+    let sc1 = f32(i32(((lw >> 8u) & 15u) | (((hw >> 8u) & 3u) << 4u)) - 32);
+    let d = f16_bits(u16_at(o + 108u));
+    return d * (sc0 * (s.x - 4.0 * xv.lo) + sc1 * (s.y - 4.0 * xv.hi));
+}
+
 // Float rows: 32 values, zero past the end of the row (x is zero there too, but the weights
 // past the row may be anything).
 fn mv_float(qt: u32, row: u32, u: u32, xv: X32) -> f32 {
@@ -511,6 +752,12 @@ fn mv_unit(qt: u32, row: u32, u: u32, xv: X32) -> f32 {
         case Q5_K: { return mv_q5_k(rb, u, xv); }
         case Q6_K: { return mv_q6_k(rb, u, xv); }
         case MXFP4: { return mv_mxfp4(rb, u, xv); }
+        case Q5_0: { return mv_q5_0(rb, u, xv); }
+        case Q5_1: { return mv_q5_1(rb, u, xv); }
+        case Q2_K: { return mv_q2_k(rb, u, xv); }
+        case Q3_K: { return mv_q3_k(rb, u, xv); }
+        case IQ4_NL: { return mv_iq4_nl(rb, u, xv); }
+        case IQ4_XS: { return mv_iq4_xs(rb, u, xv); }
         default: { return mv_float(qt, row, u, xv); }
     }
 }
@@ -590,11 +837,12 @@ fn deq32(qt: u32, row: u32, k0: u32) -> V32 {
             v[i] = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q0[i]) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u)) * d;
             v[4u + i] = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(q1[i]) << (vec4<u32>(24u) - SH)) >> vec4<u32>(24u)) * d;
         }
-    } else if (qt == Q4_0 || qt == Q4_1 || qt == MXFP4) {
+    } else if (qt == Q4_0 || qt == Q4_1 || qt == MXFP4 || qt == Q5_0 || qt == Q5_1 || qt == IQ4_NL) {
         var o: u32;
         var q: vec4<u32>;
         var d: f32;
         var m = 0.0;
+        var qh = 0u;
         if (qt == Q4_0) {
             o = base + (k0 / 32u) * 18u;
             d = f16_at(o);
@@ -605,6 +853,22 @@ fn deq32(qt: u32, row: u32, k0: u32) -> V32 {
             d = f16_at(o);
             m = f16_at(o + 2u);
             q = bytes16(o + 4u);
+        } else if (qt == Q5_0) {
+            o = base + (k0 / 32u) * 22u;
+            d = f16_at(o);
+            qh = u16_at(o + 2u) | (u16_at(o + 4u) << 16u);
+            q = bytes16(o + 6u);
+            m = -16.0 * d;
+        } else if (qt == Q5_1) {
+            o = base + (k0 / 32u) * 24u;
+            d = f16_at(o);
+            m = f16_at(o + 2u);
+            qh = u16_at(o + 4u) | (u16_at(o + 6u) << 16u);
+            q = bytes16(o + 8u);
+        } else if (qt == IQ4_NL) {
+            o = base + (k0 / 32u) * 18u;
+            d = f16_at(o);
+            q = bytes16(o + 2u);
         } else {
             o = base + (k0 / 32u) * 17u;
             let e = byte_at(o);
@@ -617,6 +881,12 @@ fn deq32(qt: u32, row: u32, k0: u32) -> V32 {
             if (qt == MXFP4) {
                 v[i] = e2m1x2(lo[i]) * d;
                 v[4u + i] = e2m1x2(hi[i]) * d;
+            } else if (qt == IQ4_NL) {
+                v[i] = d * iq4(lo[i]);
+                v[4u + i] = d * iq4(hi[i]);
+            } else if (qt == Q5_0 || qt == Q5_1) {
+                v[i] = d * vec4<f32>(lo[i] | fifth_bits(qh, i)) + vec4<f32>(m);
+                v[4u + i] = d * vec4<f32>(hi[i] | fifth_bits(qh >> 16u, i)) + vec4<f32>(m);
             } else {
                 v[i] = d * vec4<f32>(lo[i]) + vec4<f32>(m);
                 v[4u + i] = d * vec4<f32>(hi[i]) + vec4<f32>(m);
@@ -780,3 +1050,45 @@ fn matvec_mxfp4(ids: MvIds) { matvec_body(MXFP4, ids); }
 fn matmat_mxfp4(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(MXFP4, li, wid); }
 @compute @workgroup_size(64)
 fn embed_mxfp4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(MXFP4, gid, wid); }
+
+@compute @workgroup_size(64)
+fn matvec_q5_0(ids: MvIds) { matvec_body(Q5_0, ids); }
+@compute @workgroup_size(64)
+fn matmat_q5_0(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q5_0, li, wid); }
+@compute @workgroup_size(64)
+fn embed_q5_0(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q5_0, gid, wid); }
+
+@compute @workgroup_size(64)
+fn matvec_q5_1(ids: MvIds) { matvec_body(Q5_1, ids); }
+@compute @workgroup_size(64)
+fn matmat_q5_1(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q5_1, li, wid); }
+@compute @workgroup_size(64)
+fn embed_q5_1(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q5_1, gid, wid); }
+
+@compute @workgroup_size(64)
+fn matvec_q2_k(ids: MvIds) { matvec_body(Q2_K, ids); }
+@compute @workgroup_size(64)
+fn matmat_q2_k(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q2_K, li, wid); }
+@compute @workgroup_size(64)
+fn embed_q2_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q2_K, gid, wid); }
+
+@compute @workgroup_size(64)
+fn matvec_q3_k(ids: MvIds) { matvec_body(Q3_K, ids); }
+@compute @workgroup_size(64)
+fn matmat_q3_k(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(Q3_K, li, wid); }
+@compute @workgroup_size(64)
+fn embed_q3_k(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(Q3_K, gid, wid); }
+
+@compute @workgroup_size(64)
+fn matvec_iq4_nl(ids: MvIds) { matvec_body(IQ4_NL, ids); }
+@compute @workgroup_size(64)
+fn matmat_iq4_nl(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(IQ4_NL, li, wid); }
+@compute @workgroup_size(64)
+fn embed_iq4_nl(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(IQ4_NL, gid, wid); }
+
+@compute @workgroup_size(64)
+fn matvec_iq4_xs(ids: MvIds) { matvec_body(IQ4_XS, ids); }
+@compute @workgroup_size(64)
+fn matmat_iq4_xs(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3<u32>) { matmat_body(IQ4_XS, li, wid); }
+@compute @workgroup_size(64)
+fn embed_iq4_xs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) { embed_body(IQ4_XS, gid, wid); }

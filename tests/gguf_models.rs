@@ -101,6 +101,11 @@ fn llama_k_quants_and_bf16_match_float64_reference() {
 }
 
 #[test]
+fn llama_q5_q2_k_q3_k_iq4_match_float64_reference() {
+    check("llama-q2-iq4", None, 128);
+}
+
+#[test]
 fn qwen2_with_qkv_biases_matches_float64_reference() {
     check("qwen2", None, 128);
 }
@@ -129,4 +134,5 @@ fn llama_matches_with_tensors_split_and_chunked_prefill() {
     // 8 KiB per binding: every matrix split into many slices; prompts in chunks of 3.
     check("llama-q8", Some(8192), 3);
     check("llama-kquants", Some(8192), 5);
+    check("llama-q2-iq4", Some(8192), 7);
 }

@@ -9,6 +9,7 @@ use common::check::{randn, read_f32};
 use common::gpu_modes;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use wgpt::gpu::{Gpu, GpuOptions, Recorder};
+use wgpt::ops::quant::TYPES;
 use wgpt::ops::{cpu, qembed, qmatmul, MatmulIo, QMatrix, QType};
 
 fn gpu(max_binding: Option<u64>) -> Gpu {
@@ -44,11 +45,16 @@ fn random_matrix(rng: &mut StdRng, t: QType, rows: usize, cols: usize) -> Vec<u8
             QType::F32 => blk.copy_from_slice(&rng.random_range(-2.0f32..2.0).to_le_bytes()),
             QType::F16 => blk.copy_from_slice(&f16_bytes(rng.random_range(-2.0..2.0))),
             QType::BF16 => blk.copy_from_slice(&half::bf16::from_f32(rng.random_range(-2.0..2.0)).to_le_bytes()),
-            QType::Q8_0 | QType::Q4_0 => scale(&mut blk, 0),
-            QType::Q4_1 | QType::Q4_K | QType::Q5_K => {
+            QType::Q8_0 | QType::Q4_0 | QType::Q5_0 | QType::IQ4_NL | QType::IQ4_XS => scale(&mut blk, 0),
+            QType::Q4_1 | QType::Q5_1 | QType::Q4_K | QType::Q5_K => {
                 scale(&mut blk, 0);
                 scale(&mut blk, 2);
             }
+            QType::Q2_K => {
+                scale(&mut blk, 80);
+                scale(&mut blk, 82);
+            }
+            QType::Q3_K => scale(&mut blk, 108),
             QType::Q6_K => scale(&mut blk, 208),
             QType::Mxfp4 => blk[0] = rng.random_range(120..132),
         }
@@ -91,12 +97,47 @@ fn types_and_sizes() {
     assert_eq!(QType::from_ggml_id(3), Some(QType::Q4_1));
     assert_eq!(QType::from_ggml_id(39), Some(QType::Mxfp4));
     assert_eq!(QType::from_ggml_id(30), Some(QType::BF16));
-    assert_eq!(QType::from_ggml_id(6), None);
+    assert_eq!(QType::from_ggml_id(6), Some(QType::Q5_0));
+    assert_eq!(QType::from_ggml_id(23), Some(QType::IQ4_XS));
+    assert_eq!(QType::from_ggml_id(16), None);
+    assert_eq!(QType::Q3_K.row_bytes(512).unwrap(), 220);
+    assert_eq!(QType::Q5_0.row_bytes(64).unwrap(), 44);
     assert_eq!(QType::Q4_0.row_bytes(576).unwrap(), 324);
     assert_eq!(QType::Q6_K.row_bytes(512).unwrap(), 420);
     assert!(QType::Q4_K.row_bytes(576).is_err());
     assert!(cpu::dequantize(QType::Q8_0, &[0; 33], 32).is_err());
     assert!(cpu::dequantize(QType::Q8_0, &[0; 34], 31).is_err());
+}
+
+/// The type table is the one list of types: ids, names and sizes agree with it, every row's
+/// entry points exist, and the WGSL type constants (the `switch` cases of matmul_quant.wgsl)
+/// are the rows' positions.
+#[test]
+fn type_table_matches_the_wgsl_type_ids() {
+    let src = include_str!("../shaders/matmul_quant.wgsl");
+    // The block of type constants: from "// Type ids" to the next section.
+    let block = src.split_once("// Type ids").expect("type id block").1.split_once("// ----").unwrap().0;
+    let mut wgsl = std::collections::BTreeMap::new();
+    for line in block.lines().filter(|l| l.starts_with("const ")) {
+        // `const Q4_K: u32 = 6u;`
+        let (name, value) = line["const ".len()..].split_once(": u32 = ").unwrap_or_else(|| panic!("{line}"));
+        let v: usize = value.strip_suffix("u;").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{line}"));
+        wgsl.insert(name.to_string(), v);
+    }
+    assert_eq!(TYPES.len(), QType::ALL.len());
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, row) in TYPES.iter().enumerate() {
+        assert_eq!(row.qtype, QType::ALL[i]);
+        assert_eq!(QType::from_ggml_id(row.ggml_id), Some(row.qtype), "{}", row.name);
+        assert!(ids.insert(row.ggml_id), "ggml id {} twice", row.ggml_id);
+        assert_eq!(wgsl.get(row.name), Some(&i), "{}: its WGSL type constant must be {i}", row.name);
+        for k in &row.kernels {
+            assert!(src.contains(&format!("fn {}(", k.entry)), "{}: no entry point {}", row.name, k.entry);
+        }
+        assert!(QType::supported().contains(row.name));
+    }
+    // No WGSL type constant without a row.
+    assert_eq!(wgsl.len(), TYPES.len(), "WGSL type constants {wgsl:?}");
 }
 
 #[test]
@@ -301,6 +342,36 @@ fn q6_k_kernels_match_cpu() {
 #[test]
 fn mxfp4_kernels_match_cpu() {
     all_cases(QType::Mxfp4);
+}
+
+#[test]
+fn q5_0_kernels_match_cpu() {
+    all_cases(QType::Q5_0);
+}
+
+#[test]
+fn q5_1_kernels_match_cpu() {
+    all_cases(QType::Q5_1);
+}
+
+#[test]
+fn q2_k_kernels_match_cpu() {
+    all_cases(QType::Q2_K);
+}
+
+#[test]
+fn q3_k_kernels_match_cpu() {
+    all_cases(QType::Q3_K);
+}
+
+#[test]
+fn iq4_nl_kernels_match_cpu() {
+    all_cases(QType::IQ4_NL);
+}
+
+#[test]
+fn iq4_xs_kernels_match_cpu() {
+    all_cases(QType::IQ4_XS);
 }
 
 /// Every f16 bit pattern that is a finite number (normals, subnormals, both zeros) decodes

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
+use crate::ops::QType;
 
 /// One metadata value.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,42 +124,27 @@ impl MetaValue {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GgmlType(pub u32);
 
-/// ggml's type table: id, name, values per block, bytes per block. Ids missing here were
-/// removed from ggml (4, 5, 31-33, 36-38) and have no size. Sizes follow ggml's block structs
-/// (Q8_1 is 36 bytes: two halves and 32 quants; the gguf Python package still says 40).
-const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
-    (0, "F32", 1, 4),
-    (1, "F16", 1, 2),
-    (2, "Q4_0", 32, 18),
-    (3, "Q4_1", 32, 20),
-    (6, "Q5_0", 32, 22),
-    (7, "Q5_1", 32, 24),
-    (8, "Q8_0", 32, 34),
+/// ggml's types that the kernels do not read: id, name, values per block, bytes per block (the
+/// others come from the type table of `ops::quant`). Ids missing from both were removed from
+/// ggml (4, 5, 31-33, 36-38) and have no size. Sizes follow ggml's block structs (Q8_1 is 36
+/// bytes: two halves and 32 quants; the gguf Python package still says 40).
+const OTHER_GGML_TYPES: &[(u32, &str, u64, u64)] = &[
     (9, "Q8_1", 32, 36),
-    (10, "Q2_K", 256, 84),
-    (11, "Q3_K", 256, 110),
-    (12, "Q4_K", 256, 144),
-    (13, "Q5_K", 256, 176),
-    (14, "Q6_K", 256, 210),
     (15, "Q8_K", 256, 292),
     (16, "IQ2_XXS", 256, 66),
     (17, "IQ2_XS", 256, 74),
     (18, "IQ3_XXS", 256, 98),
     (19, "IQ1_S", 256, 50),
-    (20, "IQ4_NL", 32, 18),
     (21, "IQ3_S", 256, 110),
     (22, "IQ2_S", 256, 82),
-    (23, "IQ4_XS", 256, 136),
     (24, "I8", 1, 1),
     (25, "I16", 1, 2),
     (26, "I32", 1, 4),
     (27, "I64", 1, 8),
     (28, "F64", 1, 8),
     (29, "IQ1_M", 256, 56),
-    (30, "BF16", 1, 2),
     (34, "TQ1_0", 256, 54),
     (35, "TQ2_0", 256, 66),
-    (39, "MXFP4", 32, 17),
     (40, "NVFP4", 64, 36),
     (41, "Q1_0", 128, 18),
 ];
@@ -166,29 +152,24 @@ const GGML_TYPES: &[(u32, &str, u64, u64)] = &[
 impl GgmlType {
     pub const F32: GgmlType = GgmlType(0);
     pub const F16: GgmlType = GgmlType(1);
-    pub const Q4_0: GgmlType = GgmlType(2);
-    pub const Q4_1: GgmlType = GgmlType(3);
-    pub const Q5_0: GgmlType = GgmlType(6);
-    pub const Q5_1: GgmlType = GgmlType(7);
     pub const Q8_0: GgmlType = GgmlType(8);
-    pub const Q2_K: GgmlType = GgmlType(10);
-    pub const Q3_K: GgmlType = GgmlType(11);
     pub const Q4_K: GgmlType = GgmlType(12);
-    pub const Q5_K: GgmlType = GgmlType(13);
-    pub const Q6_K: GgmlType = GgmlType(14);
-    pub const BF16: GgmlType = GgmlType(30);
     pub const MXFP4: GgmlType = GgmlType(39);
 
-    fn entry(&self) -> Option<&'static (u32, &'static str, u64, u64)> {
-        GGML_TYPES.iter().find(|e| e.0 == self.0)
+    /// (name, values per block, bytes per block).
+    fn entry(&self) -> Option<(&'static str, u64, u64)> {
+        if let Some(t) = QType::from_ggml_id(self.0) {
+            return Some((t.name(), t.block_values() as u64, t.block_bytes() as u64));
+        }
+        OTHER_GGML_TYPES.iter().find(|e| e.0 == self.0).map(|e| (e.1, e.2, e.3))
     }
-    /// ggml's name for the type ("Q4_K"), or "type N" for an id this table does not know.
+    /// ggml's name for the type ("Q4_K"), or "type N" for an id neither table knows.
     pub fn name(&self) -> String {
-        self.entry().map_or_else(|| format!("type {}", self.0), |e| e.1.to_string())
+        self.entry().map_or_else(|| format!("type {}", self.0), |e| e.0.to_string())
     }
     /// (values per block, bytes per block), for every type whose size is known.
     pub fn block(&self) -> Option<(u64, u64)> {
-        self.entry().map(|e| (e.2, e.3))
+        self.entry().map(|e| (e.1, e.2))
     }
 }
 

@@ -200,67 +200,178 @@ pub fn dequantize(qtype: QType, bytes: &[u8], n_values: usize) -> Result<Vec<f32
     if bytes.len() < n_blocks * bb {
         return Err(Error::Input(format!("{} bytes hold fewer than {n_values} values of {}", bytes.len(), qtype.name())));
     }
-    let f16_at = |b: &[u8], i: usize| half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32();
+    let block = qtype.info().dequantize;
     let mut out = Vec::with_capacity(n_values);
     for blk in bytes[..n_blocks * bb].chunks_exact(bb) {
-        match qtype {
-            QType::F32 => out.push(f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]])),
-            QType::F16 => out.push(f16_at(blk, 0)),
-            QType::BF16 => out.push(bf16(u16::from_le_bytes([blk[0], blk[1]]))),
-            QType::Q8_0 => {
-                let d = f16_at(blk, 0);
-                out.extend(blk[2..34].iter().map(|&q| q as i8 as f32 * d));
-            }
-            QType::Q4_0 => {
-                let d = f16_at(blk, 0);
-                let qs = &blk[2..18];
-                out.extend(qs.iter().map(|&q| d * ((q & 15) as i32 - 8) as f32));
-                out.extend(qs.iter().map(|&q| d * ((q >> 4) as i32 - 8) as f32));
-            }
-            QType::Q4_1 => {
-                let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
-                let qs = &blk[4..20];
-                out.extend(qs.iter().map(|&q| d * (q & 15) as f32 + m));
-                out.extend(qs.iter().map(|&q| d * (q >> 4) as f32 + m));
-            }
-            QType::Mxfp4 => {
-                let d = e8m0_half(blk[0]);
-                let qs = &blk[1..17];
-                out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q & 15) as usize] as f32));
-                out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q >> 4) as usize] as f32));
-            }
-            QType::Q4_K | QType::Q5_K => {
-                let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
-                let scales = &blk[4..16];
-                let (qh, qs) = if qtype == QType::Q5_K { (&blk[16..48], &blk[48..176]) } else { (&[][..], &blk[16..144]) };
-                // 64 values per 32 bytes of nibbles: low nibbles first, then high nibbles.
-                for j in 0..8 {
-                    let (sc, m) = scale_min_k4(scales, j);
-                    let (d1, m1) = (d * sc as f32, dmin * m as f32);
-                    for l in 0..32 {
-                        let byte = qs[(j / 2) * 32 + l];
-                        let mut q = if j % 2 == 0 { byte & 15 } else { byte >> 4 };
-                        if !qh.is_empty() {
-                            q |= ((qh[l] >> j) & 1) << 4;
-                        }
-                        out.push(d1 * q as f32 - m1);
-                    }
-                }
-            }
-            QType::Q6_K => {
-                let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
-                let d = f16_at(blk, 208);
-                for v in 0..256 {
-                    let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
-                    let low = ql[half * 64 + (i % 2) * 32 + l] >> ((i / 2) * 4) & 15;
-                    let high = (qh[half * 32 + l] >> (2 * i)) & 3;
-                    let q = (low | high << 4) as i32 - 32;
-                    out.push(d * scales[v / 16] as i8 as f32 * q as f32);
-                }
-            }
-        }
+        block(blk, &mut out);
     }
     Ok(out)
+}
+
+// One block of each type (the `dequantize` column of the type table in quant.rs).
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+pub(crate) fn dequantize_f32(blk: &[u8], out: &mut Vec<f32>) {
+    out.push(f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]));
+}
+
+pub(crate) fn dequantize_f16(blk: &[u8], out: &mut Vec<f32>) {
+    out.push(f16_at(blk, 0));
+}
+
+pub(crate) fn dequantize_bf16(blk: &[u8], out: &mut Vec<f32>) {
+    out.push(bf16(u16::from_le_bytes([blk[0], blk[1]])));
+}
+
+pub(crate) fn dequantize_q8_0(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    out.extend(blk[2..34].iter().map(|&q| q as i8 as f32 * d));
+}
+
+pub(crate) fn dequantize_q4_0(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    let qs = &blk[2..18];
+    out.extend(qs.iter().map(|&q| d * ((q & 15) as i32 - 8) as f32));
+    out.extend(qs.iter().map(|&q| d * ((q >> 4) as i32 - 8) as f32));
+}
+
+pub(crate) fn dequantize_q4_1(blk: &[u8], out: &mut Vec<f32>) {
+    let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+    let qs = &blk[4..20];
+    out.extend(qs.iter().map(|&q| d * (q & 15) as f32 + m));
+    out.extend(qs.iter().map(|&q| d * (q >> 4) as f32 + m));
+}
+
+pub(crate) fn dequantize_mxfp4(blk: &[u8], out: &mut Vec<f32>) {
+    let d = e8m0_half(blk[0]);
+    let qs = &blk[1..17];
+    out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q & 15) as usize] as f32));
+    out.extend(qs.iter().map(|&q| d * MXFP4_DOUBLED[(q >> 4) as usize] as f32));
+}
+
+pub(crate) fn dequantize_q4_k(blk: &[u8], out: &mut Vec<f32>) {
+    q4_q5_k(blk, &[], &blk[16..144], out);
+}
+
+pub(crate) fn dequantize_q5_k(blk: &[u8], out: &mut Vec<f32>) {
+    q4_q5_k(blk, &blk[16..48], &blk[48..176], out);
+}
+
+/// Q4_K and Q5_K (`qh` empty for Q4_K): 64 values per 32 bytes of nibbles, low nibbles first,
+/// then high nibbles.
+fn q4_q5_k(blk: &[u8], qh: &[u8], qs: &[u8], out: &mut Vec<f32>) {
+    let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+    let scales = &blk[4..16];
+    for j in 0..8 {
+        let (sc, m) = scale_min_k4(scales, j);
+        let (d1, m1) = (d * sc as f32, dmin * m as f32);
+        for l in 0..32 {
+            let byte = qs[(j / 2) * 32 + l];
+            let mut q = if j % 2 == 0 { byte & 15 } else { byte >> 4 };
+            if !qh.is_empty() {
+                q |= ((qh[l] >> j) & 1) << 4;
+            }
+            out.push(d1 * q as f32 - m1);
+        }
+    }
+}
+
+pub(crate) fn dequantize_q6_k(blk: &[u8], out: &mut Vec<f32>) {
+    let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
+    let d = f16_at(blk, 208);
+    for v in 0..256 {
+        let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
+        let low = ql[half * 64 + (i % 2) * 32 + l] >> ((i / 2) * 4) & 15;
+        let high = (qh[half * 32 + l] >> (2 * i)) & 3;
+        let q = (low | high << 4) as i32 - 32;
+        out.push(d * scales[v / 16] as i8 as f32 * q as f32);
+    }
+}
+
+pub(crate) fn dequantize_q5_0(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+    q5(&blk[6..22], qh, out, |q| d * (q as i32 - 16) as f32);
+}
+
+pub(crate) fn dequantize_q5_1(blk: &[u8], out: &mut Vec<f32>) {
+    let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+    let qh = u32::from_le_bytes([blk[4], blk[5], blk[6], blk[7]]);
+    q5(&blk[8..24], qh, out, |q| d * q as f32 + m);
+}
+
+/// Q5_0/Q5_1: value j < 16 is the low nibble of byte j, value j + 16 its high nibble, each with
+/// bit j (j + 16) of `qh` as its fifth bit.
+fn q5(qs: &[u8], qh: u32, out: &mut Vec<f32>, f: impl Fn(u8) -> f32) {
+    for j in 0..32 {
+        let nibble = if j < 16 { qs[j] & 15 } else { qs[j - 16] >> 4 };
+        out.push(f(nibble | (((qh >> j) & 1) as u8) << 4));
+    }
+}
+
+/// Q2_K: 16 scale bytes (4-bit scale, 4-bit min per 16 values), 64 bytes of 2-bit quants,
+/// f16 d, f16 dmin. Per 128 values: value 32i + l is bits 2i of byte l.
+pub(crate) fn dequantize_q2_k(blk: &[u8], out: &mut Vec<f32>) {
+    let (scales, qs) = (&blk[0..16], &blk[16..80]);
+    let (d, dmin) = (f16_at(blk, 80), f16_at(blk, 82));
+    for v in 0..256 {
+        let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
+        let q = (qs[half * 32 + l] >> (2 * i)) & 3;
+        let sc = scales[v / 16];
+        let (dl, ml) = (d * (sc & 15) as f32, dmin * (sc >> 4) as f32);
+        out.push(dl * q as f32 - ml);
+    }
+}
+
+/// Q3_K: 32 bytes of high bits, 64 bytes of 2-bit quants (laid out as Q2_K's), 12 bytes of
+/// 6-bit scales, f16 d. Value 32i + l of each 128 takes bit 4 * half + i of high byte l; the
+/// quant is the 2-bit value - 4 where that bit is clear.
+pub(crate) fn dequantize_q3_k(blk: &[u8], out: &mut Vec<f32>) {
+    let (hmask, qs, scales) = (&blk[0..32], &blk[32..96], &blk[96..108]);
+    let d = f16_at(blk, 108);
+    for v in 0..256 {
+        let (half, i, l) = (v / 128, (v % 128) / 32, v % 32);
+        let low = (qs[half * 32 + l] >> (2 * i)) & 3;
+        let high = (hmask[l] >> (4 * half + i)) & 1;
+        let q = low as i32 - if high == 0 { 4 } else { 0 };
+        let dl = d * (q3_k_scale(scales, v / 16) as i32 - 32) as f32;
+        out.push(dl * q as f32);
+    }
+}
+
+/// 6-bit scale `i` (0..16) of a Q3_K super-block from its 12 packed bytes: the low 4 bits are
+/// the low (i < 8) or high nibble of byte i % 8, the top 2 bits are bits 2 (i / 4) of byte
+/// 8 + i % 4.
+pub(crate) fn q3_k_scale(s: &[u8], i: usize) -> u8 {
+    ((s[i % 8] >> (4 * (i / 8))) & 15) | (((s[8 + i % 4] >> (2 * (i / 4))) & 3) << 4)
+}
+
+/// The 16 values of the non-linear 4-bit types (IQ4_NL, IQ4_XS).
+pub const IQ4_VALUES: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/// IQ4_NL: f16 d, 16 quant bytes (nibbles as Q4_0) indexing `IQ4_VALUES`.
+pub(crate) fn dequantize_iq4_nl(blk: &[u8], out: &mut Vec<f32>) {
+    iq4(f16_at(blk, 0), &blk[2..18], out);
+}
+
+/// IQ4_XS: f16 d, 2 bytes of high scale bits, 4 bytes of low scale bits, 8 x 16 quant bytes;
+/// 32-value sub-block j has the 6-bit scale (low nibble j of the 4 bytes) | (bits 2j of the
+/// high pair) << 4, minus 32, and its nibbles as IQ4_NL.
+pub(crate) fn dequantize_iq4_xs(blk: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(blk, 0);
+    let high = u16::from_le_bytes([blk[2], blk[3]]);
+    for j in 0..8 {
+        let ls = ((blk[4 + j / 2] >> (4 * (j % 2))) & 15) | ((((high >> (2 * j)) & 3) as u8) << 4);
+        iq4(d * (ls as i32 - 32) as f32, &blk[8 + 16 * j..24 + 16 * j], out);
+    }
+}
+
+fn iq4(d: f32, qs: &[u8], out: &mut Vec<f32>) {
+    out.extend(qs.iter().map(|&q| d * IQ4_VALUES[(q & 15) as usize] as f32));
+    out.extend(qs.iter().map(|&q| d * IQ4_VALUES[(q >> 4) as usize] as f32));
 }
 
 /// ggml's MXFP4 values: E2M1 doubled, so the e8m0 scale is halved to match.

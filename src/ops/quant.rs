@@ -5,83 +5,105 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Recorder, RowSlice};
 
 use super::params::QuantMatmulParams;
-use super::MatmulIo;
+use super::{cpu, MatmulIo};
 
-/// The tensor types of GGUF files that the quantized kernels read (named as in ggml).
-#[allow(non_camel_case_types)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum QType {
-    F32,
-    F16,
-    BF16,
-    Q8_0,
-    Q4_0,
-    Q4_1,
-    Q4_K,
-    Q5_K,
-    Q6_K,
-    Mxfp4,
+/// Everything the code knows of one GGUF tensor type the kernels read.
+pub struct TypeInfo {
+    pub qtype: QType,
+    /// ggml's type id.
+    pub ggml_id: u32,
+    /// ggml's name of the type.
+    pub name: &'static str,
+    /// Values and bytes per block (ggml's block structs).
+    pub block_values: u32,
+    pub block_bytes: u32,
+    /// [matvec, matmat, embed] entry points of matmul_quant.wgsl.
+    pub kernels: [Kernel; 3],
+    /// Appends the `block_values` values of one block of `block_bytes` bytes (src/ops/cpu.rs).
+    pub dequantize: fn(&[u8], &mut Vec<f32>),
+}
+
+/// The type table: one row per type, in the order of `QType` (whose position is the type id
+/// in matmul_quant.wgsl, checked by the quant kernel tests), with the kernels' entry-point
+/// suffix. `QType`, `TYPES` and `QType::ALL` all come from these rows.
+macro_rules! qtypes {
+    ($($v:ident: $id:literal, $name:literal, $entry:literal, $bv:literal, $bb:literal, $deq:path;)*) => {
+        /// The tensor types of GGUF files that the quantized kernels read (named as in ggml).
+        #[allow(non_camel_case_types)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum QType {
+            $($v),*
+        }
+
+        /// One row per type, in `QType` order.
+        pub const TYPES: &[TypeInfo] = &[$(TypeInfo {
+            qtype: QType::$v,
+            ggml_id: $id,
+            name: $name,
+            block_values: $bv,
+            block_bytes: $bb,
+            kernels: [
+                Kernel { name: concat!("matvec_", $entry), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matvec_", $entry), params: PARAMS },
+                Kernel { name: concat!("matmat_", $entry), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matmat_", $entry), params: PARAMS },
+                Kernel { name: concat!("embed_", $entry), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("embed_", $entry), params: PARAMS },
+            ],
+            dequantize: $deq,
+        }),*];
+
+        impl QType {
+            pub const ALL: [QType; [$($name),*].len()] = [$(QType::$v),*];
+        }
+    };
+}
+
+qtypes! {
+    F32: 0, "F32", "f32", 1, 4, cpu::dequantize_f32;
+    F16: 1, "F16", "f16", 1, 2, cpu::dequantize_f16;
+    BF16: 30, "BF16", "bf16", 1, 2, cpu::dequantize_bf16;
+    Q8_0: 8, "Q8_0", "q8_0", 32, 34, cpu::dequantize_q8_0;
+    Q4_0: 2, "Q4_0", "q4_0", 32, 18, cpu::dequantize_q4_0;
+    Q4_1: 3, "Q4_1", "q4_1", 32, 20, cpu::dequantize_q4_1;
+    Q4_K: 12, "Q4_K", "q4_k", 256, 144, cpu::dequantize_q4_k;
+    Q5_K: 13, "Q5_K", "q5_k", 256, 176, cpu::dequantize_q5_k;
+    Q6_K: 14, "Q6_K", "q6_k", 256, 210, cpu::dequantize_q6_k;
+    Mxfp4: 39, "MXFP4", "mxfp4", 32, 17, cpu::dequantize_mxfp4;
+    Q5_0: 6, "Q5_0", "q5_0", 32, 22, cpu::dequantize_q5_0;
+    Q5_1: 7, "Q5_1", "q5_1", 32, 24, cpu::dequantize_q5_1;
+    Q2_K: 10, "Q2_K", "q2_k", 256, 84, cpu::dequantize_q2_k;
+    Q3_K: 11, "Q3_K", "q3_k", 256, 110, cpu::dequantize_q3_k;
+    IQ4_NL: 20, "IQ4_NL", "iq4_nl", 32, 18, cpu::dequantize_iq4_nl;
+    IQ4_XS: 23, "IQ4_XS", "iq4_xs", 256, 136, cpu::dequantize_iq4_xs;
 }
 
 impl QType {
-    pub const ALL: [QType; 10] =
-        [QType::F32, QType::F16, QType::BF16, QType::Q8_0, QType::Q4_0, QType::Q4_1, QType::Q4_K, QType::Q5_K, QType::Q6_K, QType::Mxfp4];
+    /// The type's row of the table.
+    pub fn info(self) -> &'static TypeInfo {
+        &TYPES[self as usize]
+    }
 
     /// The type of a GGUF tensor by its ggml type id; None for types not supported here.
     pub fn from_ggml_id(id: u32) -> Option<QType> {
-        Some(match id {
-            0 => QType::F32,
-            1 => QType::F16,
-            2 => QType::Q4_0,
-            3 => QType::Q4_1,
-            8 => QType::Q8_0,
-            12 => QType::Q4_K,
-            13 => QType::Q5_K,
-            14 => QType::Q6_K,
-            30 => QType::BF16,
-            39 => QType::Mxfp4,
-            _ => return None,
-        })
+        TYPES.iter().find(|t| t.ggml_id == id).map(|t| t.qtype)
+    }
+
+    /// The names of every supported type, for error messages: "F32, F16, ...".
+    pub fn supported() -> String {
+        TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
     }
 
     /// ggml's name of the type.
     pub fn name(self) -> &'static str {
-        match self {
-            QType::F32 => "F32",
-            QType::F16 => "F16",
-            QType::BF16 => "BF16",
-            QType::Q8_0 => "Q8_0",
-            QType::Q4_0 => "Q4_0",
-            QType::Q4_1 => "Q4_1",
-            QType::Q4_K => "Q4_K",
-            QType::Q5_K => "Q5_K",
-            QType::Q6_K => "Q6_K",
-            QType::Mxfp4 => "MXFP4",
-        }
+        self.info().name
     }
 
     /// Values per block.
     pub fn block_values(self) -> u32 {
-        match self {
-            QType::F32 | QType::F16 | QType::BF16 => 1,
-            QType::Q8_0 | QType::Q4_0 | QType::Q4_1 | QType::Mxfp4 => 32,
-            QType::Q4_K | QType::Q5_K | QType::Q6_K => 256,
-        }
+        self.info().block_values
     }
 
     /// Bytes per block (ggml's block structs).
     pub fn block_bytes(self) -> u32 {
-        match self {
-            QType::F32 => 4,
-            QType::F16 | QType::BF16 => 2,
-            QType::Q8_0 => 34,
-            QType::Q4_0 => 18,
-            QType::Q4_1 => 20,
-            QType::Mxfp4 => 17,
-            QType::Q4_K => 144,
-            QType::Q5_K => 176,
-            QType::Q6_K => 210,
-        }
+        self.info().block_bytes
     }
 
     /// Bytes of a row of `cols` values.
@@ -95,11 +117,6 @@ impl QType {
             return Err(format!("{cols} columns are not a multiple of the {bv}-value blocks of {}", self.name()));
         }
         Ok((cols / bv) as u64 * self.block_bytes() as u64)
-    }
-
-    /// Position in the kernels' per-type tables (and the type id in matmul_quant.wgsl).
-    fn index(self) -> usize {
-        QType::ALL.iter().position(|&t| t == self).expect("every type is listed")
     }
 }
 
@@ -162,25 +179,12 @@ impl QMatrix {
     }
 }
 
-macro_rules! qkernels {
-    ($($t:literal),*) => {
-        [$([
-            Kernel { name: concat!("matvec_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matvec_", $t), params: PARAMS },
-            Kernel { name: concat!("matmat_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("matmat_", $t), params: PARAMS },
-            Kernel { name: concat!("embed_", $t), file: "matmul_quant.wgsl", source: SOURCE, entry: concat!("embed_", $t), params: PARAMS },
-        ]),*]
-    };
-}
-
 const SOURCE: &str = include_str!("../../shaders/matmul_quant.wgsl");
 const PARAMS: &[crate::gpu::ParamField] = <QuantMatmulParams as crate::gpu::KernelParams>::FIELDS;
 
-/// [matvec, matmat, embed] per type, in `QType::ALL` order.
-const KERNELS: [[Kernel; 3]; 10] = qkernels!("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "mxfp4");
-
 /// Every kernel of this module, for the shader tests.
 pub(crate) fn kernels() -> impl Iterator<Item = Kernel> {
-    KERNELS.into_iter().flatten()
+    TYPES.iter().flat_map(|t| t.kernels)
 }
 
 /// Up to this many tokens take the mat-vec (`MV_TOKENS` in matmul_quant.wgsl).
@@ -208,7 +212,7 @@ const TILE_TOKENS: u32 = 64;
 
 /// y[t, y_offset + r] (+)= x[t] . W[r] + bias[r] with W dequantized on the fly, one dispatch per slice.
 pub fn qmatmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &QMatrix, y: &wgpu::Buffer, io: MatmulIo) {
-    let [matvec, matmat, _] = &KERNELS[w.qtype.index()];
+    let [matvec, matmat, _] = &w.qtype.info().kernels;
     let row_bytes = w.row_bytes();
     for s in &w.slices {
         let rows = s.row_end - s.row_start;
@@ -235,7 +239,7 @@ pub fn qmatmul(rec: &mut Recorder, x: &wgpu::Buffer, w: &QMatrix, y: &wgpu::Buff
 /// out[t] = W[tokens[t]] dequantized to f32, one dispatch per slice (each writes the tokens
 /// whose rows it holds).
 pub fn qembed(rec: &mut Recorder, tokens: &wgpu::Buffer, n_tokens: u32, table: &QMatrix, out: &wgpu::Buffer) {
-    let [_, _, embed] = &KERNELS[table.qtype.index()];
+    let [_, _, embed] = &table.qtype.info().kernels;
     let row_bytes = table.row_bytes();
     for (i, s) in table.slices.iter().enumerate() {
         if i == 0 {

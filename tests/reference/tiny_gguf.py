@@ -9,6 +9,7 @@ ChatML chat template:
 |---|---|---|---|---|---|---|---|
 | llama-q8.gguf | llama | 2 | 256 | 4/2 x 64 | 512 | separate | Q8_0 Q4_0 Q4_1 F16, F32 norms |
 | llama-kquants.gguf | llama | 2 | 256 | 4/2 x 64 | 512 | separate | Q4_K Q5_K Q6_K BF16, F32 norms |
+| llama-q2-iq4.gguf | llama | 2 | 256 | 4/2 x 64 | 512 | separate | Q5_0 Q5_1 Q2_K Q3_K IQ4_NL IQ4_XS, F32 norms |
 | qwen2.gguf | qwen2 | 2 | 256 | 4/2 x 64 | 512 | tied | Q8_0 Q4_0 F16, F32 norms + q/k/v biases |
 | qwen3.gguf | qwen3 | 2 | 256 | 8/2 x 64 (q width 512) | 512 | tied | Q8_0 Q4_1, F32 norms + q/k norms |
 
@@ -17,10 +18,10 @@ Metadata follows the converter: llama writes `rope.dimension_count`; qwen2 write
 `attention.key_length`/`value_length` (its config has head_dim) but no `rope.dimension_count`
 (defaults to key_length).
 
-K-quant tensors are random valid blocks written as raw bytes (gguf-py cannot quantize them): f16
-super-block scales sized so that weights have std ~ 1/sqrt(cols), and for Q4_K/Q5_K sub-block mins
-chosen so each sub-block is roughly centred. The other types are quantized from float32 with
-gguf-py's `gguf.quants.quantize`.
+K-quant, IQ4_NL and IQ4_XS tensors are random valid blocks written as raw bytes (gguf-py cannot
+quantize them): f16 (super-)block scales sized so that weights have std ~ 1/sqrt(cols), and for
+Q2_K/Q4_K/Q5_K sub-block mins chosen so each sub-block is roughly centred. The other types are
+quantized from float32 with gguf-py's `gguf.quants.quantize`.
 
 References (`<name>.json` + `<name>.npy`), computed by the float64 numpy forward in gguf_numpy.py
 from the gguf-py dequantized tensors: for 2 token sequences, the 16-token greedy continuation and
@@ -121,8 +122,27 @@ def pack_k_scales(sc: np.ndarray, m: np.ndarray) -> np.ndarray:
     return out
 
 
+def pack_q3_scales(s6: np.ndarray) -> np.ndarray:
+    """Q3_K 12-byte packing of sixteen 6-bit scales per block ([n, 16]): low nibbles of scales 0..8
+    and 8..16 share bytes 0..8, the top 2 bits of scale k sit at bits 2 (k / 4) of byte 8 + k % 4."""
+    out = np.zeros((s6.shape[0], 12), dtype=np.uint8)
+    out[:, 0:8] = (s6[:, 0:8] & 15) | ((s6[:, 8:16] & 15) << 4)
+    for k in range(16):
+        out[:, 8 + k % 4] |= ((s6[:, k] >> 4) & 3) << (2 * (k // 4))
+    return out
+
+
+def random_iq4_nl(rng, rows: int, cols: int) -> np.ndarray:
+    """Random IQ4_NL blocks (32 values: f16 d, 16 quant bytes) with weights of std ~ 1/sqrt(cols)."""
+    n = rows * cols // 32
+    # signed scales: the IQ4 values themselves average -5.9
+    d = 1.0 / np.sqrt(cols) / 67.0 * rng.uniform(0.8, 1.2, size=n) * rng.choice([-1, 1], size=n)
+    blocks = np.concatenate([f16(d), rng.integers(0, 256, size=(n, 16), dtype=np.uint8)], axis=1)
+    return blocks.reshape(rows, cols // 32 * 18)
+
+
 def random_kquant(rng, rows: int, cols: int, qtype) -> np.ndarray:
-    """Random valid K-quant blocks, [rows, cols/256 * block_bytes] uint8."""
+    """Random valid K-quant (and IQ4_XS) blocks, [rows, cols/256 * block_bytes] uint8."""
     assert cols % 256 == 0
     n = rows * cols // 256
     sigma = 1.0 / np.sqrt(cols)
@@ -140,6 +160,29 @@ def random_kquant(rng, rows: int, cols: int, qtype) -> np.ndarray:
             parts.append(rng.integers(0, 256, size=(n, 32), dtype=np.uint8))
         parts.append(rng.integers(0, 256, size=(n, 128), dtype=np.uint8))
         blocks = np.concatenate(parts, axis=1)
+    elif qtype == Q.Q2_K:
+        # q in 0..3 (mean 1.5, std 1.12); 4-bit scales 8..15, mins m ~ 0.75 sc with dmin = 2d
+        sc = rng.integers(8, 16, size=(n, 16)).astype(np.uint8)
+        m = np.clip(np.rint(sc * 0.75), 0, 15).astype(np.uint8)
+        d = sigma / (11.5 * 1.12) * jitter
+        qs = rng.integers(0, 256, size=(n, 64), dtype=np.uint8)
+        blocks = np.concatenate([sc | (m << 4), qs, f16(d), f16(2 * d)], axis=1)
+    elif qtype == Q.Q3_K:
+        # q - 4 in -4..3 (std 2.29); signed 6-bit scales of magnitude 8..31
+        hmask = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
+        qs = rng.integers(0, 256, size=(n, 64), dtype=np.uint8)
+        s6 = (rng.integers(8, 32, size=(n, 16)) * rng.choice([-1, 1], size=(n, 16)) + 32).astype(np.uint8)
+        d = sigma / (20.0 * 2.29) * jitter
+        blocks = np.concatenate([hmask, qs, pack_q3_scales(s6), f16(d)], axis=1)
+    elif qtype == Q.IQ4_XS:
+        # IQ4 values have std ~67; signed 6-bit sub-block scales of magnitude 8..31
+        ls = (rng.integers(8, 32, size=(n, 8)) * rng.choice([-1, 1], size=(n, 8)) + 32).astype(np.uint16)
+        lo = (ls & 15).astype(np.uint8)
+        scales_l = lo[:, 0::2] | (lo[:, 1::2] << 4)
+        scales_h = ((ls >> 4) << (2 * np.arange(8, dtype=np.uint16))).sum(axis=1, dtype=np.uint16)
+        d = sigma / (20.0 * 67.0) * jitter
+        qs = rng.integers(0, 256, size=(n, 128), dtype=np.uint8)
+        blocks = np.concatenate([f16(d), scales_h.reshape(-1, 1).view(np.uint8), scales_l, qs], axis=1)
     elif qtype == Q.Q6_K:
         ql = rng.integers(0, 256, size=(n, 128), dtype=np.uint8)
         qh = rng.integers(0, 256, size=(n, 64), dtype=np.uint8)
@@ -161,8 +204,10 @@ def encode(rng, arr: np.ndarray, qtype):
         return arr.astype(np.float32), None
     if qtype == Q.F16:
         return arr.astype(np.float16), None
-    if qtype in (Q.Q4_K, Q.Q5_K, Q.Q6_K):
+    if qtype in (Q.Q4_K, Q.Q5_K, Q.Q6_K, Q.Q2_K, Q.Q3_K, Q.IQ4_XS):
         return random_kquant(rng, arr.shape[0], arr.shape[1], qtype), qtype
+    if qtype == Q.IQ4_NL:
+        return random_iq4_nl(rng, arr.shape[0], arr.shape[1]), qtype
     return quantize(arr.astype(np.float32), qtype), qtype
 
 
@@ -187,6 +232,14 @@ SPECS = {
                    "ffn_gate": Q.Q4_K, "ffn_up": Q.Q5_K, "ffn_down": Q.Q6_K},
                1: {"attn_q": Q.Q5_K, "attn_k": Q.Q6_K, "attn_v": Q.Q4_K, "attn_output": Q.Q4_K,
                    "ffn_gate": Q.BF16, "ffn_up": Q.Q4_K, "ffn_down": Q.Q5_K}}),
+    "llama-q2-iq4": dict(
+        arch="llama", hidden=256, heads=4, kv=2, head_dim=64, ffn=512, layers=2, tied=False,
+        eps=1e-5, base=10000.0, pre="smollm", file_type=gguf.LlamaFileType.MOSTLY_IQ4_XS,
+        types={"token_embd": Q.Q5_1, "output": Q.IQ4_XS,
+               0: {"attn_q": Q.Q5_0, "attn_k": Q.Q5_1, "attn_v": Q.Q2_K, "attn_output": Q.Q3_K,
+                   "ffn_gate": Q.IQ4_NL, "ffn_up": Q.IQ4_XS, "ffn_down": Q.Q2_K},
+               1: {"attn_q": Q.IQ4_XS, "attn_k": Q.Q3_K, "attn_v": Q.IQ4_NL, "attn_output": Q.Q5_1,
+                   "ffn_gate": Q.Q2_K, "ffn_up": Q.Q5_0, "ffn_down": Q.Q3_K}}),
     "qwen2": dict(
         arch="qwen2", hidden=256, heads=4, kv=2, head_dim=64, ffn=512, layers=2, tied=True,
         eps=1e-6, base=1000000.0, pre="qwen2", file_type=gguf.LlamaFileType.MOSTLY_Q8_0,

@@ -293,10 +293,7 @@ fn qtype(t: &GgufTensor) -> Result<QType> {
     QType::from_ggml_id(t.ggml_type.0).ok_or_else(|| {
         Error::tensor(
             &t.name,
-            format!(
-                "has type {}, which is not supported (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, MXFP4)",
-                t.ggml_type.name()
-            ),
+            format!("has type {}, which is not supported (supported: {})", t.ggml_type.name(), QType::supported()),
         )
     })
 }
@@ -474,4 +471,29 @@ pub fn vocab(g: &Gguf) -> Result<GgufVocab> {
         add_bos,
         add_space_prefix: g.get_bool("tokenizer.ggml.add_space_prefix")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::gguf::GgmlType;
+
+    fn tensor_of(id: u32) -> GgufTensor {
+        GgufTensor { name: "blk.0.ffn_up.weight".into(), ggml_type: GgmlType(id), dims: vec![256, 4], offset: 0, bytes: 0 }
+    }
+
+    #[test]
+    fn tensor_types_come_from_the_type_table() {
+        assert_eq!(qtype(&tensor_of(23)).unwrap(), QType::IQ4_XS);
+        assert_eq!(qtype(&tensor_of(11)).unwrap(), QType::Q3_K);
+        // IQ2_XXS and an unknown id: refused, naming the tensor, its type and every supported one.
+        for (id, name) in [(16, "IQ2_XXS"), (99, "type 99")] {
+            let msg = qtype(&tensor_of(id)).unwrap_err().to_string();
+            assert!(msg.contains("blk.0.ffn_up.weight") && msg.contains(&format!("has type {name},")), "{msg}");
+            for t in QType::ALL {
+                assert!(msg.contains(t.name()), "{msg} lacks {}", t.name());
+            }
+            assert!(msg.contains("Q5_0, Q5_1, Q2_K, Q3_K, IQ4_NL, IQ4_XS"), "{msg}");
+        }
+    }
 }
