@@ -18,6 +18,11 @@ pub enum Error {
     #[error("config: {0}")]
     Config(String),
 
+    /// One value of the configuration is invalid: `field` names it (a `config.json` key, or the
+    /// GGUF metadata key it was read from), `message` says what is wrong with it.
+    #[error("config: {field} {message}")]
+    ConfigField { field: String, message: String },
+
     #[error("download: {0}")]
     Download(String),
 

@@ -85,7 +85,7 @@ pub const MAX_POSITIONS: u32 = 1 << 24;
 impl Config {
     /// Checks the hyperparameters of a mixture-of-experts (gpt-oss) model, whatever file they came from.
     pub(crate) fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |field: &str, message: String| Err(Error::ConfigField { field: field.to_string(), message });
         let positive = [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -100,34 +100,34 @@ impl Config {
         ];
         for (k, v) in positive {
             if v == 0 {
-                return bad(format!("{k} must be positive"));
+                return bad(k, "must be positive".into());
             }
         }
         self.check_ranges()?;
         if !self.hidden_size.is_multiple_of(32) || !self.intermediate_size.is_multiple_of(32) {
-            return bad(format!(
-                "hidden_size {} and intermediate_size {} must be multiples of 32 (MXFP4 blocks)",
+            return bad("hidden_size", format!(
+                "{} and intermediate_size {} must be multiples of 32 (MXFP4 blocks)",
                 self.hidden_size, self.intermediate_size
             ));
         }
         if !self.head_dim.is_multiple_of(2) || self.head_dim > 256 {
-            return bad(format!("head_dim {} must be even and at most 256", self.head_dim));
+            return bad("head_dim", format!("{} must be even and at most 256", self.head_dim));
         }
         if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
-            return bad(format!(
-                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+            return bad("num_attention_heads", format!(
+                "{} is not a multiple of num_key_value_heads {}",
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
         if self.num_local_experts > 256 || self.num_experts_per_tok > 16 || self.num_experts_per_tok > self.num_local_experts {
-            return bad(format!(
-                "{} experts with {} per token is not supported (at most 256 experts and 16 per token)",
+            return bad("num_local_experts", format!(
+                "{} with {} per token is not supported (at most 256 experts and 16 per token)",
                 self.num_local_experts, self.num_experts_per_tok
             ));
         }
         if let Some(sliding) = &self.sliding_layers {
             if sliding.len() != self.num_hidden_layers as usize {
-                return bad(format!("layer_types has {} entries for {} layers", sliding.len(), self.num_hidden_layers));
+                return bad("layer_types", format!("has {} entries for {} layers", sliding.len(), self.num_hidden_layers));
             }
         }
         Ok(())
@@ -138,7 +138,7 @@ impl Config {
     /// bounds are generous (several times the largest published models) but keep every count
     /// that the loader or the sessions iterate over small.
     pub(crate) fn check_ranges(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |field: &str, message: String| Err(Error::ConfigField { field: field.to_string(), message });
         let upper: [(&str, u32, u32); 11] = [
             ("vocab_size", self.vocab_size, MAX_VOCAB),
             ("hidden_size", self.hidden_size, MAX_HIDDEN),
@@ -154,30 +154,30 @@ impl Config {
         ];
         for (k, v, max) in upper {
             if v > max {
-                return bad(format!("{k} {v} is out of range (at most {max})"));
+                return bad(k, format!("{v} is out of range (at most {max})"));
             }
         }
         if self.max_position_embeddings == 0 {
-            return bad("max_position_embeddings must be positive".into());
+            return bad("max_position_embeddings", "must be positive".into());
         }
         if self.num_key_value_heads > self.num_attention_heads {
-            return bad(format!(
-                "num_key_value_heads {} is more than num_attention_heads {}",
+            return bad("num_key_value_heads", format!(
+                "{} is more than num_attention_heads {}",
                 self.num_key_value_heads, self.num_attention_heads
             ));
         }
         let eps = self.rms_norm_eps;
         if !(eps > 0.0 && eps < 1.0) {
-            return bad(format!("rms_norm_eps {eps} is out of range (between 0 and 1, exclusive)"));
+            return bad("rms_norm_eps", format!("{eps} is out of range (between 0 and 1, exclusive)"));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
+            return bad("rope_theta", format!("{} must be a finite number above 1", self.rope_theta));
         }
         if self.swiglu_limit.is_nan() || self.swiglu_limit <= 0.0 {
-            return bad(format!("swiglu_limit {} must be positive", self.swiglu_limit));
+            return bad("swiglu_limit", format!("{} must be positive", self.swiglu_limit));
         }
         if !(self.swiglu_alpha.is_finite() && self.swiglu_alpha > 0.0) {
-            return bad(format!("swiglu_alpha {} must be a positive finite number", self.swiglu_alpha));
+            return bad("swiglu_alpha", format!("{} must be a positive finite number", self.swiglu_alpha));
         }
         if let Some(rs) = &self.rope_scaling {
             let positive = [
@@ -190,18 +190,18 @@ impl Config {
             for (k, v) in positive {
                 if let Some(v) = v {
                     if !(v.is_finite() && v > 0.0) {
-                        return bad(format!("rope_scaling.{k} {v} must be a positive finite number"));
+                        return bad(&format!("rope_scaling.{k}"), format!("{v} must be a positive finite number"));
                     }
                 }
             }
             if let Some(o) = rs.original_max_position_embeddings {
                 if o == 0 || o > MAX_POSITIONS as u64 {
-                    return bad(format!("rope_scaling.original_max_position_embeddings {o} is out of range (1 to {MAX_POSITIONS})"));
+                    return bad("rope_scaling.original_max_position_embeddings", format!("{o} is out of range (1 to {MAX_POSITIONS})"));
                 }
             }
         }
         if self.eos_ids.len() > 64 {
-            return bad(format!("{} end-of-sequence ids: at most 64", self.eos_ids.len()));
+            return bad("eos_token_id", format!("lists {} ids: at most 64", self.eos_ids.len()));
         }
         Ok(())
     }

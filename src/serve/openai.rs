@@ -65,6 +65,7 @@ impl ApiError {
             E::Request { param, message } => ApiError::param(param, message.clone()),
             E::ContextFull { message, .. } => ApiError::invalid(message.clone()).with_code("context_length_exceeded"),
             E::Input(m) | E::Tokenizer(m) | E::Config(m) => ApiError::invalid(m.clone()),
+            E::ConfigField { .. } => ApiError::invalid(e.to_string()),
             E::Io { .. }
             | E::Checkpoint { .. }
             | E::Tensor { .. }

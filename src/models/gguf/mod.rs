@@ -149,14 +149,12 @@ pub(crate) fn gguf_names(arch: &str, e: Error) -> Error {
         ("rope_scaling.original_max_position_embeddings", "rope.scaling.original_context_length"),
     ];
     match e {
-        Error::Config(m) => {
-            let field = m.split(' ').next().unwrap_or("");
-            match KEYS.iter().find(|(k, _)| *k == field) {
-                Some((k, g)) if g.starts_with("rows") => Error::Config(format!("GGUF {g}{}", &m[k.len()..])),
-                Some((k, g)) => Error::Config(format!("GGUF metadata {arch}.{g}{}", &m[k.len()..])),
-                None => Error::Config(format!("GGUF metadata: {m}")),
-            }
-        }
+        Error::ConfigField { field, message } => match KEYS.iter().find(|(k, _)| *k == field) {
+            Some((_, g)) if g.starts_with("rows") => Error::ConfigField { field: format!("GGUF {g}"), message },
+            Some((_, g)) => Error::ConfigField { field: format!("GGUF metadata {arch}.{g}"), message },
+            None => Error::ConfigField { field: format!("GGUF metadata: {field}"), message },
+        },
+        Error::Config(m) => Error::Config(format!("GGUF metadata: {m}")),
         other => other,
     }
 }

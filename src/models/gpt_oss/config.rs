@@ -94,7 +94,9 @@ fn check_types(raw: &serde_json::Value) -> Result<()> {
     let Some(obj) = raw.as_object() else {
         return Err(Error::Config("the configuration must be a JSON object".into()));
     };
-    let bad = |k: &str, what: &str, v: &Value| Err(Error::Config(format!("{k} must be {what}, not {}", short_json(v))));
+    let bad = |k: &str, what: &str, v: &Value| {
+        Err(Error::ConfigField { field: k.to_string(), message: format!("must be {what}, not {}", short_json(v)) })
+    };
     let count = |v: &Value| v.as_u64().is_some_and(|n| n <= u32::MAX as u64);
     for k in COUNTS {
         match obj.get(*k) {
@@ -183,6 +185,7 @@ pub fn from_dir(dir: &std::path::Path) -> Result<Config> {
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     from_json(&text).map_err(|e| match e {
         Error::Config(m) => Error::checkpoint(&path, m),
+        Error::ConfigField { field, message } => Error::checkpoint(&path, format!("{field} {message}")),
         other => other,
     })
 }
@@ -285,5 +288,37 @@ pub fn from_json(text: &str) -> Result<Config> {
 fn token_id(v: &serde_json::Value) -> Result<u32> {
     v.as_u64()
         .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| Error::Config(format!("eos_token_id {v}: expected a token id or a list of token ids")))
+        .ok_or_else(|| Error::ConfigField { field: "eos_token_id".into(), message: format!("{v}: expected a token id or a list of token ids") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TINY: &str = r#"{"model_type":"gpt_oss","vocab_size":512,"hidden_size":64,"intermediate_size":64,
+        "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":16,
+        "num_local_experts":4,"num_experts_per_tok":2,"sliding_window":8,
+        "quantization_config":{"quant_method":"mxfp4"}}"#;
+
+    fn with(key: &str, value: serde_json::Value) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(TINY).unwrap();
+        v[key] = value;
+        v.to_string()
+    }
+
+    #[test]
+    fn a_bad_value_names_its_field() {
+        assert!(from_json(TINY).is_ok());
+        for (key, value) in [
+            ("num_hidden_layers", serde_json::json!(2147483647u32)),
+            ("rms_norm_eps", serde_json::json!(1e30)),
+            ("eos_token_id", serde_json::json!("200002")),
+            ("hidden_size", serde_json::json!("64")),
+        ] {
+            match from_json(&with(key, value.clone())) {
+                Err(Error::ConfigField { field, .. }) => assert_eq!(field, key, "{value}"),
+                other => panic!("{key} = {value}: {other:?}"),
+            }
+        }
+    }
 }
