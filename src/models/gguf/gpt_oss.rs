@@ -68,7 +68,7 @@ pub(super) fn config(g: &Gguf) -> Result<Config> {
     let cfg = Config {
         arch: Arch::GptOss,
         rope_interleaved: false,
-        vocab_size: tensor(g, "token_embd.weight")?.rows() as u32,
+        vocab_size: super::vocab_rows(tensor(g, "token_embd.weight")?)?,
         hidden_size: hidden,
         intermediate_size: intermediate,
         num_hidden_layers: need("block_count")?,

@@ -58,7 +58,7 @@ pub fn config(g: &Gguf) -> Result<Config> {
         }
     }
     let embed = tensor(g, "token_embd.weight")?;
-    let vocab = embed.rows() as u32;
+    let vocab = vocab_rows(embed)?;
     let eps = g.get_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5);
     let eos = g.get_u32("tokenizer.ggml.eos_token_id")?;
     let mut cfg = Config {
@@ -282,6 +282,12 @@ fn check_tensor_set(cfg: &Config, g: &Gguf) -> Result<()> {
     Ok(())
 }
 
+/// The vocabulary size: the embedding's rows, refused when they do not fit a token id.
+pub(crate) fn vocab_rows(embed: &GgufTensor) -> Result<u32> {
+    u32::try_from(embed.rows())
+        .map_err(|_| Error::tensor(&embed.name, format!("has {} rows, more than any vocabulary", embed.rows())))
+}
+
 fn tensor<'a>(g: &'a Gguf, name: &str) -> Result<&'a GgufTensor> {
     g.tensor(name).ok_or_else(|| Error::tensor(name, "missing from the GGUF file"))
 }
@@ -478,6 +484,15 @@ mod tests {
 
     fn tensor_of(id: u32) -> GgufTensor {
         GgufTensor { name: "blk.0.ffn_up.weight".into(), ggml_type: GgmlType(id), dims: vec![256, 4], offset: 0, bytes: 0 }
+    }
+
+    #[test]
+    fn a_vocabulary_past_the_token_id_range_is_refused() {
+        let mut t = tensor_of(0);
+        t.dims = vec![64, 1 << 33];
+        assert!(vocab_rows(&t).unwrap_err().to_string().contains("8589934592 rows"));
+        t.dims = vec![64, 49152];
+        assert_eq!(vocab_rows(&t).unwrap(), 49152);
     }
 
     #[test]
