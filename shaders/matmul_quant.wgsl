@@ -433,6 +433,15 @@ fn funnel(a: u32, b: u32, s: u32) -> u32 {
     return (a >> s) | ((b << (31u - s)) << 1u);
 }
 
+// A block at byte `o` that starts with its f16 scale (2-byte aligned, as Q4_0, Q5_0, Q8_0 and
+// IQ4_NL): the scale, the index of the word holding the bytes after it, and the funnel shift
+// that aligns them.
+struct F16Head { d: f32, j0: u32, s2: u32 }
+fn f16_head(o: u32) -> F16Head {
+    let sh = (o & 3u) * 8u;
+    return F16Head(f16_bits((w[o >> 2u] >> sh) & 0xffffu), (o + 2u) >> 2u, (sh + 16u) & 31u);
+}
+
 // Signed int-to-float conversion (unsigned conversion is a long sequence on some CPUs);
 // every field converted here is below 2^31.
 fn cvt(v: vec4<u32>) -> vec4<f32> {
@@ -457,42 +466,32 @@ fn mv_q4_1(rb: u32, u: u32, xv: X32) -> f32 {
 
 // Q4_0 (18-byte blocks, 2-byte aligned): as Q4_1 plus one funnel shift (4 int ops) per word.
 fn mv_q4_0(rb: u32, u: u32, xv: X32) -> f32 {
-    let o = rb + u * 18u;
-    let i0 = o >> 2u;
-    let sh = (o & 3u) * 8u;
-    var a = w[i0];
-    let d = f16_bits((a >> sh) & 0xffffu);
-    let s2 = (sh + 16u) & 31u;
-    let j0 = (o + 2u) >> 2u;
-    a = w[j0];
+    let h = f16_head(rb + u * 18u);
+    var a = w[h.j0];
     var s = 0.0;
     for (var i = 0u; i < 4u; i++) {
-        let b = w[j0 + 1u + i];
-        let q = funnel(a, b, s2);
+        let b = w[h.j0 + 1u + i];
+        let q = funnel(a, b, h.s2);
         a = b;
         s += dot(cvt(vec4<u32>(q) & M4), xv.v[i]) + dot(cvt(vec4<u32>(q >> 4u) & M4), xv.v[4u + i]);
     }
-    return d * (s - 8.0 * (xv.lo + xv.hi));
+    return h.d * (s - 8.0 * (xv.lo + xv.hi));
 }
 
 // Q8_0 (34-byte blocks, 2-byte aligned): per 4 weights a funnel shift (4 int), 3 shifts and
 // 3 ANDs to put each i8 at the top of a word (exactly q * 2^24 as i32), 4 conversions, 4 FMA:
 // 2.5 int + 2 float per weight.
 fn mv_q8_0(rb: u32, u: u32, xv: X32) -> f32 {
-    let o = rb + u * 34u;
-    let sh = (o & 3u) * 8u;
-    let d = f16_bits((w[o >> 2u] >> sh) & 0xffffu);
-    let s2 = (sh + 16u) & 31u;
-    let j0 = (o + 2u) >> 2u;
-    var a = w[j0];
+    let h = f16_head(rb + u * 34u);
+    var a = w[h.j0];
     var s = 0.0;
     for (var i = 0u; i < 8u; i++) {
-        let b = w[j0 + 1u + i];
-        let q = funnel(a, b, s2);
+        let b = w[h.j0 + 1u + i];
+        let q = funnel(a, b, h.s2);
         a = b;
         s += dot(cvt((vec4<u32>(q) << vec4<u32>(24u, 16u, 8u, 0u)) & vec4<u32>(0xff000000u)), xv.v[i]);
     }
-    return d * 5.9604644775390625e-08 * s;
+    return h.d * 5.9604644775390625e-08 * s;
 }
 
 // MXFP4 (17-byte blocks, any alignment): E2M1 is not linear, ~8 int ops per weight.
@@ -617,43 +616,35 @@ fn mv_q5_1(rb: u32, u: u32, xv: X32) -> f32 {
 // Q5_0 (22-byte blocks, 2-byte aligned): as Q5_1 plus one funnel shift (4 int ops) per word:
 // 3.4 int + 2 float per weight.
 fn mv_q5_0(rb: u32, u: u32, xv: X32) -> f32 {
-    let o = rb + u * 22u;
-    let sh = (o & 3u) * 8u;
-    let d = f16_bits((w[o >> 2u] >> sh) & 0xffffu);
+    let h = f16_head(rb + u * 22u);
     // The fifth bits at o + 2 and the nibbles at o + 6 share one alignment.
-    let s2 = (sh + 16u) & 31u;
-    let j0 = (o + 2u) >> 2u;
-    let qh = funnel(w[j0], w[j0 + 1u], s2);
-    var a = w[j0 + 1u];
+    let qh = funnel(w[h.j0], w[h.j0 + 1u], h.s2);
+    var a = w[h.j0 + 1u];
     var s = 0.0;
     for (var i = 0u; i < 4u; i++) {
-        let b = w[j0 + 2u + i];
-        let q = funnel(a, b, s2);
+        let b = w[h.j0 + 2u + i];
+        let q = funnel(a, b, h.s2);
         a = b;
         let lo = (q & 0x0f0f0f0fu) | spread4(qh >> (4u * i));
         let hi = ((q >> 4u) & 0x0f0f0f0fu) | spread4(qh >> (16u + 4u * i));
         s += dot(cvt(vec4<u32>(lo) & M8), xv.v[i]) + dot(cvt(vec4<u32>(hi) & M8), xv.v[4u + i]);
     }
-    return d * (s - 16.0 * (xv.lo + xv.hi));
+    return h.d * (s - 16.0 * (xv.lo + xv.hi));
 }
 
 // IQ4_NL (18-byte blocks, 2-byte aligned; inputs not prescaled): words as Q4_0, each nibble
 // looked up by `iq4`: 13.5 int + 1 conversion + 1 FMA per weight.
 fn mv_iq4_nl(rb: u32, u: u32, xv: X32) -> f32 {
-    let o = rb + u * 18u;
-    let sh = (o & 3u) * 8u;
-    let d = f16_bits((w[o >> 2u] >> sh) & 0xffffu);
-    let s2 = (sh + 16u) & 31u;
-    let j0 = (o + 2u) >> 2u;
-    var a = w[j0];
+    let h = f16_head(rb + u * 18u);
+    var a = w[h.j0];
     var s = 0.0;
     for (var i = 0u; i < 4u; i++) {
-        let b = w[j0 + 1u + i];
-        let n = vec4<u32>(funnel(a, b, s2)) >> SH;
+        let b = w[h.j0 + 1u + i];
+        let n = vec4<u32>(funnel(a, b, h.s2)) >> SH;
         a = b;
         s += dot(iq4(n & vec4<u32>(15u)), xv.v[i]) + dot(iq4((n >> vec4<u32>(4u)) & vec4<u32>(15u)), xv.v[4u + i]);
     }
-    return d * s;
+    return h.d * s;
 }
 
 // IQ4_XS (136-byte super-blocks, word aligned; a unit is one sub-block; inputs not

@@ -54,9 +54,9 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// The whole bytes of file `i` of the header.
-    pub fn file_bytes(&self, i: usize) -> &[u8] {
-        &self.files[i]
+    /// The header and the maps of its files, in the header's order.
+    pub fn into_parts(self) -> (Header, Vec<Mmap>) {
+        (self.header, self.files)
     }
 }
 

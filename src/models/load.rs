@@ -129,13 +129,8 @@ impl Upload {
 #[cfg(not(target_arch = "wasm32"))]
 pub struct MappedModel {
     pub header: ModelHeader,
-    maps: Maps,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-enum Maps {
-    Checkpoint(crate::loader::Checkpoint),
-    Gguf(memmap2::Mmap),
+    /// Every file of the header, in feed order.
+    maps: Vec<memmap2::Mmap>,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -145,24 +140,20 @@ impl MappedModel {
     pub fn open(path: &std::path::Path) -> Result<MappedModel> {
         if crate::loader::is_gguf(path) {
             let (g, map) = Gguf::open(path)?;
-            return Ok(MappedModel { header: ModelHeader::gguf(g)?, maps: Maps::Gguf(map) });
+            return Ok(MappedModel { header: ModelHeader::gguf(g)?, maps: vec![map] });
         }
         let cfg_path = path.join("config.json");
         if path.is_dir() && !cfg_path.exists() {
             return Err(Error::checkpoint(&cfg_path, "missing: a model directory needs config.json, safetensors weights and tokenizer.json"));
         }
         let cfg = super::gpt_oss::config::from_dir(path)?;
-        let ckpt = crate::loader::Checkpoint::open(path)?;
-        let header = ModelHeader::Safetensors { cfg, header: ckpt.header.clone() };
-        Ok(MappedModel { header, maps: Maps::Checkpoint(ckpt) })
+        let (header, maps) = crate::loader::Checkpoint::open(path)?.into_parts();
+        Ok(MappedModel { header: ModelHeader::Safetensors { cfg, header }, maps })
     }
 
     /// The whole bytes of every file, in feed order.
     pub fn files(&self) -> Vec<&[u8]> {
-        match &self.maps {
-            Maps::Checkpoint(c) => (0..c.header.files.len()).map(|i| c.file_bytes(i)).collect(),
-            Maps::Gguf(m) => vec![&m[..]],
-        }
+        self.maps.iter().map(|m| &m[..]).collect()
     }
 
     /// Plans, feeds and finishes the upload of the mapped files.

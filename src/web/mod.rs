@@ -38,14 +38,23 @@ fn err(e: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&e.to_string()).into()
 }
 
-/// An `Error` from a JS exception, with `context` in front of its message.
-fn js_err(context: &str, e: JsValue) -> JsValue {
+/// The message of a JS exception, with `context` in front of it.
+fn js_message(context: &str, e: &JsValue) -> String {
     let msg = e
         .dyn_ref::<js_sys::Error>()
         .map(|x| String::from(x.message()))
         .or_else(|| e.as_string())
         .unwrap_or_else(|| format!("{e:?}"));
-    err(if context.is_empty() { msg } else { format!("{context}: {msg}") })
+    if context.is_empty() {
+        msg
+    } else {
+        format!("{context}: {msg}")
+    }
+}
+
+/// An `Error` from a JS exception, with `context` in front of its message.
+fn js_err(context: &str, e: JsValue) -> JsValue {
+    err(js_message(context, &e))
 }
 
 fn obj(fields: &[(&str, JsValue)]) -> JsValue {
@@ -534,8 +543,7 @@ async fn load(inner: &Rc<Inner>, source: JsValue, on_progress: JsValue, options:
 
 /// A failure of the JS source (a download, a `File` read) as an error of the load.
 fn source_error(context: &str, e: JsValue) -> crate::Error {
-    let e = js_err(context, e);
-    crate::Error::Download(e.dyn_ref::<js_sys::Error>().map(|x| String::from(x.message())).unwrap_or_default())
+    crate::Error::Download(js_message(context, &e))
 }
 
 /// The headers of a checkpoint directory's files (`config.json`, the safetensors headers, read
